@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Control socket server: one control-plane thread that accepts operators on
+ * a UNIX stream socket, checks SO_PEERCRED, reads length-prefixed requests
+ * (<mustang/ctl.h>) and answers through the daemon's handler.
+ *
+ * ctl_server_start() -> [thread: poll(listen fd, clients) -> read request ->
+ * authorize -> handler(emit) -> write response] -> ctl_server_stop()
+ *
+ * Clients are served one request at a time per connection, many connections
+ * at once (poll), with a per-connection read deadline so a stalled or hostile
+ * client can never block the others or the daemon.
+ */
+#ifndef MST_CONTROL_CTL_SERVER_H
+#define MST_CONTROL_CTL_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <mustang/ctl.h>
+
+#include "control/emit.h"
+
+/* Answer one request into *e; return 0 or a negative errno (sent as status). */
+typedef int (*ctl_handler_fn)(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e);
+
+struct ctl_server;
+
+/*
+ * Create the parent directory if needed (0755), refuse to start if another
+ * daemon answers on `path` (-EADDRINUSE), replace a stale socket file, bind,
+ * chmod 0660, listen, and start the thread. Returns NULL with a one-line
+ * reason in err.
+ */
+struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx,
+				    char *err, size_t errlen);
+/* Stop the thread, close every client, unlink the socket file. */
+void ctl_server_stop(struct ctl_server *s);
+
+/* Operator check: root, the daemon's own uid, or the socket file's group. */
+bool ctl_peer_is_operator(uid_t uid, gid_t gid, uid_t daemon_uid, gid_t sock_gid);
+
+/* Client side, shared by mustangctl and tests (control/ctl_client.c).
+ * Connect with a timeout; -ENOENT/-ECONNREFUSED when no daemon listens. */
+int ctl_client_connect(const char *path, int timeout_ms);
+/* Send one request and read the response payload (malloc'd, NUL terminated)
+ * into *out; returns the response status (0 / -errno) or a transport error. */
+int ctl_client_call(int fd, uint16_t type, const char *arg, char **out, size_t *out_len,
+		    int timeout_ms);
+
+#endif /* MST_CONTROL_CTL_SERVER_H */

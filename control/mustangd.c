@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mustangd: the Mustang daemon (a DPDK primary process).
+ *
+ * main(): parse config (defaults < file < command line) -> refuse if another
+ * daemon owns the control socket -> block SIGTERM/SIGINT (every thread
+ * inherits the mask; only main waits for them) -> rte_eal_init() -> open
+ * ports -> create the engines and attach one queue pair each -> start the
+ * engine group -> start the control server -> sigwait() -> tear down in
+ * reverse order -> exit 0.
+ *
+ * The control handler (ctl_handle) runs on the control thread and only
+ * reads engine counters with relaxed loads; it never touches engine state.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_version.h>
+
+#include <mustang/ctl.h>
+#include <mustang/engine.h>
+
+#include "control/config.h"
+#include "control/ctl_server.h"
+#include "control/emit.h"
+#include "engines/builtin.h"
+#include "engines/port.h"
+#include "engines/runtime.h"
+#include "transport/net/net.h"
+
+#define EAL_ARGV_MAX 64
+
+struct daemon {
+	struct mst_config conf;
+	struct mst_port *ports[MST_MAX_PORTS];
+	unsigned n_ports;
+	void *engines[MST_MAX_ENGINES];
+	const struct mst_engine_ops *ops;
+	unsigned n_engines;
+	struct rt_group group;
+	struct ctl_server *ctl;
+	uint64_t start_ns;
+	bool eal_up;
+};
+
+static enum mst_log_level log_level = MST_LOG_INFO;
+
+static void logmsg(enum mst_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logmsg(enum mst_log_level lvl, const char *fmt, ...)
+{
+	static const char *const tag[] = { "error", "warning", "info", "debug" };
+	va_list ap;
+
+	if (lvl > log_level)
+		return;
+	fprintf(stderr, "mustangd: %s: ", tag[lvl]);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- control requests -------------------------------------------------- */
+
+static void emit_mac(struct emit *e, const char *key, const uint8_t m[6])
+{
+	emit_strf(e, key, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+static void emit_ip(struct emit *e, const char *key, uint32_t ip)
+{
+	char buf[INET_ADDRSTRLEN];
+
+	emit_str(e, key, inet_ntop(AF_INET, &ip, buf, sizeof(buf)));
+}
+
+static void emit_offloads(struct emit *e, const char *key, uint32_t ofl)
+{
+	emit_strf(e, key, "%s%s%s%s", ofl & NET_OFL_IPV4_CKSUM ? "ipv4-cksum " : "",
+		  ofl & NET_OFL_UDP_CKSUM ? "udp-cksum " : "", ofl & NET_OFL_TCP_CKSUM ? "tcp-cksum" : "",
+		  ofl ? "" : "none (software)");
+}
+
+static void emit_status(struct daemon *d, struct emit *e)
+{
+	const struct mst_config *c = &d->conf;
+
+	emit_str(e, "version", "0.1.0");
+	emit_str(e, "dpdk", rte_version());
+	emit_i64(e, "pid", (int64_t)getpid());
+	emit_u64(e, "uptime_s", (rt_now_ns() - d->start_ns) / 1000000000ull);
+	emit_strf(e, "address", "%u.%u.%u.%u/%u", ((uint8_t *)&c->ip)[0], ((uint8_t *)&c->ip)[1],
+		  ((uint8_t *)&c->ip)[2], ((uint8_t *)&c->ip)[3], c->prefix_len);
+	if (c->gw)
+		emit_ip(e, "gateway", c->gw);
+	emit_u64(e, "mtu", c->mtu);
+	emit_str(e, "mode", mst_sched_mode_name(c->mode));
+	emit_u64(e, "engines", d->n_engines);
+	emit_u64(e, "ports", d->n_ports);
+	emit_str(e, "services", c->services & NET_SVC_ECHO ? "echo" : "none");
+	emit_bool(e, "hugepages", c->hugepages);
+	emit_str(e, "control_socket", c->ctl_path);
+}
+
+static void emit_ports(struct daemon *d, struct emit *e)
+{
+	emit_arr_begin(e, "ports");
+	for (unsigned i = 0; i < d->n_ports; i++) {
+		struct port_info pi;
+
+		port_get_info(d->ports[i], &pi);
+		emit_obj_begin(e, NULL);
+		emit_str(e, "name", pi.name);
+		emit_str(e, "driver", pi.driver);
+		emit_str(e, "spec", pi.spec);
+		emit_mac(e, "mac", pi.mac);
+		emit_str(e, "link", pi.link_up ? "up" : "down");
+		emit_u64(e, "speed_mbps", pi.link_speed);
+		emit_u64(e, "mtu", pi.mtu);
+		emit_u64(e, "queues", pi.n_queues);
+		emit_bool(e, "rss", pi.rss);
+		emit_offloads(e, "tx_offloads", pi.tx_offloads);
+		emit_offloads(e, "rx_offloads", pi.rx_offloads);
+		emit_obj_begin(e, "counters");
+		emit_u64(e, "rx_packets", pi.ipackets);
+		emit_u64(e, "rx_bytes", pi.ibytes);
+		emit_u64(e, "tx_packets", pi.opackets);
+		emit_u64(e, "tx_bytes", pi.obytes);
+		emit_u64(e, "rx_missed", pi.imissed);
+		emit_u64(e, "rx_errors", pi.ierrors);
+		emit_u64(e, "tx_errors", pi.oerrors);
+		emit_u64(e, "rx_nombuf", pi.rx_nombuf);
+		emit_u64(e, "rx_multiseg_dropped", pi.rx_multiseg);
+		emit_obj_end(e);
+		emit_obj_end(e);
+	}
+	emit_arr_end(e);
+}
+
+static void emit_load(struct emit *e, const uint64_t load[MST_LOAD__COUNT])
+{
+	emit_obj_begin(e, "load");
+	for (unsigned k = 0; k < MST_LOAD__COUNT; k++)
+		emit_u64(e, mst_load_names[k], load[k]);
+	emit_obj_end(e);
+}
+
+static void emit_engines(struct daemon *d, struct emit *e)
+{
+	struct rt_group *g = &d->group;
+
+	emit_str(e, "mode", mst_sched_mode_name(g->mode));
+	if (g->mode == MST_MODE_COMPACTING) {
+		emit_u64(e, "workers", g->n_workers);
+		emit_u64(e, "active_workers", atomic_load(&g->active));
+		emit_u64(e, "grows", g->grows);
+		emit_u64(e, "shrinks", g->shrinks);
+	}
+	emit_arr_begin(e, "engines");
+	for (unsigned i = 0; i < g->n_engines; i++) {
+		const struct rt_engine *re = &g->engines[i];
+		uint64_t load[MST_LOAD__COUNT];
+		uint64_t polls;
+
+		rt_engine_load(re, load);
+		polls = load[MST_LOAD_polls];
+		emit_obj_begin(e, NULL);
+		emit_u64(e, "id", re->id);
+		emit_str(e, "kind", re->ops->kind);
+		emit_u64(e, "queue", i);
+		if (re->cpu >= 0)
+			emit_i64(e, "cpu", re->cpu);
+		else
+			emit_str(e, "cpu", "any");
+		emit_u64(e, "thread", rt_engine_worker(g, re));
+		emit_double(e, "busy_poll_pct", polls ? 100.0 * (double)load[MST_LOAD_busy_polls] / (double)polls : 0.0);
+		emit_load(e, load);
+		emit_obj_end(e);
+	}
+	emit_arr_end(e);
+}
+
+static void emit_counter_set(struct emit *e, const uint64_t *ctr, const uint64_t *drop)
+{
+	emit_obj_begin(e, "counters");
+	for (unsigned k = 0; k < MST_CTR__COUNT; k++)
+		emit_u64(e, mst_counter_names[k], ctr[k]);
+	emit_obj_end(e);
+	emit_obj_begin(e, "drops");
+	for (unsigned k = 0; k < MST_DROP__COUNT; k++)
+		emit_u64(e, mst_drop_names[k], drop[k]);
+	emit_obj_end(e);
+}
+
+static void emit_stats(struct daemon *d, struct emit *e)
+{
+	uint64_t tot_ctr[MST_CTR__COUNT] = { 0 }, tot_drop[MST_DROP__COUNT] = { 0 };
+	uint64_t load[MST_LOAD__COUNT];
+
+	emit_ports(d, e);
+	emit_arr_begin(e, "engines");
+	for (unsigned i = 0; i < d->n_engines; i++) {
+		const struct mst_stats *st = d->ops->stats(d->engines[i]);
+		uint64_t ctr[MST_CTR__COUNT], drop[MST_DROP__COUNT];
+
+		for (unsigned k = 0; k < MST_CTR__COUNT; k++)
+			tot_ctr[k] += ctr[k] = __atomic_load_n(&st->ctr[k], __ATOMIC_RELAXED);
+		for (unsigned k = 0; k < MST_DROP__COUNT; k++)
+			tot_drop[k] += drop[k] = __atomic_load_n(&st->drop[k], __ATOMIC_RELAXED);
+		emit_obj_begin(e, NULL);
+		emit_u64(e, "id", i);
+		emit_counter_set(e, ctr, drop);
+		rt_engine_load(&d->group.engines[i], load);
+		emit_load(e, load);
+		emit_obj_end(e);
+	}
+	emit_arr_end(e);
+	emit_obj_begin(e, "totals");
+	emit_counter_set(e, tot_ctr, tot_drop);
+	emit_obj_end(e);
+}
+
+static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
+{
+	struct daemon *d = ctx;
+
+	(void)arg;
+	switch (req) {
+	case MST_CTL_status:
+		emit_status(d, e);
+		return 0;
+	case MST_CTL_ports:
+		emit_ports(d, e);
+		return 0;
+	case MST_CTL_engines:
+		emit_engines(d, e);
+		return 0;
+	case MST_CTL_stats:
+		emit_stats(d, e);
+		return 0;
+	}
+	return -EOPNOTSUPP;
+}
+
+/* ---- start-up and shutdown --------------------------------------------- */
+
+/* Fail early, before EAL, when another daemon answers on the socket. */
+static int ctl_path_in_use(const char *path)
+{
+	int fd = ctl_client_connect(path, 500);
+
+	if (fd >= 0) {
+		close(fd);
+		return 1;
+	}
+	return 0;
+}
+
+static int eal_start(struct daemon *d)
+{
+	static char store[4096], mem[16], prefix[32], loglvl[32];
+	char *argv[EAL_ARGV_MAX];
+	int argc = 0, rc;
+	cpu_set_t saved;
+	static const char *const dpdk_level[] = { "4", "5", "5", "8" };
+
+	argv[argc++] = (char *)"mustangd";
+	argv[argc++] = (char *)"--in-memory"; /* no files under /var/run/dpdk; nothing to leak */
+	snprintf(prefix, sizeof(prefix), "--file-prefix=mst%d", (int)getpid());
+	argv[argc++] = prefix;
+	argv[argc++] = (char *)"--no-telemetry";
+	if (!d->conf.hugepages)
+		argv[argc++] = (char *)"--no-huge";
+	snprintf(mem, sizeof(mem), "%u", d->conf.mem_mb);
+	argv[argc++] = (char *)"-m";
+	argv[argc++] = mem;
+	argv[argc++] = (char *)"-l";
+	argv[argc++] = (char *)"0";
+	snprintf(loglvl, sizeof(loglvl), "--log-level=%s", dpdk_level[d->conf.log_level]);
+	argv[argc++] = loglvl;
+	rc = port_eal_args(&d->conf, argv, argc, EAL_ARGV_MAX - 1, store, sizeof(store));
+	if (rc < 0) {
+		logmsg(MST_LOG_ERR, "too many port arguments");
+		return rc;
+	}
+	argc = rc;
+	argv[argc] = NULL;
+	if (log_level >= MST_LOG_DEBUG)
+		for (int i = 0; i < argc; i++)
+			logmsg(MST_LOG_DEBUG, "eal arg %d: %s", i, argv[i]);
+	/* EAL pins the calling thread to lcore 0; engines choose their own CPUs,
+	 * so give the control thread its original affinity back. */
+	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
+	rc = rte_eal_init(argc, argv);
+	if (rc < 0) {
+		logmsg(MST_LOG_ERR, "DPDK EAL init failed: %s", rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
+	d->eal_up = true;
+	return 0;
+}
+
+static int engines_start(struct daemon *d)
+{
+	struct mst_config *c = &d->conf;
+	struct port_info pi;
+	int rc;
+
+	d->ops = mst_engine_lookup("net");
+	if (!d->ops)
+		return -ENOENT;
+	port_get_info(d->ports[0], &pi);
+	rt_group_init(&d->group, c);
+	for (unsigned i = 0; i < c->engines; i++) {
+		struct mst_engine_conf ec = {
+			.id = i,
+			.ip = c->ip,
+			.prefix_len = c->prefix_len,
+			.gw = c->gw,
+			.mtu = c->mtu,
+			.services = c->services,
+			.tx_offloads = pi.tx_offloads,
+			.rx_offloads = pi.rx_offloads,
+			.arp_timeout_ms = c->arp_timeout_ms,
+		};
+		struct mst_queue *q = port_queue(d->ports[0], i);
+		void *eng;
+
+		memcpy(ec.mac, pi.mac, sizeof(ec.mac));
+		eng = d->ops->create(&ec);
+		if (!eng) {
+			logmsg(MST_LOG_ERR, "engine %u: create failed: %s", i, strerror(errno));
+			return -errno;
+		}
+		d->engines[d->n_engines++] = eng;
+		rc = d->ops->attach_queue(eng, q);
+		if (rc == 0)
+			rc = rt_group_add(&d->group, d->ops, eng, q);
+		if (rc) {
+			logmsg(MST_LOG_ERR, "engine %u: attach failed: %s", i, strerror(-rc));
+			return rc;
+		}
+	}
+	rc = rt_group_start(&d->group, c);
+	if (rc)
+		logmsg(MST_LOG_ERR, "cannot start engine threads: %s", strerror(-rc));
+	return rc;
+}
+
+static void teardown(struct daemon *d)
+{
+	if (d->ctl)
+		ctl_server_stop(d->ctl);
+	rt_group_stop(&d->group);
+	for (unsigned i = 0; i < d->n_engines; i++) {
+		(void)d->ops->detach_queue(d->engines[i], port_queue(d->ports[0], i));
+		d->ops->destroy(d->engines[i]);
+	}
+	for (unsigned i = 0; i < d->n_ports; i++)
+		port_close(d->ports[i]);
+	if (d->eal_up)
+		rte_eal_cleanup();
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon dm;
+	struct daemon *d = &dm;
+	char err[512];
+	sigset_t sigs;
+	int rc, sig;
+
+	mst_config_defaults(&d->conf);
+	rc = mst_config_from_args(&d->conf, argc, argv, err, sizeof(err));
+	if (rc == 1)
+		return 0; /* --help / --version */
+	if (rc == 0)
+		rc = mst_config_validate(&d->conf, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "mustangd: %s\n", err);
+		return 2;
+	}
+	log_level = d->conf.log_level;
+	if (d->conf.n_ports > 1) {
+		fprintf(stderr, "mustangd: only one port is supported today (%u given)\n", d->conf.n_ports);
+		return 2;
+	}
+	if (ctl_path_in_use(d->conf.ctl_path)) {
+		fprintf(stderr, "mustangd: another mustangd is running at %s\n", d->conf.ctl_path);
+		return 1;
+	}
+	if (d->conf.mode == MST_MODE_DEDICATED)
+		logmsg(MST_LOG_WARN, "dedicated mode: %u engine thread(s) will spin at 100%% CPU",
+		       d->conf.engines);
+
+	/* Before any thread exists, so that every thread inherits the mask and
+	 * only sigwait() below sees SIGTERM/SIGINT. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	d->start_ns = rt_now_ns();
+	rc = engines_register_builtin();
+	if (rc) {
+		fprintf(stderr, "mustangd: cannot register engines: %s\n", strerror(-rc));
+		return 1;
+	}
+	if (eal_start(d))
+		goto out_fail;
+	for (unsigned i = 0; i < d->conf.n_ports; i++) {
+		d->ports[i] = port_open(&d->conf, i, d->conf.engines, err, sizeof(err));
+		if (!d->ports[i]) {
+			logmsg(MST_LOG_ERR, "%s", err);
+			goto out_fail;
+		}
+		d->n_ports++;
+	}
+	if (engines_start(d))
+		goto out_fail;
+	d->ctl = ctl_server_start(d->conf.ctl_path, ctl_handle, d, err, sizeof(err));
+	if (!d->ctl) {
+		logmsg(MST_LOG_ERR, "%s", err);
+		goto out_fail;
+	}
+	{
+		struct port_info pi;
+		char ip[INET_ADDRSTRLEN];
+
+		port_get_info(d->ports[0], &pi);
+		logmsg(MST_LOG_INFO,
+		       "ready: %s %s mac %02x:%02x:%02x:%02x:%02x:%02x ip %s/%u, %u engine(s) %s, control %s",
+		       pi.driver, pi.spec, pi.mac[0], pi.mac[1], pi.mac[2], pi.mac[3], pi.mac[4], pi.mac[5],
+		       inet_ntop(AF_INET, &d->conf.ip, ip, sizeof(ip)), d->conf.prefix_len,
+		       d->conf.engines, mst_sched_mode_name(d->conf.mode), d->conf.ctl_path);
+	}
+
+	do {
+		rc = sigwait(&sigs, &sig);
+	} while (rc == EINTR);
+	logmsg(MST_LOG_INFO, "%s: stopping", strsignal(sig));
+	teardown(d);
+	logmsg(MST_LOG_INFO, "stopped");
+	return 0;
+
+out_fail:
+	teardown(d);
+	return 1;
+}

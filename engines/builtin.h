@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Engine kinds built into mustangd. Internal header. */
+#ifndef MST_ENGINES_BUILTIN_H
+#define MST_ENGINES_BUILTIN_H
+
+#include <mustang/engine.h>
+
+/* "net": L2/L3 (ARP, IPv4, ICMP, UDP + built-in services) on one queue pair. */
+extern const struct mst_engine_ops net_engine_ops;
+
+/* Register every built-in kind; 0 or -errno. Idempotent. */
+int engines_register_builtin(void);
+
+#endif

@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The "net" engine kind: one queue pair, one net_stack (transport/net).
+ *
+ * poll(): RX burst -> net_input() per frame (it replies in place or queues
+ * frames through net_io.xmit into our TX batch) -> net_timer() once per
+ * millisecond -> one TX burst for the batch. Bounded: at most RX_BURST frames
+ * per poll, so a flood cannot starve the timers or other engines.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_prefetch.h>
+
+#include <mustang/engine.h>
+
+#include "engines/builtin.h"
+#include "transport/net/net.h"
+
+#define RX_BURST 32
+#define TX_BATCH 64
+#define TIMER_PERIOD_NS (1000 * 1000)
+
+struct net_engine {
+	struct mst_queue *q;               /* our queue pair (attach_queue) */
+	struct net_stack *ns;
+	uint16_t n_tx;                     /* frames waiting in tx[] */
+	bool garp_pending;                 /* announce ourselves on the first poll */
+	uint64_t next_timer_ns;
+	struct mst_pkt *tx[TX_BATCH];
+	struct mst_stats stats;            /* ours and net_stack's counters */
+	struct mst_engine_conf conf;
+};
+
+static void flush_tx(struct net_engine *e)
+{
+	uint32_t bytes[TX_BATCH];
+	uint16_t sent, n = e->n_tx;
+
+	if (!n)
+		return;
+	/* Lengths first: the port may free a frame as soon as it takes it. */
+	for (uint16_t i = 0; i < n; i++)
+		bytes[i] = e->tx[i]->len;
+	sent = mst_queue_tx(e->q, e->tx, n);
+	for (uint16_t i = 0; i < sent; i++)
+		MST_COUNT_N(&e->stats, tx_bytes, bytes[i]);
+	MST_COUNT_N(&e->stats, tx_frames, sent);
+	for (uint16_t i = sent; i < n; i++) {
+		MST_DROP(&e->stats, tx_full);
+		mst_queue_free(e->q, e->tx[i]);
+	}
+	e->n_tx = 0;
+}
+
+static struct mst_pkt *io_alloc(void *ctx)
+{
+	struct net_engine *e = ctx;
+
+	return e->q ? mst_queue_alloc(e->q) : NULL;
+}
+
+static void io_xmit(void *ctx, struct mst_pkt *p)
+{
+	struct net_engine *e = ctx;
+
+	if (e->n_tx == TX_BATCH)
+		flush_tx(e);
+	e->tx[e->n_tx++] = p;
+}
+
+static void io_free(void *ctx, struct mst_pkt *p)
+{
+	struct net_engine *e = ctx;
+
+	mst_queue_free(e->q, p);
+}
+
+static void *net_engine_create(const struct mst_engine_conf *conf)
+{
+	struct net_engine *e = calloc(1, sizeof(*e));
+	struct net_io io = { .alloc = io_alloc, .xmit = io_xmit, .free = io_free };
+	struct net_conf nc;
+
+	if (!e)
+		return NULL;
+	e->conf = *conf;
+	io.ctx = e;
+	memset(&nc, 0, sizeof(nc));
+	memcpy(nc.mac, conf->mac, sizeof(nc.mac));
+	nc.ip = conf->ip;
+	nc.prefix_len = conf->prefix_len;
+	nc.gw = conf->gw;
+	nc.mtu = conf->mtu;
+	nc.services = conf->services;
+	nc.tx_offloads = conf->tx_offloads;
+	nc.rx_offloads = conf->rx_offloads;
+	nc.arp_timeout_ms = conf->arp_timeout_ms;
+	e->ns = net_create(&nc, &io, &e->stats);
+	if (!e->ns) {
+		int err = errno;
+
+		free(e);
+		errno = err;
+		return NULL;
+	}
+	e->garp_pending = conf->id == 0;
+	return e;
+}
+
+static int net_engine_poll(void *eng, uint64_t now)
+{
+	struct net_engine *e = eng;
+	struct mst_pkt *pkts[RX_BURST];
+	uint16_t n;
+	int work;
+
+	if (unlikely(!e->q))
+		return 0;
+	n = mst_queue_rx(e->q, pkts, RX_BURST);
+	work = n;
+	for (uint16_t i = 0; i < n; i++) {
+		MST_COUNT(&e->stats, rx_frames);
+		MST_COUNT_N(&e->stats, rx_bytes, pkts[i]->len);
+		if (i + 1 < n)
+			rte_prefetch0(pkts[i + 1]->data);
+		net_input(e->ns, pkts[i], now);
+	}
+	if (unlikely(e->garp_pending)) {
+		e->garp_pending = false;
+		(void)net_send_gratuitous_arp(e->ns, now);
+	}
+	if (now >= e->next_timer_ns) {
+		net_timer(e->ns, now);
+		e->next_timer_ns = now + TIMER_PERIOD_NS;
+	}
+	work += e->n_tx;
+	flush_tx(e);
+	return work;
+}
+
+static int net_engine_attach_queue(void *eng, struct mst_queue *q)
+{
+	struct net_engine *e = eng;
+
+	if (e->q)
+		return -EBUSY;
+	e->q = q;
+	return 0;
+}
+
+static int net_engine_detach_queue(void *eng, struct mst_queue *q)
+{
+	struct net_engine *e = eng;
+
+	if (e->q != q)
+		return -ENOENT;
+	flush_tx(e);
+	e->q = NULL;
+	return 0;
+}
+
+static int net_engine_attach_app(void *eng, int app_id, void *segment, size_t len)
+{
+	return -ENOTSUP; /* client library: issue 4 */
+}
+
+static int net_engine_detach_app(void *eng, int app_id)
+{
+	return -ENOTSUP;
+}
+
+static long net_engine_export(void *eng, void *buf, size_t len)
+{
+	return -ENOTSUP; /* live upgrade: not yet */
+}
+
+static int net_engine_import(void *eng, const void *buf, size_t len)
+{
+	return -ENOTSUP;
+}
+
+static const struct mst_stats *net_engine_stats(void *eng)
+{
+	struct net_engine *e = eng;
+
+	return &e->stats;
+}
+
+static void net_engine_destroy(void *eng)
+{
+	struct net_engine *e = eng;
+
+	if (!e)
+		return;
+	if (e->q)
+		flush_tx(e);
+	net_destroy(e->ns);
+	free(e);
+}
+
+const struct mst_engine_ops net_engine_ops = {
+	.version = MST_ENGINE_OPS_VERSION,
+	.kind = "net",
+	.create = net_engine_create,
+	.poll = net_engine_poll,
+	.attach_queue = net_engine_attach_queue,
+	.detach_queue = net_engine_detach_queue,
+	.attach_app = net_engine_attach_app,
+	.detach_app = net_engine_detach_app,
+	.export_state = net_engine_export,
+	.import_state = net_engine_import,
+	.stats = net_engine_stats,
+	.destroy = net_engine_destroy,
+};

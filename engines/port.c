@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Ports: probe, configure, start and stop DPDK ethdevs; the queue access
+ * functions of <mustang/engine.h>. The only file that calls rte_eth_*.
+ *
+ * port_eal_args() runs before rte_eal_init() and turns the configured ports
+ * into --vdev / -a arguments; port_open() then finds the device by name,
+ * creates its mempool (struct mst_pkt lives in each mbuf's private area),
+ * configures one queue pair per engine with RSS where the device has more
+ * than one queue, enables the checksum offloads the device offers, and
+ * starts it. The hot path is mst_queue_rx()/mst_queue_tx(): they translate
+ * between rte_mbuf and struct mst_pkt without copying.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_prefetch.h>
+
+#include "engines/port.h"
+#include "transport/net/net.h"
+
+#define PORT_RX_DESC 1024
+#define PORT_TX_DESC 1024
+#define PORT_MEMPOOL_CACHE 256
+
+struct mst_port {
+	uint16_t port_id;
+	unsigned index;                         /* position in the config */
+	const struct mst_port_conf *conf;
+	struct rte_mempool *pool;
+	uint16_t n_queues;
+	bool rss;
+	uint32_t tx_ofl, rx_ofl;                /* NET_OFL_* in use */
+	uint64_t tx_ol_mask;                    /* RTE_MBUF_F_TX_* we may set */
+	struct mst_queue queues[PORT_MAX_QUEUES];
+};
+
+/* The mst_pkt view lives in the mbuf's private area, right after the mbuf. */
+#define PORT_PRIV_SIZE RTE_ALIGN(sizeof(struct mst_pkt), RTE_MBUF_PRIV_ALIGN)
+
+static inline struct mst_pkt *mbuf_pkt(struct rte_mbuf *m)
+{
+	return (struct mst_pkt *)rte_mbuf_to_priv(m);
+}
+
+static void vdev_name(const struct mst_port_conf *pc, unsigned index, char *buf, size_t len)
+{
+	switch (pc->driver) {
+	case MST_PORT_AF_XDP:
+		snprintf(buf, len, "net_af_xdp%u", index);
+		break;
+	case MST_PORT_AF_PACKET:
+		snprintf(buf, len, "net_af_packet%u", index);
+		break;
+	case MST_PORT_MEMIF:
+		snprintf(buf, len, "net_memif%u", index);
+		break;
+	case MST_PORT_RING:
+		snprintf(buf, len, "net_ring_mst%u", index);
+		break;
+	case MST_PORT_NULL:
+		snprintf(buf, len, "net_null%u", index);
+		break;
+	case MST_PORT_PCI:
+		snprintf(buf, len, "%s", pc->pci);
+		break;
+	}
+}
+
+int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
+		  char *store, size_t store_len)
+{
+	size_t used = 0;
+	unsigned nq = c->engines;
+	bool any_pci = false;
+
+	for (unsigned i = 0; i < c->n_ports; i++) {
+		const struct mst_port_conf *pc = &c->ports[i];
+		char name[64];
+		char *arg = store + used;
+		int n;
+
+		if (argc + 2 >= max)
+			return -ENOSPC;
+		vdev_name(pc, i, name, sizeof(name));
+		switch (pc->driver) {
+		case MST_PORT_AF_XDP:
+			n = snprintf(arg, store_len - used, "%s,iface=%s,start_queue=0,queue_count=%u",
+				     name, pc->iface, nq);
+			break;
+		case MST_PORT_AF_PACKET:
+			n = snprintf(arg, store_len - used, "%s,iface=%s,qpairs=%u", name, pc->iface, nq);
+			break;
+		case MST_PORT_MEMIF:
+			n = snprintf(arg, store_len - used, "%s,socket=%s,role=%s", name, pc->socket,
+				     pc->memif_server ? "server" : "client");
+			break;
+		case MST_PORT_RING:
+		case MST_PORT_NULL:
+			n = snprintf(arg, store_len - used, "%s", name);
+			break;
+		case MST_PORT_PCI:
+			n = snprintf(arg, store_len - used, "%s", pc->pci);
+			any_pci = true;
+			break;
+		default:
+			return -EINVAL;
+		}
+		if (n < 0 || (size_t)n + 1 > store_len - used)
+			return -ENOSPC;
+		used += (size_t)n + 1;
+		argv[argc++] = (char *)(pc->driver == MST_PORT_PCI ? "-a" : "--vdev");
+		argv[argc++] = arg;
+	}
+	if (!any_pci) {
+		if (argc + 1 >= max)
+			return -ENOSPC;
+		argv[argc++] = (char *)"--no-pci";
+	}
+	return argc;
+}
+
+static uint16_t find_port(const char *name)
+{
+	uint16_t pid;
+
+	if (rte_eth_dev_get_port_by_name(name, &pid) == 0)
+		return pid;
+	return RTE_MAX_ETHPORTS;
+}
+
+struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
+			   char *err, size_t errlen)
+{
+	const struct mst_port_conf *pc = &c->ports[index];
+	struct rte_eth_conf econf;
+	struct rte_eth_dev_info info;
+	struct mst_port *p;
+	char name[64], pool_name[RTE_MEMPOOL_NAMESIZE];
+	uint16_t pid;
+	int rc;
+
+	vdev_name(pc, index, name, sizeof(name));
+	pid = find_port(name);
+	if (pid == RTE_MAX_ETHPORTS) {
+		snprintf(err, errlen, "port %s: device %s was not created (see the DPDK log above)",
+			 pc->spec, name);
+		return NULL;
+	}
+	rc = rte_eth_dev_info_get(pid, &info);
+	if (rc) {
+		snprintf(err, errlen, "port %s: cannot query device: %s", pc->spec, strerror(-rc));
+		return NULL;
+	}
+	if (n_queues > info.max_rx_queues || n_queues > info.max_tx_queues) {
+		snprintf(err, errlen, "port %s: %u engines need %u queue pairs, the device has %u",
+			 pc->spec, n_queues, n_queues, RTE_MIN(info.max_rx_queues, info.max_tx_queues));
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		snprintf(err, errlen, "port %s: out of memory", pc->spec);
+		return NULL;
+	}
+	p->port_id = pid;
+	p->index = index;
+	p->conf = pc;
+	p->n_queues = (uint16_t)n_queues;
+
+	snprintf(pool_name, sizeof(pool_name), "mst_pool%u", index);
+	p->pool = rte_pktmbuf_pool_create(pool_name, c->mbufs, PORT_MEMPOOL_CACHE,
+					  PORT_PRIV_SIZE, RTE_MBUF_DEFAULT_BUF_SIZE,
+					  rte_eth_dev_socket_id(pid) < 0 ? SOCKET_ID_ANY
+									 : rte_eth_dev_socket_id(pid));
+	if (!p->pool) {
+		snprintf(err, errlen, "port %s: cannot create a pool of %u mbufs: %s (try --mbufs or --mem-mb)",
+			 pc->spec, c->mbufs, rte_strerror(rte_errno));
+		goto out_free;
+	}
+
+	memset(&econf, 0, sizeof(econf));
+	if (n_queues > 1 && info.flow_type_rss_offloads) {
+		econf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		econf.rx_adv_conf.rss_conf.rss_hf =
+			info.flow_type_rss_offloads & (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP);
+		p->rss = true;
+	}
+	/* Checksum offloads: use what the device has, software does the rest. */
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM) {
+		econf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+		p->rx_ofl |= NET_OFL_IPV4_CKSUM;
+	}
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_UDP_CKSUM) {
+		econf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_UDP_CKSUM;
+		p->rx_ofl |= NET_OFL_UDP_CKSUM;
+	}
+	if (info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM) {
+		econf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+		p->rx_ofl |= NET_OFL_TCP_CKSUM;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM) {
+		econf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+		p->tx_ofl |= NET_OFL_IPV4_CKSUM;
+		p->tx_ol_mask |= RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) {
+		econf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
+		p->tx_ofl |= NET_OFL_UDP_CKSUM;
+		p->tx_ol_mask |= RTE_MBUF_F_TX_UDP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM) {
+		econf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+		p->tx_ofl |= NET_OFL_TCP_CKSUM;
+		p->tx_ol_mask |= RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	}
+	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
+		econf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
+
+	rc = rte_eth_dev_configure(pid, (uint16_t)n_queues, (uint16_t)n_queues, &econf);
+	if (rc) {
+		snprintf(err, errlen, "port %s: configure failed: %s", pc->spec, strerror(-rc));
+		goto out_pool;
+	}
+	/* Best effort: a virtual port may not support setting the MTU. */
+	(void)rte_eth_dev_set_mtu(pid, c->mtu);
+
+	for (uint16_t q = 0; q < n_queues; q++) {
+		uint16_t nrx = PORT_RX_DESC, ntx = PORT_TX_DESC;
+
+		(void)rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
+		rc = rte_eth_rx_queue_setup(pid, q, nrx, rte_eth_dev_socket_id(pid), NULL, p->pool);
+		if (rc) {
+			snprintf(err, errlen, "port %s: RX queue %u setup failed: %s", pc->spec, q,
+				 strerror(-rc));
+			goto out_close;
+		}
+		rc = rte_eth_tx_queue_setup(pid, q, ntx, rte_eth_dev_socket_id(pid), NULL);
+		if (rc) {
+			snprintf(err, errlen, "port %s: TX queue %u setup failed: %s", pc->spec, q,
+				 strerror(-rc));
+			goto out_close;
+		}
+		p->queues[q].port = p;
+		p->queues[q].port_id = pid;
+		p->queues[q].qid = q;
+	}
+	rc = rte_eth_dev_start(pid);
+	if (rc) {
+		snprintf(err, errlen, "port %s: start failed: %s", pc->spec, strerror(-rc));
+		goto out_close;
+	}
+	/* Accept frames for our MAC and broadcast; ARP needs broadcast. */
+	(void)rte_eth_allmulticast_disable(pid);
+	return p;
+
+out_close:
+	rte_eth_dev_close(pid);
+out_pool:
+	rte_mempool_free(p->pool);
+out_free:
+	free(p);
+	return NULL;
+}
+
+struct mst_queue *port_queue(struct mst_port *p, unsigned qid)
+{
+	return qid < p->n_queues ? &p->queues[qid] : NULL;
+}
+
+void port_get_info(struct mst_port *p, struct port_info *out)
+{
+	struct rte_ether_addr mac;
+	struct rte_eth_link link;
+	struct rte_eth_stats st;
+	uint16_t mtu = 0;
+
+	memset(out, 0, sizeof(*out));
+	(void)rte_eth_dev_get_name_by_port(p->port_id, out->name);
+	out->driver = mst_port_driver_name(p->conf->driver);
+	out->spec = p->conf->spec;
+	if (rte_eth_macaddr_get(p->port_id, &mac) == 0)
+		memcpy(out->mac, mac.addr_bytes, 6);
+	if (rte_eth_link_get_nowait(p->port_id, &link) == 0) {
+		out->link_up = link.link_status == RTE_ETH_LINK_UP;
+		out->link_speed = link.link_speed;
+	}
+	(void)rte_eth_dev_get_mtu(p->port_id, &mtu);
+	out->mtu = mtu;
+	out->n_queues = p->n_queues;
+	out->tx_offloads = p->tx_ofl;
+	out->rx_offloads = p->rx_ofl;
+	out->rss = p->rss;
+	if (rte_eth_stats_get(p->port_id, &st) == 0) {
+		out->ipackets = st.ipackets;
+		out->opackets = st.opackets;
+		out->ibytes = st.ibytes;
+		out->obytes = st.obytes;
+		out->imissed = st.imissed;
+		out->ierrors = st.ierrors;
+		out->oerrors = st.oerrors;
+		out->rx_nombuf = st.rx_nombuf;
+	}
+	for (unsigned q = 0; q < p->n_queues; q++)
+		out->rx_multiseg += __atomic_load_n(&p->queues[q].rx_multiseg, __ATOMIC_RELAXED);
+}
+
+void port_close(struct mst_port *p)
+{
+	if (!p)
+		return;
+	(void)rte_eth_dev_stop(p->port_id);
+	(void)rte_eth_dev_close(p->port_id);
+	rte_mempool_free(p->pool);
+	free(p);
+}
+
+/* ---- queue access: the data path ------------------------------------- */
+
+static inline void pkt_from_mbuf(struct rte_mbuf *m, struct mst_pkt *pk)
+{
+	uint64_t ol = m->ol_flags;
+
+	pk->data = rte_pktmbuf_mtod(m, uint8_t *);
+	pk->len = m->data_len;
+	pk->headroom = rte_pktmbuf_headroom(m);
+	pk->tailroom = rte_pktmbuf_tailroom(m);
+	pk->l2_len = 0;
+	pk->l3_len = 0;
+	pk->flags = 0;
+	if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+		pk->flags |= MST_PKT_RX_IP_CKSUM_GOOD;
+	else if ((ol & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		pk->flags |= MST_PKT_RX_IP_CKSUM_BAD;
+	if ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		pk->flags |= MST_PKT_RX_L4_CKSUM_GOOD;
+	else if ((ol & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		pk->flags |= MST_PKT_RX_L4_CKSUM_BAD;
+	pk->owner = m;
+}
+
+uint16_t mst_queue_rx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
+{
+	struct rte_mbuf *mb[64];
+	uint16_t got, out = 0;
+
+	if (n > RTE_DIM(mb))
+		n = RTE_DIM(mb);
+	got = rte_eth_rx_burst(q->port_id, q->qid, mb, n);
+	for (uint16_t i = 0; i < got; i++) {
+		struct rte_mbuf *m = mb[i];
+
+		if (i + 1 < got)
+			rte_prefetch0(rte_pktmbuf_mtod(mb[i + 1], void *));
+		if (unlikely(m->nb_segs != 1)) {
+			q->rx_multiseg++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		pkts[out] = mbuf_pkt(m);
+		pkt_from_mbuf(m, pkts[out]);
+		out++;
+	}
+	return out;
+}
+
+static inline void mbuf_from_pkt(struct mst_port *port, struct rte_mbuf *m, const struct mst_pkt *pk)
+{
+	uint64_t ol = 0;
+
+	m->data_off = (uint16_t)(pk->data - (uint8_t *)m->buf_addr);
+	m->data_len = pk->len;
+	m->pkt_len = pk->len;
+	if (pk->flags & MST_PKT_TX_IP_CKSUM)
+		ol |= RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	if (pk->flags & MST_PKT_TX_UDP_CKSUM)
+		ol |= RTE_MBUF_F_TX_UDP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	if (pk->flags & MST_PKT_TX_TCP_CKSUM)
+		ol |= RTE_MBUF_F_TX_TCP_CKSUM | RTE_MBUF_F_TX_IPV4;
+	ol &= port->tx_ol_mask;
+	m->ol_flags = ol;
+	if (ol) {
+		m->l2_len = pk->l2_len;
+		m->l3_len = pk->l3_len;
+	}
+}
+
+uint16_t mst_queue_tx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
+{
+	struct rte_mbuf *mb[64];
+
+	if (n > RTE_DIM(mb))
+		n = RTE_DIM(mb);
+	for (uint16_t i = 0; i < n; i++) {
+		mb[i] = pkts[i]->owner;
+		mbuf_from_pkt(q->port, mb[i], pkts[i]);
+	}
+	return rte_eth_tx_burst(q->port_id, q->qid, mb, n);
+}
+
+struct mst_pkt *mst_queue_alloc(struct mst_queue *q)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(q->port->pool);
+	struct mst_pkt *pk;
+
+	if (unlikely(!m))
+		return NULL;
+	pk = mbuf_pkt(m);
+	pkt_from_mbuf(m, pk);
+	return pk;
+}
+
+void mst_queue_free(struct mst_queue *q, struct mst_pkt *p)
+{
+	(void)q;
+	rte_pktmbuf_free((struct rte_mbuf *)p->owner);
+}
+
+uint32_t mst_queue_tx_offloads(const struct mst_queue *q)
+{
+	return q->port->tx_ofl;
+}
+
+uint32_t mst_queue_rx_offloads(const struct mst_queue *q)
+{
+	return q->port->rx_ofl;
+}

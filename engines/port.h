@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Ports: the only code in Mustang that calls rte_eth_*.
+ *
+ * port_eal_args() -> rte_eal_init() -> port_open() (probe the vdev or PCI
+ * device, one mempool per port, one RX/TX queue pair per engine, RSS when
+ * the port has more than one queue) -> engines use mst_queue_* on their
+ * queue -> port_close().
+ *
+ * Internal header: engines and the daemon only.
+ */
+#ifndef MST_ENGINES_PORT_H
+#define MST_ENGINES_PORT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mustang/engine.h>
+
+#include "control/config.h"
+
+#define PORT_MAX_QUEUES MST_MAX_ENGINES
+
+struct mst_port;
+
+/* One RX/TX queue pair; handed to exactly one engine. */
+struct mst_queue {
+	struct mst_port *port;
+	uint16_t port_id;        /* DPDK port id */
+	uint16_t qid;            /* queue index on the port */
+	uint64_t rx_multiseg;    /* chained mbufs dropped on receive */
+};
+
+struct port_info {
+	char name[64];           /* DPDK device name, e.g. net_af_xdp0 */
+	const char *driver;      /* our driver name */
+	const char *spec;        /* as configured */
+	uint8_t mac[6];
+	bool link_up;
+	uint32_t link_speed;     /* Mb/s */
+	uint16_t n_queues;
+	uint16_t mtu;
+	uint32_t tx_offloads;    /* NET_OFL_* */
+	uint32_t rx_offloads;
+	bool rss;
+	/* rte_eth_stats */
+	uint64_t ipackets, opackets, ibytes, obytes, imissed, ierrors, oerrors, rx_nombuf;
+	uint64_t rx_multiseg;
+};
+
+/*
+ * Append the EAL arguments the configured ports need (--vdev ..., or -a BDF)
+ * to argv (which has room for max entries). Returns the new argc or -ENOSPC.
+ * Vdev names are net_<driver><index> so several ports of a kind coexist.
+ */
+int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
+		  char *store, size_t store_len);
+
+/* Probe and start the index-th configured port with n_queues queue pairs.
+ * NULL + one-line reason in err on failure. */
+struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
+			   char *err, size_t errlen);
+struct mst_queue *port_queue(struct mst_port *p, unsigned qid);
+void port_get_info(struct mst_port *p, struct port_info *out);
+void port_close(struct mst_port *p);
+
+#endif /* MST_ENGINES_PORT_H */

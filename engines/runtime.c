@@ -1,0 +1,345 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Engine runtime: the threads and loops of the three scheduling modes
+ * (see runtime.h for the call order, sched.h for the decisions).
+ *
+ * Loop of an engine thread (dedicated / spreading):
+ *   now -> poll(engine, now) -> account load -> back-off sleep if idle
+ * Loop of a compacting worker:
+ *   for each engine mapped to me: take busy flag -> poll -> sample the
+ *   queueing delay -> drop flag; back-off when none had work; park when
+ *   my index is beyond the active set.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_errno.h>
+#include <rte_lcore.h>
+
+#include "engines/runtime.h"
+
+#define RT_SPIN_POLLS 64              /* idle polls before the first sleep */
+#define RT_TICK_NS (10 * 1000 * 1000) /* compacting supervisor period */
+#define RT_PARK_US 2000               /* an unused compacting worker's nap */
+
+uint64_t rt_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void sleep_us(unsigned us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+static void pin_self(int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		fprintf(stderr, "mustangd: warning: cannot pin engine thread to CPU %d\n", cpu);
+}
+
+/* Common thread start: name, 1 µs timer slack (our sleeps are short and
+ * latency matters), a DPDK lcore id (mempool caches), pinning. */
+static void thread_setup(const char *name, int cpu)
+{
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
+	if (rte_thread_register() < 0)
+		fprintf(stderr, "mustangd: warning: %s: no DPDK lcore id (%s); mempool caches off\n",
+			name, rte_strerror(rte_errno));
+	pin_self(cpu);
+}
+
+static inline int poll_once(struct rt_engine *e, uint64_t now)
+{
+	int work = e->ops->poll(e->eng, now);
+
+	/* Relaxed stores: the control plane reads these with relaxed loads;
+	 * only this thread (or the worker holding `busy`) writes them. */
+	__atomic_store_n(&e->load[MST_LOAD_polls], e->load[MST_LOAD_polls] + 1, __ATOMIC_RELAXED);
+	if (work > 0) {
+		uint64_t spent = rt_now_ns() - now;
+
+		__atomic_store_n(&e->load[MST_LOAD_busy_polls], e->load[MST_LOAD_busy_polls] + 1,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&e->load[MST_LOAD_busy_ns], e->load[MST_LOAD_busy_ns] + spent,
+				 __ATOMIC_RELAXED);
+	}
+	return work;
+}
+
+static void count_sleep(struct rt_engine *e)
+{
+	__atomic_store_n(&e->load[MST_LOAD_idle_sleeps], e->load[MST_LOAD_idle_sleeps] + 1,
+			 __ATOMIC_RELAXED);
+}
+
+/* dedicated and spreading: one engine, one thread. */
+static void *engine_thread(void *arg)
+{
+	struct rt_engine *e = arg;
+	struct rt_group *g = e->group;
+	struct sched_backoff bo;
+	bool spin = g->mode == MST_MODE_DEDICATED;
+	char name[16];
+
+	snprintf(name, sizeof(name), "mst-eng%u", e->id);
+	thread_setup(name, e->cpu);
+	sched_backoff_init(&bo, RT_SPIN_POLLS, g->idle_max_us);
+	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+		int work = poll_once(e, rt_now_ns());
+		unsigned us;
+
+		if (spin)
+			continue;
+		us = sched_backoff_next(&bo, work);
+		if (us) {
+			count_sleep(e);
+			sleep_us(us);
+		}
+	}
+	rte_thread_unregister();
+	return NULL;
+}
+
+/* compacting: a worker polls every engine mapped to it. */
+static void *worker_thread(void *arg)
+{
+	struct rt_worker *w = arg;
+	struct rt_group *g = w->group;
+	struct sched_backoff bo;
+	char name[16];
+
+	snprintf(name, sizeof(name), "mst-work%u", w->idx);
+	thread_setup(name, w->cpu);
+	sched_backoff_init(&bo, RT_SPIN_POLLS, g->idle_max_us);
+	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+		unsigned active = atomic_load_explicit(&g->active, memory_order_relaxed);
+		int total = 0;
+		unsigned us;
+
+		if (w->idx >= active) {
+			sleep_us(RT_PARK_US);
+			w->last_sleep_ns = rt_now_ns();
+			continue;
+		}
+		for (unsigned i = 0; i < g->n_engines; i++) {
+			struct rt_engine *e = &g->engines[i];
+			uint64_t now;
+			int work;
+
+			if (sched_compact_worker(i, active) != w->idx)
+				continue;
+			/* Acquire pairs with the release below on the worker that
+			 * polled this engine last: its writes to engine state are
+			 * visible before we touch it. */
+			if (atomic_exchange_explicit(&e->busy, true, memory_order_acquire))
+				continue; /* the previous owner is finishing a poll */
+			now = rt_now_ns();
+			work = poll_once(e, now);
+			if (work > 0) {
+				/* Queueing delay: how long this work could have waited
+				 * since the last poll, unless we slept in between (that
+				 * is idleness, not a lack of cores). */
+				if (e->last_poll_ns && e->last_poll_ns > w->last_sleep_ns) {
+					uint64_t d = now - e->last_poll_ns;
+
+					if (d > atomic_load_explicit(&e->tick_delay_ns, memory_order_relaxed))
+						atomic_store_explicit(&e->tick_delay_ns, d, memory_order_relaxed);
+					if (d > e->load[MST_LOAD_max_delay_ns])
+						__atomic_store_n(&e->load[MST_LOAD_max_delay_ns], d,
+								 __ATOMIC_RELAXED);
+				}
+				atomic_fetch_add_explicit(&w->busy_ns, rt_now_ns() - now,
+							  memory_order_relaxed);
+			}
+			e->last_poll_ns = now;
+			/* Release pairs with the acquire above (next owner). */
+			atomic_store_explicit(&e->busy, false, memory_order_release);
+			total += work > 0 ? work : 0;
+		}
+		us = sched_backoff_next(&bo, total);
+		if (us) {
+			sleep_us(us);
+			w->last_sleep_ns = rt_now_ns();
+		}
+	}
+	rte_thread_unregister();
+	return NULL;
+}
+
+/* compacting: grow/shrink the active workers from measured delay and load. */
+static void *supervisor_thread(void *arg)
+{
+	struct rt_group *g = arg;
+	uint64_t last_busy[MST_MAX_ENGINES] = { 0 };
+	uint64_t last = rt_now_ns();
+
+	prctl(PR_SET_NAME, "mst-compact", 0, 0, 0);
+	while (!atomic_load_explicit(&g->stop, memory_order_relaxed)) {
+		uint64_t now, max_delay = 0, busy_sum = 0, elapsed;
+		unsigned active = atomic_load_explicit(&g->active, memory_order_relaxed);
+		enum sched_action act;
+
+		sleep_us(RT_TICK_NS / 1000);
+		now = rt_now_ns();
+		elapsed = now - last;
+		last = now;
+		for (unsigned i = 0; i < g->n_engines; i++) {
+			uint64_t d = atomic_exchange_explicit(&g->engines[i].tick_delay_ns, 0,
+							      memory_order_relaxed);
+			if (d > max_delay)
+				max_delay = d;
+		}
+		for (unsigned w = 0; w < g->n_workers; w++) {
+			uint64_t b = atomic_load_explicit(&g->workers[w].busy_ns, memory_order_relaxed);
+
+			if (w < active)
+				busy_sum += b - last_busy[w];
+			last_busy[w] = b;
+		}
+		act = sched_compact_tick(&g->compact, max_delay,
+					 elapsed ? (double)busy_sum / ((double)elapsed * active) : 0.0);
+		if (act == SCHED_GROW)
+			g->grows++;
+		else if (act == SCHED_SHRINK)
+			g->shrinks++;
+		if (act != SCHED_STAY)
+			atomic_store_explicit(&g->active, g->compact.active, memory_order_relaxed);
+	}
+	return NULL;
+}
+
+void rt_group_init(struct rt_group *g, const struct mst_config *c)
+{
+	memset(g, 0, sizeof(*g));
+	g->mode = c->mode;
+	g->idle_max_us = c->idle_sleep_max_us;
+	g->bound_ns = (uint64_t)c->compact_bound_us * 1000;
+	atomic_init(&g->stop, false);
+	atomic_init(&g->active, 1);
+}
+
+int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
+		 struct mst_queue *q)
+{
+	struct rt_engine *e;
+
+	if (g->n_engines >= MST_MAX_ENGINES || g->started)
+		return -ENOSPC;
+	e = &g->engines[g->n_engines];
+	e->id = g->n_engines++;
+	e->ops = ops;
+	e->eng = eng;
+	e->queue = q;
+	e->cpu = -1;
+	e->group = g;
+	atomic_init(&e->busy, false);
+	atomic_init(&e->tick_delay_ns, 0);
+	return 0;
+}
+
+static unsigned online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
+
+int rt_group_start(struct rt_group *g, const struct mst_config *c)
+{
+	int rc = 0;
+	unsigned started = 0;
+
+	atomic_store(&g->stop, false);
+	if (g->mode == MST_MODE_COMPACTING) {
+		unsigned max = c->n_cores ? c->n_cores : online_cpus();
+
+		if (max > g->n_engines)
+			max = g->n_engines;
+		g->n_workers = max;
+		sched_compact_init(&g->compact, max, g->bound_ns);
+		atomic_store(&g->active, 1);
+		for (unsigned w = 0; w < max; w++) {
+			struct rt_worker *wk = &g->workers[w];
+
+			wk->idx = w;
+			wk->cpu = c->n_cores ? c->cores[w] : -1;
+			wk->group = g;
+			atomic_init(&wk->busy_ns, 0);
+			rc = -pthread_create(&wk->thread, NULL, worker_thread, wk);
+			if (rc)
+				goto out_stop;
+			started++;
+		}
+		rc = -pthread_create(&g->supervisor, NULL, supervisor_thread, g);
+		if (rc)
+			goto out_stop;
+		g->started = true;
+		return 0;
+	}
+	for (unsigned i = 0; i < g->n_engines; i++) {
+		struct rt_engine *e = &g->engines[i];
+
+		e->cpu = c->n_cores ? c->cores[i % c->n_cores] : -1;
+		rc = -pthread_create(&e->thread, NULL, engine_thread, e);
+		if (rc)
+			goto out_stop;
+		started++;
+	}
+	g->started = true;
+	return 0;
+
+out_stop:
+	atomic_store(&g->stop, true);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(g->mode == MST_MODE_COMPACTING ? g->workers[i].thread
+							    : g->engines[i].thread, NULL);
+	return rc;
+}
+
+void rt_group_stop(struct rt_group *g)
+{
+	if (!g->started)
+		return;
+	atomic_store(&g->stop, true);
+	if (g->mode == MST_MODE_COMPACTING) {
+		for (unsigned w = 0; w < g->n_workers; w++)
+			pthread_join(g->workers[w].thread, NULL);
+		pthread_join(g->supervisor, NULL);
+	} else {
+		for (unsigned i = 0; i < g->n_engines; i++)
+			pthread_join(g->engines[i].thread, NULL);
+	}
+	g->started = false;
+}
+
+void rt_engine_load(const struct rt_engine *e, uint64_t out[MST_LOAD__COUNT])
+{
+	for (unsigned i = 0; i < MST_LOAD__COUNT; i++)
+		out[i] = __atomic_load_n(&e->load[i], __ATOMIC_RELAXED);
+}
+
+unsigned rt_engine_worker(const struct rt_group *g, const struct rt_engine *e)
+{
+	if (g->mode == MST_MODE_COMPACTING)
+		return sched_compact_worker(e->id, atomic_load_explicit(&g->active,
+									 memory_order_relaxed));
+	return e->id;
+}

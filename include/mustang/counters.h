@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Mustang counters and drop reasons: the one list.
+ *
+ * Every counter an engine keeps and every reason it drops a frame is named
+ * here exactly once. The enums, the name tables printed by `mustangctl stats`
+ * and the JSON keys are all generated from these X-macro lists, so adding a
+ * drop reason is a one-line change and it shows up everywhere by name.
+ *
+ * Writers: only the owning engine thread (plain increments).
+ * Readers: the control plane, with relaxed 64-bit loads (torn reads are
+ * impossible for aligned u64 on the platforms DPDK supports).
+ */
+#ifndef MUSTANG_COUNTERS_H
+#define MUSTANG_COUNTERS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, help) — events that are not drops. */
+#define MST_FOREACH_COUNTER(X)                                              \
+	X(rx_frames, "frames received from the port")                       \
+	X(rx_bytes, "bytes received from the port")                         \
+	X(tx_frames, "frames handed to the port")                           \
+	X(tx_bytes, "bytes handed to the port")                             \
+	X(arp_rx, "ARP frames received")                                    \
+	X(arp_replies_sent, "ARP replies sent")                             \
+	X(arp_requests_sent, "ARP requests sent")                           \
+	X(arp_gratuitous_sent, "gratuitous ARP announcements sent")         \
+	X(arp_cache_learned, "ARP cache entries learned or refreshed")      \
+	X(arp_cache_expired, "ARP cache entries expired")                   \
+	X(arp_pending_sent, "queued frames sent after ARP resolved")        \
+	X(ipv4_rx, "IPv4 packets accepted for local delivery")              \
+	X(icmp_rx, "ICMP messages received")                                \
+	X(icmp_echo_replies, "ICMP echo replies sent")                      \
+	X(icmp_unreach_sent, "ICMP destination unreachable sent")           \
+	X(udp_rx, "UDP datagrams received")                                 \
+	X(udp_echo_replies, "UDP echo service replies sent")
+
+/* X(name, help) — every reason a frame is dropped. */
+#define MST_FOREACH_DROP(X)                                                 \
+	X(eth_runt, "frame shorter than an Ethernet header")                \
+	X(eth_not_for_us, "destination MAC is neither ours nor broadcast")  \
+	X(eth_unknown_type, "EtherType not handled (not IPv4/ARP)")         \
+	X(eth_bad_src, "source MAC is multicast/broadcast")                  \
+	X(arp_truncated, "ARP frame shorter than an Ethernet/IPv4 ARP")     \
+	X(arp_bad_format, "ARP hardware/protocol type or length not Ethernet/IPv4") \
+	X(arp_bad_op, "ARP opcode neither request nor reply")               \
+	X(arp_not_for_us, "ARP target is not our address")                  \
+	X(arp_bad_sender, "ARP sender address is invalid (0, broadcast, multicast, ours)") \
+	X(arp_pending_full, "no room to queue a frame awaiting ARP")        \
+	X(arp_unresolved, "queued frame dropped: ARP got no answer")        \
+	X(ip_truncated, "IPv4 packet shorter than its header")              \
+	X(ip_bad_version, "IP version is not 4")                            \
+	X(ip_bad_ihl, "IPv4 header length < 20 bytes or past the frame")    \
+	X(ip_bad_total_len, "IPv4 total length < header or > frame")        \
+	X(ip_bad_cksum, "IPv4 header checksum wrong")                       \
+	X(ip_ttl_expired, "IPv4 TTL is zero")                               \
+	X(ip_fragment, "IPv4 fragment (no reassembly yet)")                 \
+	X(ip_not_for_us, "IPv4 destination is not our address")             \
+	X(ip_bad_src, "IPv4 source is ours, broadcast, multicast or zero")  \
+	X(ip_unknown_proto, "IPv4 protocol not handled")                    \
+	X(ip_no_route, "no route to the destination")                       \
+	X(icmp_truncated, "ICMP message shorter than its header")           \
+	X(icmp_bad_cksum, "ICMP checksum wrong")                            \
+	X(icmp_unhandled_type, "ICMP type not handled")                     \
+	X(udp_truncated, "UDP datagram shorter than its header")            \
+	X(udp_bad_len, "UDP length field disagrees with the IP payload")    \
+	X(udp_bad_cksum, "UDP checksum wrong")                              \
+	X(udp_no_port, "no listener on the UDP port")                       \
+	X(no_buffer, "no packet buffer available")                          \
+	X(tx_full, "port transmit queue full")                              \
+	X(multi_segment, "multi-segment frame (not supported)")             \
+	X(too_big, "frame larger than the MTU")                             \
+	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
+	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \
+	X(no_headroom, "buffer lacks headroom for the lower-layer headers")
+
+/* X(name, help) — kept by the engine runtime, not by the engine itself. */
+#define MST_FOREACH_LOAD(X)                                                 \
+	X(polls, "poll calls")                                              \
+	X(busy_polls, "polls that did work")                                \
+	X(idle_sleeps, "sleeps because the engine was idle")                \
+	X(busy_ns, "nanoseconds spent in polls that did work")              \
+	X(max_delay_ns, "largest gap between two polls that found work (since start)")
+
+enum mst_counter {
+#define MST_X_ENUM(name, help) MST_CTR_##name,
+	MST_FOREACH_COUNTER(MST_X_ENUM)
+#undef MST_X_ENUM
+	MST_CTR__COUNT
+};
+
+enum mst_drop {
+#define MST_X_ENUM(name, help) MST_DROP_##name,
+	MST_FOREACH_DROP(MST_X_ENUM)
+#undef MST_X_ENUM
+	MST_DROP__COUNT
+};
+
+enum mst_load {
+#define MST_X_ENUM(name, help) MST_LOAD_##name,
+	MST_FOREACH_LOAD(MST_X_ENUM)
+#undef MST_X_ENUM
+	MST_LOAD__COUNT
+};
+
+/* Counters of one engine. Cache-line aligned so that engines never share. */
+struct mst_stats {
+	uint64_t ctr[MST_CTR__COUNT];  /* indexed by enum mst_counter */
+	uint64_t drop[MST_DROP__COUNT]; /* indexed by enum mst_drop */
+} __attribute__((aligned(64)));
+
+/* Name tables generated from the lists (counters.c). */
+extern const char *const mst_counter_names[MST_CTR__COUNT];
+extern const char *const mst_counter_help[MST_CTR__COUNT];
+extern const char *const mst_drop_names[MST_DROP__COUNT];
+extern const char *const mst_drop_help[MST_DROP__COUNT];
+extern const char *const mst_load_names[MST_LOAD__COUNT];
+extern const char *const mst_load_help[MST_LOAD__COUNT];
+
+#define MST_COUNT(st, name) ((st)->ctr[MST_CTR_##name]++)
+#define MST_COUNT_N(st, name, n) ((st)->ctr[MST_CTR_##name] += (n))
+#define MST_DROP(st, name) ((st)->drop[MST_DROP_##name]++)
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MUSTANG_COUNTERS_H */

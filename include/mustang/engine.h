@@ -1,0 +1,87 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The engine ABI: how mustangd drives an engine, and how engine kinds are
+ * added (built in, or loaded later as shared objects).
+ *
+ * An engine is a single-threaded, never-blocking state machine. The runtime
+ * (engines/runtime.c) calls, in order:
+ *   create() -> attach_queue() ... -> { poll() }* -> detach_queue() -> destroy()
+ * poll() does a bounded amount of work and returns how much (0 = idle); the
+ * scheduling mode decides what the thread does with an idle engine.
+ * export_state()/import_state() are the live-upgrade hooks (DESIGN §5): all
+ * state must be reachable from the engine and exportable as plain data.
+ *
+ * The vtable is versioned (first field), as PipeWire's spa_node_methods: a
+ * runtime accepts any ops whose version it knows, and new hooks are only ever
+ * appended.
+ */
+#ifndef MUSTANG_ENGINE_H
+#define MUSTANG_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <mustang/counters.h>
+#include <mustang/pkt.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MST_ENGINE_OPS_VERSION 1
+
+struct mst_queue; /* one RX/TX queue pair of a port; owned by the runtime */
+
+/* What an engine is created with. */
+struct mst_engine_conf {
+	unsigned id;            /* engine index in the daemon, 0.. */
+	uint8_t mac[6];         /* MAC of the port it serves */
+	uint32_t ip;            /* our IPv4 address, network order */
+	uint8_t prefix_len;
+	uint32_t gw;            /* network order, 0 = none */
+	uint16_t mtu;
+	uint32_t services;      /* built-in services bit mask */
+	uint32_t tx_offloads;   /* checksum offloads the port has */
+	uint32_t rx_offloads;
+	uint32_t arp_timeout_ms;
+};
+
+struct mst_engine_ops {
+	uint32_t version; /* MST_ENGINE_OPS_VERSION */
+	const char *kind; /* registry name, e.g. "net" */
+
+	/* NULL + errno on failure. May allocate; nothing else may. */
+	void *(*create)(const struct mst_engine_conf *conf);
+	/* Bounded work; returns units of work done, 0 when idle. now: CLOCK_MONOTONIC ns. */
+	int (*poll)(void *eng, uint64_t now_ns);
+	int (*attach_queue)(void *eng, struct mst_queue *q);
+	int (*detach_queue)(void *eng, struct mst_queue *q);
+	/* Apps (client library) — -ENOTSUP until the engine supports them. */
+	int (*attach_app)(void *eng, int app_id, void *segment, size_t len);
+	int (*detach_app)(void *eng, int app_id);
+	/* Upgrade hooks: bytes written/read, or -errno (-ENOSPC: need a bigger buf). */
+	long (*export_state)(void *eng, void *buf, size_t len);
+	int (*import_state)(void *eng, const void *buf, size_t len);
+	/* Counters; the pointer stays valid until destroy(). */
+	const struct mst_stats *(*stats)(void *eng);
+	void (*destroy)(void *eng);
+};
+
+/* Registry of engine kinds. */
+int mst_engine_register(const struct mst_engine_ops *ops);
+const struct mst_engine_ops *mst_engine_lookup(const char *kind);
+
+/* Queue access for engines (implemented by the port layer).
+ * rx: up to n received frames; tx: returns how many were taken, the caller
+ * keeps (and must free or retry) the rest. */
+uint16_t mst_queue_rx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n);
+uint16_t mst_queue_tx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n);
+struct mst_pkt *mst_queue_alloc(struct mst_queue *q);
+void mst_queue_free(struct mst_queue *q, struct mst_pkt *p);
+uint32_t mst_queue_tx_offloads(const struct mst_queue *q);
+uint32_t mst_queue_rx_offloads(const struct mst_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MUSTANG_ENGINE_H */
