@@ -13,6 +13,7 @@
  * reads engine counters with relaxed loads; it never touches engine state.
  */
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -276,12 +277,19 @@ static int eal_start(struct daemon *d)
 	static const char *const dpdk_level[] = { "4", "5", "5", "8" };
 
 	argv[argc++] = (char *)"mustangd";
-	argv[argc++] = (char *)"--in-memory"; /* no files under /var/run/dpdk; nothing to leak */
+	/* A private file prefix so that several daemons coexist. Without
+	 * hugepages EAL runs in legacy memory mode, which --in-memory refuses;
+	 * --no-shconf keeps it from writing a shared config, and teardown()
+	 * removes the (then empty) runtime directory. */
 	snprintf(prefix, sizeof(prefix), "--file-prefix=mst%d", (int)getpid());
 	argv[argc++] = prefix;
 	argv[argc++] = (char *)"--no-telemetry";
-	if (!d->conf.hugepages)
+	if (d->conf.hugepages) {
+		argv[argc++] = (char *)"--in-memory";
+	} else {
 		argv[argc++] = (char *)"--no-huge";
+		argv[argc++] = (char *)"--no-shconf";
+	}
 	snprintf(mem, sizeof(mem), "%u", d->conf.mem_mb);
 	argv[argc++] = (char *)"-m";
 	argv[argc++] = mem;
@@ -370,8 +378,14 @@ static void teardown(struct daemon *d)
 	}
 	for (unsigned i = 0; i < d->n_ports; i++)
 		port_close(d->ports[i]);
-	if (d->eal_up)
+	if (d->eal_up) {
+		char dir[PATH_MAX];
+
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
+		if (dir[0] && rmdir(dir) && errno != ENOENT)
+			logmsg(MST_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
+	}
 }
 
 int main(int argc, char **argv)

@@ -25,7 +25,7 @@
 #include <mustang/engine.h>
 
 #include "control/config.h"
-#include "engines/sched.h"
+#include "engines/scheduler.h"
 
 struct rt_engine {
 	unsigned id;

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Scheduler state changes: idle back-off and the compacting grow/shrink
- * state machine, driven by synthetic measurements (engines/sched.h). */
+ * state machine, driven by synthetic measurements (engines/scheduler.h). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "engines/sched.h"
+#include "engines/scheduler.h"
 
 static void test_backoff_spins_then_sleeps_doubling_to_cap(void **state)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Scheduling decisions: idle back-off and the compacting state machine
  * (see sched.h for the rules). Pure functions of their inputs. */
-#include "engines/sched.h"
+#include "engines/scheduler.h"
 
 void sched_backoff_init(struct sched_backoff *b, unsigned spin_polls, unsigned max_us)
 {
