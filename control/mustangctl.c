@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mustangctl: the operator CLI. One request to mustangd's control socket,
+ * its answer on stdout.
+ *
+ * main() -> parse_args() -> ctl_client_connect() -> ctl_client_call() -> print
+ *
+ * Exit status: 0 answered, 1 the daemon is unreachable or answered with an
+ * error, 2 usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mustang/ctl.h>
+
+#include "control/ctl_server.h"
+
+#define CTL_DEFAULT_TIMEOUT_MS 5000
+
+struct cmd {
+	const char *name;
+	enum mst_ctl_req req;
+	const char *help;
+};
+
+static const struct cmd cmds[] = {
+#define MST_X_CMD(name, val, help) { #name, MST_CTL_##name, help },
+	MST_FOREACH_CTL_REQ(MST_X_CMD)
+#undef MST_X_CMD
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+struct args {
+	const char *ctl;
+	bool json;
+	int timeout_ms;
+	const struct cmd *cmd;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: mustangctl [--ctl PATH] [--json] [--timeout MS] COMMAND\n"
+		   "Ask a running mustangd.\n\nCommands:\n");
+	for (size_t i = 0; i < N_CMDS; i++)
+		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f,
+		"\nOptions (before or after the command):\n"
+		"  --ctl PATH      control socket (default %s)\n"
+		"  --json          answer in JSON\n"
+		"  --timeout MS    give up after MS milliseconds (default %d)\n"
+		"  --help          print this help\n",
+		MST_CTL_DEFAULT_PATH, CTL_DEFAULT_TIMEOUT_MS);
+}
+
+static int usage_error(const char *what, const char *arg)
+{
+	fprintf(stderr, "mustangctl: %s \"%s\"\n", what, arg);
+	usage(stderr);
+	return 2;
+}
+
+/* "--name VALUE" or "--name=VALUE" at argv[*i]; NULL if argv[*i] is not
+ * --name. Sets *missing when the value is absent. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+
+	if (strncmp(a, name, n) != 0)
+		return NULL;
+	if (a[n] == '=')
+		return a + n + 1;
+	if (a[n] != '\0')
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+/* 0 ok, 1 --help printed, 2 usage error printed. */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	a->ctl = MST_CTL_DEFAULT_PATH;
+	a->json = false;
+	a->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
+	a->cmd = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i], *v;
+		bool missing = false;
+
+		if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
+			usage(stdout);
+			return 1;
+		}
+		if (strcmp(s, "--json") == 0) {
+			a->json = true;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--ctl", &missing)) != NULL) {
+			if (v[0] == '\0')
+				return usage_error("empty socket path for", "--ctl");
+			a->ctl = v;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--timeout", &missing)) != NULL) {
+			char *end;
+			long ms;
+
+			errno = 0;
+			ms = strtol(v, &end, 10);
+			if (v[0] < '0' || v[0] > '9' || *end != '\0' || errno != 0 || ms < 1 ||
+			    ms > 3600000)
+				return usage_error("--timeout wants 1..3600000 milliseconds, not", v);
+			a->timeout_ms = (int)ms;
+			continue;
+		}
+		if (missing)
+			return usage_error("missing value for", s);
+		if (s[0] == '-')
+			return usage_error("unknown option", s);
+		if (a->cmd != NULL)
+			return usage_error("unexpected argument", s);
+		for (size_t c = 0; c < N_CMDS; c++)
+			if (strcmp(s, cmds[c].name) == 0)
+				a->cmd = &cmds[c];
+		if (a->cmd == NULL)
+			return usage_error("unknown command", s);
+	}
+	if (a->cmd == NULL) {
+		fprintf(stderr, "mustangctl: no command given\n");
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	size_t len = 0;
+	char *out = NULL;
+	int fd, rc;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc == 1)
+		return 0;
+	if (rc != 0)
+		return rc;
+
+	fd = ctl_client_connect(a.ctl, a.timeout_ms);
+	if (fd == -ENOENT || fd == -ECONNREFUSED) {
+		fprintf(stderr, "mustangctl: mustangd is not running at %s\n", a.ctl);
+		return 1;
+	}
+	if (fd == -EACCES || fd == -EPERM) {
+		fprintf(stderr,
+			"mustangctl: permission denied on %s (run as root or as a member of "
+			"the socket's group)\n",
+			a.ctl);
+		return 1;
+	}
+	if (fd < 0) {
+		fprintf(stderr, "mustangctl: cannot connect to %s: %s\n", a.ctl, strerror(-fd));
+		return 1;
+	}
+
+	rc = ctl_client_call(fd, (uint16_t)(a.cmd->req | (a.json ? MST_CTL_F_JSON : 0)), "",
+			     &out, &len, a.timeout_ms);
+	close(fd);
+	if (out == NULL) { /* transport error: no answer at all */
+		if (rc == -ETIMEDOUT)
+			fprintf(stderr, "mustangctl: no answer from %s within %d ms\n", a.ctl,
+				a.timeout_ms);
+		else
+			fprintf(stderr, "mustangctl: %s: %s\n", a.ctl, strerror(-rc));
+		return 1;
+	}
+	if (rc != 0) {
+		if (rc == -EACCES)
+			fprintf(stderr,
+				"mustangctl: permission denied: operators are root, mustangd's "
+				"user or members of the group of %s\n",
+				a.ctl);
+		else {
+			while (len > 0 && out[len - 1] == '\n')
+				out[--len] = '\0';
+			fprintf(stderr, "mustangctl: %s: %s\n", a.cmd->name,
+				len > 0 ? out : strerror(-rc));
+		}
+		free(out);
+		return 1;
+	}
+	if (len > 0 && (fwrite(out, 1, len, stdout) != len ||
+			(out[len - 1] != '\n' && putchar('\n') == EOF))) {
+		free(out);
+		return 1;
+	}
+	free(out);
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "mustangctl: write error: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
