@@ -101,6 +101,7 @@ it_topo_daemon() {
 }
 
 in_linux() { ip netns exec "$TOPO_NS_L" "$@"; }
+quiet() { "$@" >/dev/null; }
 
 snapshot() {
 	"$MST_PY" "$IT_DIR/mststats.py" snapshot "$MUSTANGCTL" "$MST_DAEMON_CTL" >"$1"

@@ -84,7 +84,7 @@ check "mustangd --help: usage on stdout, exit 0" help_ok
 ctl=$T/run/ctl.sock
 if start_mustangd --ns "" --ctl "$ctl" --log "$T/good.log" -- "${OK[@]}"; then
 	it_log "ok   mustangd starts on the null port"
-	check "status answers" mst_ctl status
+	check "status answers" quiet mst_ctl status
 	check "--json status is JSON" sh -c "timeout 10 '$MUSTANGCTL' --ctl '$ctl' --json status | '$MST_PY' -m json.tool >/dev/null"
 	check "stats --json parses" snapshot "$T/null.json"
 	second_refused() {
@@ -95,7 +95,7 @@ if start_mustangd --ns "" --ctl "$ctl" --log "$T/good.log" -- "${OK[@]}"; then
 		echo "  $out" | tail -1
 	}
 	check "a second mustangd on the same control socket is refused" second_refused
-	check "the first still answers" mst_ctl status
+	check "the first still answers" quiet mst_ctl status
 	check "SIGTERM: exit 0" stop_mustangd TERM
 	check "control socket removed" test ! -e "$ctl"
 else

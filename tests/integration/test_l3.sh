@@ -15,10 +15,10 @@ S=$IT_TMP
 ip=$TOPO_IP_M
 
 # --- CLI --------------------------------------------------------------------
-check "mustangctl status answers" mst_ctl status
-check "mustangctl ports answers" mst_ctl ports
-check "mustangctl engines answers" mst_ctl engines
-check "mustangctl stats (human) answers" mst_ctl stats
+check "mustangctl status answers" quiet mst_ctl status
+check "mustangctl ports answers" quiet mst_ctl ports
+check "mustangctl engines answers" quiet mst_ctl engines
+check "mustangctl stats (human) answers" quiet mst_ctl stats
 check "mustangctl --json status is JSON" \
 	sh -c "timeout 10 '$MUSTANGCTL' --ctl '$MST_DAEMON_CTL' --json status | '$MST_PY' -m json.tool >/dev/null"
 check "mustangctl stats --json parses" snapshot "$S/s0"

@@ -16,7 +16,7 @@ check "ping before: 2/2" sh -c "ip netns exec '$TOPO_NS_L' ping -n -q -c 2 -i 0.
 check "every malformed frame dropped and counted under its reason" \
 	in_linux "$MST_PY" "$IT_DIR/malformed.py" run --iface "$TOPO_IF_L" \
 	--smac "$TOPO_MAC_L" --dmac "$TOPO_MAC_M" --sip "$TOPO_IP_L" --dip "$ip" \
-	--mustangctl "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" --count 3
+	--mustangctl "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" --count 3 --driver "$IT_DRIVER"
 check "mustangd still running" mst_pid_running "$MST_DAEMON_PID"
 check "ping after: 5/5" sh -c "ip netns exec '$TOPO_NS_L' ping -n -q -c 5 -i 0.2 -W 2 $ip | grep -q ' 5 received'"
 check "UDP echo after" in_linux "$MST_PY" "$IT_DIR/udp_echo.py" echo "$ip" 1,1472
