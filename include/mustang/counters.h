@@ -38,7 +38,33 @@ extern "C" {
 	X(icmp_echo_replies, "ICMP echo replies sent")                      \
 	X(icmp_unreach_sent, "ICMP destination unreachable sent")           \
 	X(udp_rx, "UDP datagrams received")                                 \
-	X(udp_echo_replies, "UDP echo service replies sent")
+	X(udp_echo_replies, "UDP echo service replies sent")                \
+	X(tcp_rx_segs, "TCP segments received and checked")                 \
+	X(tcp_tx_segs, "TCP segments sent")                                 \
+	X(tcp_tx_bytes, "TCP payload bytes sent (incl. retransmits)")       \
+	X(tcp_rx_bytes, "TCP payload bytes delivered in order")             \
+	X(tcp_active_opens, "connections opened by us (SYN sent)")          \
+	X(tcp_passive_opens, "connections accepted (SYN received)")         \
+	X(tcp_established, "connections that reached ESTABLISHED")          \
+	X(tcp_closed, "connections freed")                                  \
+	X(tcp_resets_sent, "RST segments sent")                             \
+	X(tcp_resets_rx, "connections reset by the peer")                   \
+	X(tcp_retransmits, "segments retransmitted")                        \
+	X(tcp_fast_retransmits, "fast retransmits / recovery episodes")     \
+	X(tcp_rto_timeouts, "retransmission timeouts")                      \
+	X(tcp_synack_retransmits, "SYN or SYN-ACK retransmissions")         \
+	X(tcp_dup_acks, "duplicate ACKs received")                          \
+	X(tcp_ooo_segs, "segments queued out of order")                     \
+	X(tcp_sack_blocks_rx, "SACK blocks received")                       \
+	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")               \
+	X(tcp_syncookies_sent, "SYN cookies sent (SYN queue full)")         \
+	X(tcp_syncookies_ok, "connections created from a valid SYN cookie") \
+	X(tcp_zero_window_probes, "zero-window probes sent")                \
+	X(tcp_keepalive_probes, "keepalive probes sent")                    \
+	X(tcp_keepalive_drops, "connections dropped by keepalive")          \
+	X(tcp_timewait_recycled, "TIME_WAIT connections reused by a new SYN") \
+	X(tcp_delayed_acks, "ACKs sent by the delayed-ACK timer")           \
+	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \
@@ -75,6 +101,30 @@ extern "C" {
 	X(tx_full, "port transmit queue full")                              \
 	X(multi_segment, "multi-segment frame (not supported)")             \
 	X(too_big, "frame larger than the MTU")                             \
+	X(tcp_truncated, "TCP segment shorter than its header")             \
+	X(tcp_bad_doff, "TCP data offset < 5 or past the segment")          \
+	X(tcp_bad_cksum, "TCP checksum wrong")                              \
+	X(tcp_bad_opts, "TCP options malformed")                            \
+	X(tcp_bad_flags, "TCP flag combination invalid (e.g. SYN+RST, SYN+FIN)") \
+	X(tcp_bad_addr, "TCP to/from a broadcast or multicast address")     \
+	X(tcp_no_socket, "TCP segment for no connection or listener (RST sent)") \
+	X(tcp_out_of_window, "TCP segment outside the receive window (ACK sent)") \
+	X(tcp_paws, "TCP segment rejected by PAWS (old timestamp)")         \
+	X(tcp_ack_too_new, "TCP ACK for data never sent")                   \
+	X(tcp_ack_too_old, "TCP ACK too far below SND.UNA (RFC 5961)")       \
+	X(tcp_rst_in_window, "TCP RST in window but not exact (challenge ACK)") \
+	X(tcp_rst_out_of_window, "TCP RST outside the window")              \
+	X(tcp_syn_in_sync, "TCP SYN on a synchronized connection (challenge ACK)") \
+	X(tcp_no_ack, "TCP segment without ACK in a synchronized state")    \
+	X(tcp_listen_overflow, "TCP handshake completed but accept queue full") \
+	X(tcp_bad_cookie, "TCP ACK to a listener with an invalid SYN cookie") \
+	X(tcp_no_tcb, "no free TCP control block or buffer memory")         \
+	X(tcp_ooo_full, "out-of-order segment dropped: reassembly ranges full") \
+	X(tcp_after_close, "TCP data after the app closed (RST sent)")      \
+	X(tcp_challenge_limited, "challenge ACK suppressed by the per-connection limit") \
+	X(tcp_syn_sent_bad, "segment not acceptable in SYN-SENT")          \
+	X(tcp_listen_bad, "segment to a listener that is not a SYN or a valid cookie ACK") \
+	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \
 	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
 	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \
 	X(no_headroom, "buffer lacks headroom for the lower-layer headers")

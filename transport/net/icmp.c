@@ -32,6 +32,21 @@ void icmp_input(struct net_stack *ns, struct mst_pkt *p, const struct net_ip_rx 
 	}
 	MST_COUNT(ns->st, icmp_rx);
 
+	/* Destination unreachable quoting one of our TCP segments: tell TCP
+	 * (connection refused, fragmentation needed -> path MTU). The quote
+	 * must hold the IP header and the first 8 bytes of TCP. */
+	if (h->type == 3 && ns->tcp_icmp_hook && p->len >= sizeof(*h) + 20 + 8) {
+		const uint8_t *q = p->data + sizeof(*h);
+		unsigned qlen = p->len - (unsigned)sizeof(*h);
+		unsigned qihl = (unsigned)(q[0] & 0x0f) * 4u;
+
+		if ((q[0] >> 4) == 4 && qihl >= 20 && qlen >= qihl + 8 && q[9] == NET_IP_PROTO_TCP) {
+			uint16_t mtu = (uint16_t)(p->data[6] << 8 | p->data[7]);
+
+			ns->tcp_icmp_hook(ns->tcp_ctx, h->type, h->code, mtu, q, qlen, now_ns);
+		}
+	}
+
 	if (h->type != NET_ICMP_ECHO_REQUEST || h->code != 0) {
 		/* Echo replies, errors (no sockets to report them to yet), and
 		 * everything else. */

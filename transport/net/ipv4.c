@@ -104,6 +104,10 @@ void ipv4_input(struct net_stack *ns, struct mst_pkt *p, bool l2_bcast, uint64_t
 		udp_input(ns, p, &rx, now_ns);
 		return;
 	case NET_IP_PROTO_TCP:
+		if (ns->tcp_hook) {
+			ns->tcp_hook(ns->tcp_ctx, p, rx.src, rx.dst, now_ns);
+			return;
+		}
 		if (ns->tcp_input) {
 			ns->tcp_input(ns, p, &rx, now_ns);
 			return;

@@ -82,3 +82,34 @@ void net_timer(struct net_stack *ns, uint64_t now_ns)
 {
 	arp_timer(ns, now_ns);
 }
+
+void net_set_tcp_hook(struct net_stack *ns, net_tcp_input_fn in, net_tcp_icmp_fn icmp, void *ctx)
+{
+	ns->tcp_hook = in;
+	ns->tcp_icmp_hook = icmp;
+	ns->tcp_ctx = ctx;
+}
+
+uint32_t net_ip(const struct net_stack *ns)
+{
+	return ns->conf.ip;
+}
+
+uint16_t net_mtu(const struct net_stack *ns)
+{
+	return ns->conf.mtu;
+}
+
+struct mst_pkt *net_alloc(struct net_stack *ns)
+{
+	struct mst_pkt *p = ns->io.alloc(ns->io.ctx);
+
+	if (!p)
+		MST_DROP(ns->st, no_buffer);
+	return p;
+}
+
+void net_free(struct net_stack *ns, struct mst_pkt *p)
+{
+	ns->io.free(ns->io.ctx, p);
+}

@@ -104,6 +104,25 @@ bool net_arp_lookup(struct net_stack *ns, uint32_t ip, uint8_t mac_out[NET_ETH_A
 unsigned net_arp_count(const struct net_stack *ns);
 unsigned net_arp_pending_count(const struct net_stack *ns);
 
+/*
+ * The TCP hooks: segments for our address (p->data at the TCP header, len
+ * = IP payload; the callee owns p), and ICMP destination-unreachable errors
+ * quoting a TCP segment of ours (quoted = the original IP header onwards).
+ * Pass NULLs to unhook.
+ */
+typedef void (*net_tcp_input_fn)(void *ctx, struct mst_pkt *p, uint32_t src, uint32_t dst,
+				 uint64_t now_ns);
+typedef void (*net_tcp_icmp_fn)(void *ctx, uint8_t type, uint8_t code, uint16_t next_mtu,
+				const uint8_t *quoted, unsigned quoted_len, uint64_t now_ns);
+void net_set_tcp_hook(struct net_stack *ns, net_tcp_input_fn in, net_tcp_icmp_fn icmp, void *ctx);
+
+/* Our address (network order) and IP MTU. */
+uint32_t net_ip(const struct net_stack *ns);
+uint16_t net_mtu(const struct net_stack *ns);
+/* Allocate a buffer through the stack's io (NULL + counted no_buffer drop). */
+struct mst_pkt *net_alloc(struct net_stack *ns);
+void net_free(struct net_stack *ns, struct mst_pkt *p);
+
 /* Internet checksum helpers (RFC 1071), usable by all protocol code. */
 uint32_t net_cksum_partial(const void *buf, size_t len, uint32_t sum);
 uint16_t net_cksum_fold(uint32_t sum);

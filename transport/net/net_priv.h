@@ -226,6 +226,9 @@ struct net_stack {
 	/* Hook for TCP (a later issue): NULL today, so TCP segments are
 	 * dropped as ip_unknown_proto without an ICMP error. */
 	net_l4_input_fn tcp_input;
+	net_tcp_input_fn tcp_hook;  /* set by net_set_tcp_hook() */
+	net_tcp_icmp_fn tcp_icmp_hook;
+	void *tcp_ctx;
 };
 
 /* eth.c */

@@ -1,0 +1,927 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * TCP stack object, connection table and the socket-shaped API.
+ *
+ * tcp_create() -> [tcp_listen | tcp_connect] -> tcp_input()/tcp_timer()
+ * drive the protocol -> events are queued per connection and delivered by
+ * tcp_flush_events() at the end of each entry point, so a callback never
+ * runs in the middle of segment processing -> tcp_close()/tcp_abort().
+ *
+ * Control blocks come from a pool allocated at create time; lookup is a
+ * keyed hash of the 4-tuple with chaining (O(1) expected, keyed so a peer
+ * cannot aim many tuples at one bucket). Socket buffers (the FIFOs) are
+ * allocated per connection when it is created, never per packet.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "transport/tcp/tcp_priv.h"
+
+const char *const tcp_state_names[TCP_STATE__COUNT] = {
+#define TCP_X_NAME(n) #n,
+	TCP_FOREACH_STATE(TCP_X_NAME)
+#undef TCP_X_NAME
+};
+
+void tcp_conf_defaults(struct tcp_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->max_conns = 131072;
+	c->rx_buf = 256 * 1024;
+	c->tx_buf = 256 * 1024;
+	c->rto_min_ms = 200;
+	c->rto_max_ms = 60000;
+	c->rto_initial_ms = 1000;
+	c->timewait_ms = 60000;
+	c->delack_ms = 40;
+	c->syn_retries = 6;
+	c->synack_retries = 5;
+	c->keepidle_s = 7200;
+	c->keepintvl_s = 75;
+	c->keepcnt = 9;
+	c->challenge_ack_per_s = 10;
+	c->cc = "cubic";
+	c->sack = true;
+	c->timestamps = true;
+	c->wscale = true;
+	c->syncookies = true;
+}
+
+static uint32_t pow2_ceil(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v && p < (1u << 30))
+		p <<= 1;
+	return p;
+}
+
+static uint32_t clamp_buf(uint32_t v)
+{
+	if (v < 4096)
+		v = 4096;
+	if (v > (1u << 30))
+		v = 1u << 30;
+	return pow2_ceil(v);
+}
+
+struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
+			     struct mst_stats *stats, uint64_t now_ns)
+{
+	struct tcp_stack *ts;
+	uint32_t buckets;
+
+	if (!ns || !conf || !stats || conf->max_conns == 0 || conf->max_conns > (1u << 24) ||
+	    conf->rto_min_ms == 0 || conf->rto_max_ms < conf->rto_min_ms) {
+		errno = EINVAL;
+		return NULL;
+	}
+	ts = calloc(1, sizeof(*ts));
+	if (!ts)
+		goto out_nomem;
+	ts->ns = ns;
+	ts->st = stats;
+	ts->conf = *conf;
+	ts->conf.rx_buf = clamp_buf(conf->rx_buf);
+	ts->conf.tx_buf = clamp_buf(conf->tx_buf);
+	ts->cc_default = tcp_cc_lookup(conf->cc ? conf->cc : "cubic");
+	if (!ts->cc_default) {
+		free(ts);
+		errno = ENOENT;
+		return NULL;
+	}
+	ts->now_ns = now_ns;
+	ts->start_ns = now_ns;
+	tcp_secret_init(&ts->secret);
+	ts->hash_seed = (uint32_t)tcp_siphash(&ts->secret, "hash", 4);
+	ts->next_ephemeral = (uint16_t)(32768 + (ts->hash_seed % 28232));
+	ts->wheel = calloc(1, sizeof(*ts->wheel));
+	if (!ts->wheel)
+		goto out_ts;
+	tw_init(ts->wheel, now_ns, 1000000); /* 1 ms ticks */
+	buckets = pow2_ceil(conf->max_conns);
+	ts->hash = calloc(buckets, sizeof(*ts->hash));
+	if (!ts->hash)
+		goto out_wheel;
+	ts->hash_mask = buckets - 1;
+	/* calloc: pages of the pool are only touched as connections are made. */
+	ts->pool = calloc(conf->max_conns, sizeof(*ts->pool));
+	if (!ts->pool)
+		goto out_hash;
+	for (uint32_t i = conf->max_conns; i-- > 0;) {
+		ts->pool[i].hnext = ts->free_list;
+		ts->free_list = &ts->pool[i];
+	}
+	net_set_tcp_hook(ns, tcp_input, tcp_icmp_error, ts);
+	return ts;
+
+out_hash:
+	free(ts->hash);
+out_wheel:
+	free(ts->wheel);
+out_ts:
+	free(ts);
+out_nomem:
+	errno = ENOMEM;
+	return NULL;
+}
+
+void tcp_destroy(struct tcp_stack *ts)
+{
+	if (!ts)
+		return;
+	net_set_tcp_hook(ts->ns, NULL, NULL, NULL);
+	for (uint32_t i = 0; i < ts->conf.max_conns; i++)
+		free(ts->pool[i].rx.data); /* rx and tx share one allocation */
+	free(ts->pool);
+	free(ts->hash);
+	free(ts->wheel);
+	free(ts);
+}
+
+void tcp_set_default_handler(struct tcp_stack *ts, tcp_event_fn fn, void *ctx)
+{
+	ts->default_fn = fn;
+	ts->default_ctx = ctx;
+}
+
+/* ---- table ---------------------------------------------------------- */
+
+static inline uint32_t tuple_hash(const struct tcp_stack *ts, uint32_t laddr, uint16_t lport,
+				  uint32_t raddr, uint16_t rport)
+{
+	uint64_t h = ((uint64_t)raddr << 32 | ((uint32_t)rport << 16 | lport)) ^ laddr;
+
+	h ^= ts->hash_seed;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 32;
+	return (uint32_t)h & ts->hash_mask;
+}
+
+struct tcp_cb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			  uint16_t rport)
+{
+	struct tcp_cb *c = ts->hash[tuple_hash(ts, laddr, lport, raddr, rport)];
+
+	for (; c; c = c->hnext)
+		if (c->rport == rport && c->raddr == raddr && c->lport == lport &&
+		    c->laddr == laddr)
+			return c;
+	return NULL;
+}
+
+static void hash_insert(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	uint32_t b = tuple_hash(ts, c->laddr, c->lport, c->raddr, c->rport);
+
+	c->hnext = ts->hash[b];
+	ts->hash[b] = c;
+	c->flags |= TCPF_HASHED;
+}
+
+static void hash_remove(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	struct tcp_cb **pp;
+
+	if (!(c->flags & TCPF_HASHED))
+		return;
+	pp = &ts->hash[tuple_hash(ts, c->laddr, c->lport, c->raddr, c->rport)];
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == c) {
+			*pp = c->hnext;
+			break;
+		}
+	c->hnext = NULL;
+	c->flags &= ~TCPF_HASHED;
+}
+
+struct tcp_cb *tcp_listener_find(struct tcp_stack *ts, uint16_t lport)
+{
+	for (unsigned i = 0; i < ts->n_listeners; i++)
+		if (ts->listeners[i]->lport == lport)
+			return ts->listeners[i];
+	return NULL;
+}
+
+struct tcp_listener_ext *tcp_lext(struct tcp_stack *ts, struct tcp_cb *l)
+{
+	for (unsigned i = 0; i < ts->n_listeners; i++)
+		if (ts->listeners[i] == l)
+			return &ts->lext[i];
+	return NULL;
+}
+
+uint8_t tcp_pick_wscale(uint32_t bufsize)
+{
+	uint8_t ws = 0;
+
+	while (ws < TCP_WSCALE_MAX && (bufsize >> ws) > 65535)
+		ws++;
+	return ws;
+}
+
+static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t txbuf)
+{
+	struct tcp_cb *c = ts->free_list;
+	uint8_t *mem;
+
+	if (!c)
+		return NULL;
+	mem = malloc((size_t)rxbuf + txbuf);
+	if (!mem)
+		return NULL;
+	ts->free_list = c->hnext;
+	memset(c, 0, sizeof(*c));
+	c->rx.data = mem;
+	c->rx.size = rxbuf;
+	c->tx.data = mem + rxbuf;
+	c->tx.size = txbuf;
+	ts->n_conns++;
+	return c;
+}
+
+static void cb_free(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	free(c->rx.data);
+	memset(c, 0, sizeof(*c));
+	c->hnext = ts->free_list;
+	ts->free_list = c;
+	ts->n_conns--;
+	MST_COUNT(ts->st, tcp_closed);
+}
+
+struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf)
+{
+	struct tcp_cb *c = cb_alloc(ts, rxbuf, txbuf);
+
+	if (!c)
+		return NULL;
+	c->laddr = laddr;
+	c->lport = lport;
+	c->raddr = raddr;
+	c->rport = rport;
+	c->state = TCP_CLOSED;
+	c->rto_ms = ts->conf.rto_initial_ms;
+	c->adv_mss = (uint16_t)(ts->ns ? net_mtu(ts->ns) - 40 : 1460);
+	c->mss = TCP_MSS_DEFAULT;
+	c->rcv_wscale = ts->conf.wscale ? tcp_pick_wscale(rxbuf) : 0;
+	c->quickacks = TCP_QUICKACKS;
+	c->challenge_tokens = (uint8_t)(ts->conf.challenge_ack_per_s > 255 ? 255 : ts->conf.challenge_ack_per_s);
+	c->keepidle_s = ts->conf.keepidle_s;
+	c->keepintvl_s = ts->conf.keepintvl_s;
+	c->keepcnt = ts->conf.keepcnt;
+	c->cc = ts->cc_default;
+	c->ts_offset = (uint32_t)tcp_siphash(&ts->secret, &c, sizeof(c)) ^ (uint32_t)ts->now_ns;
+	c->t_rtx.kind = TCP_T_RTX;
+	c->t_delack.kind = TCP_T_DELACK;
+	c->t_keep.kind = TCP_T_KEEP;
+	c->last_rx_ns = ts->now_ns;
+	hash_insert(ts, c);
+	return c;
+}
+
+void tcp_set_state(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_state st)
+{
+	if (st == TCP_ESTABLISHED && c->state != TCP_ESTABLISHED)
+		MST_COUNT(ts->st, tcp_established);
+	c->state = (uint8_t)st;
+}
+
+uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c)
+{
+	return (uint32_t)tcp_ms(ts->now_ns) + c->ts_offset;
+}
+
+void tcp_init_cc(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	memset(&c->ccs, 0, sizeof(c->ccs));
+	c->ccs.mss = c->mss;
+	c->ccs.now_ns = ts->now_ns;
+	c->cc->init(&c->ccs);
+}
+
+/* ---- events ---------------------------------------------------------- */
+
+void tcp_event(struct tcp_stack *ts, struct tcp_cb *c, uint32_t ev)
+{
+	if (!c->events_pending) {
+		c->dnext = ts->dirty;
+		ts->dirty = c;
+	}
+	c->events_pending |= ev;
+}
+
+static void dirty_remove(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	struct tcp_cb **pp;
+
+	if (!c->events_pending)
+		return;
+	for (pp = &ts->dirty; *pp; pp = &(*pp)->dnext)
+		if (*pp == c) {
+			*pp = c->dnext;
+			break;
+		}
+	c->events_pending = 0;
+}
+
+void tcp_flush_events(struct tcp_stack *ts)
+{
+	if (ts->flushing)
+		return; /* a callback called back into us; the outer loop delivers */
+	ts->flushing = true;
+	while (ts->dirty) {
+		struct tcp_cb *c = ts->dirty;
+		uint32_t ev = c->events_pending;
+		tcp_event_fn fn = c->ev_fn ? c->ev_fn : ts->default_fn;
+		void *ctx = c->ev_fn ? c->ev_ctx : ts->default_ctx;
+
+		ts->dirty = c->dnext;
+		c->events_pending = 0;
+		c->dnext = NULL;
+		if (fn && !(c->flags & TCPF_APP_CLOSED))
+			fn(ctx, c, ev);
+	}
+	ts->flushing = false;
+}
+
+/* ---- life cycle ------------------------------------------------------ */
+
+static void accept_remove(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	struct tcp_listener_ext *lx;
+	struct tcp_cb **pp, *prev = NULL;
+
+	if (!(c->flags & TCPF_IN_ACCEPTQ) || !c->listener)
+		return;
+	lx = tcp_lext(ts, c->listener);
+	if (lx) {
+		for (pp = &lx->aq_head; *pp; prev = *pp, pp = &(*pp)->aq_next)
+			if (*pp == c) {
+				*pp = c->aq_next;
+				if (lx->aq_tail == c)
+					lx->aq_tail = prev;
+				lx->accept_len--;
+				break;
+			}
+	}
+	c->flags &= ~TCPF_IN_ACCEPTQ;
+	c->aq_next = NULL;
+}
+
+static void release(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	dirty_remove(ts, c);
+	cb_free(ts, c);
+}
+
+void tcp_drop(struct tcp_stack *ts, struct tcp_cb *c, int err)
+{
+	if (c->state == TCP_SYN_RECEIVED && c->listener) {
+		struct tcp_listener_ext *lx = tcp_lext(ts, c->listener);
+
+		if (lx && lx->syn_queue)
+			lx->syn_queue--;
+	}
+	tw_cancel(ts->wheel, &c->t_rtx);
+	tw_cancel(ts->wheel, &c->t_delack);
+	tw_cancel(ts->wheel, &c->t_keep);
+	hash_remove(ts, c);
+	c->state = TCP_CLOSED;
+	if (err && !c->err)
+		c->err = err;
+	/* Nobody will ever hold this handle: connections the app closed, and
+	 * passive ones that were never accepted. */
+	if ((c->flags & TCPF_APP_CLOSED) || ((c->flags & TCPF_PASSIVE) && !c->ev_fn && !c->user &&
+					     !(c->flags & TCPF_IN_ACCEPTQ))) {
+		release(ts, c);
+		return;
+	}
+	if (c->flags & TCPF_IN_ACCEPTQ) {
+		accept_remove(ts, c);
+		release(ts, c);
+		return;
+	}
+	tcp_event(ts, c, TCP_EV_CLOSED | TCP_EV_READABLE);
+}
+
+void tcp_accept_enqueue(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	struct tcp_listener_ext *lx = tcp_lext(ts, c->listener);
+
+	if (!lx)
+		return;
+	if (lx->syn_queue)
+		lx->syn_queue--;
+	c->aq_next = NULL;
+	if (lx->aq_tail)
+		lx->aq_tail->aq_next = c;
+	else
+		lx->aq_head = c;
+	lx->aq_tail = c;
+	lx->accept_len++;
+	c->flags |= TCPF_IN_ACCEPTQ;
+	tcp_event(ts, c->listener, TCP_EV_ACCEPT);
+}
+
+/* ---- API ------------------------------------------------------------- */
+
+int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn, void *ctx,
+	       struct tcp_cb **out)
+{
+	struct tcp_cb *l;
+	uint16_t nport = htons(port);
+	unsigned i;
+
+	if (port == 0)
+		return -EINVAL;
+	if (tcp_listener_find(ts, nport))
+		return -EADDRINUSE;
+	if (ts->n_listeners == sizeof(ts->listeners) / sizeof(ts->listeners[0]))
+		return -ENOSPC;
+	l = ts->free_list;
+	if (!l)
+		return -ENOMEM;
+	ts->free_list = l->hnext;
+	ts->n_conns++;
+	memset(l, 0, sizeof(*l));
+	l->state = TCP_LISTEN;
+	l->lport = nport;
+	l->laddr = net_ip(ts->ns);
+	l->ev_fn = fn;
+	l->ev_ctx = ctx;
+	l->t_rtx.kind = TCP_T_RTX;
+	i = ts->n_listeners++;
+	ts->listeners[i] = l;
+	memset(&ts->lext[i], 0, sizeof(ts->lext[i]));
+	if (backlog <= 0)
+		backlog = 1;
+	ts->lext[i].backlog = (uint16_t)(backlog > 65535 ? 65535 : backlog);
+	*out = l;
+	return 0;
+}
+
+int tcp_accept(struct tcp_stack *ts, struct tcp_cb *l, struct tcp_cb **out)
+{
+	struct tcp_listener_ext *lx;
+	struct tcp_cb *c;
+
+	if (!l || l->state != TCP_LISTEN)
+		return -EINVAL;
+	lx = tcp_lext(ts, l);
+	if (!lx || !lx->aq_head)
+		return -EAGAIN;
+	c = lx->aq_head;
+	lx->aq_head = c->aq_next;
+	if (!lx->aq_head)
+		lx->aq_tail = NULL;
+	lx->accept_len--;
+	c->aq_next = NULL;
+	c->flags &= ~TCPF_IN_ACCEPTQ;
+	c->ev_fn = l->ev_fn;
+	c->ev_ctx = l->ev_ctx;
+	c->listener = NULL;
+	*out = c;
+	/* Data may already be waiting. */
+	if (fifo_used(&c->rx) || (c->flags & TCPF_FIN_RCVD))
+		tcp_event(ts, c, TCP_EV_READABLE);
+	tcp_event(ts, c, TCP_EV_WRITABLE);
+	tcp_flush_events(ts);
+	return 0;
+}
+
+static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t raddr,
+			       uint16_t rport)
+{
+	for (unsigned tries = 0; tries < 28232; tries++) {
+		uint16_t p = ts->next_ephemeral++;
+
+		if (ts->next_ephemeral >= 61000)
+			ts->next_ephemeral = 32768;
+		if (!tcp_lookup(ts, laddr, htons(p), raddr, rport) && !tcp_listener_find(ts, htons(p)))
+			return htons(p);
+	}
+	return 0;
+}
+
+int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
+		tcp_event_fn fn, void *ctx, struct tcp_cb **out)
+{
+	uint32_t laddr = net_ip(ts->ns);
+	uint16_t ndport = htons(dport), nlport;
+	struct tcp_cb *c;
+
+	if (dport == 0 || dst == 0 || dst == 0xffffffffu || (ntohl(dst) >> 28) == 0xe)
+		return -EINVAL;
+	if (lport) {
+		nlport = htons(lport);
+		if (tcp_lookup(ts, laddr, nlport, dst, ndport))
+			return -EADDRINUSE;
+	} else {
+		nlport = pick_ephemeral(ts, laddr, dst, ndport);
+		if (!nlport)
+			return -EADDRNOTAVAIL;
+	}
+	c = tcp_cb_new(ts, laddr, nlport, dst, ndport, ts->conf.rx_buf, ts->conf.tx_buf);
+	if (!c)
+		return -ENOMEM;
+	c->ev_fn = fn;
+	c->ev_ctx = ctx;
+	c->iss = tcp_isn(&ts->secret, laddr, nlport, dst, ndport, ts->now_ns);
+	c->snd_una = c->iss;
+	c->snd_nxt = c->iss;
+	c->snd_max = c->iss;
+	tcp_set_state(ts, c, TCP_SYN_SENT);
+	MST_COUNT(ts->st, tcp_active_opens);
+	tcp_send_syn(ts, c);
+	*out = c;
+	return 0;
+}
+
+static int conn_error(const struct tcp_cb *c)
+{
+	if (c->err)
+		return -c->err;
+	return c->state == TCP_CLOSED ? -ENOTCONN : 0;
+}
+
+size_t tcp_readable(const struct tcp_cb *c)
+{
+	return fifo_used(&c->rx);
+}
+
+size_t tcp_writable(const struct tcp_cb *c)
+{
+	if (c->flags & TCPF_SHUT_WR)
+		return 0;
+	return fifo_free(&c->tx);
+}
+
+ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len)
+{
+	uint32_t n;
+	int err;
+
+	if (c->state == TCP_LISTEN)
+		return -EINVAL;
+	if (c->flags & TCPF_SHUT_WR)
+		return -EPIPE;
+	err = conn_error(c);
+	if (err)
+		return err;
+	switch ((enum tcp_state)c->state) {
+	case TCP_ESTABLISHED:
+	case TCP_CLOSE_WAIT:
+		break;
+	case TCP_SYN_SENT:
+	case TCP_SYN_RECEIVED:
+		return -ENOTCONN;
+	default:
+		return -EPIPE;
+	}
+	if (len == 0)
+		return 0;
+	n = fifo_write(&c->tx, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	if (n == 0)
+		return -EAGAIN;
+	tcp_output(ts, c);
+	tcp_flush_events(ts);
+	return n;
+}
+
+ssize_t tcp_recv(struct tcp_stack *ts, struct tcp_cb *c, void *buf, size_t len)
+{
+	uint32_t before_free, n;
+
+	if (c->state == TCP_LISTEN)
+		return -EINVAL;
+	if (fifo_used(&c->rx) == 0) {
+		if (c->flags & (TCPF_FIN_RCVD | TCPF_SHUT_RD))
+			return 0;
+		if (c->err)
+			return -c->err;
+		if (c->state == TCP_CLOSED)
+			return 0;
+		return -EAGAIN;
+	}
+	before_free = fifo_free(&c->rx);
+	n = fifo_read(&c->rx, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	/* Window update: tell the peer once the window opened by 2 MSS or half
+	 * the buffer from what it last saw (RFC 9293 §3.8.6.2.2, SWS avoidance). */
+	if (n && c->state >= TCP_ESTABLISHED && c->state != TCP_TIME_WAIT &&
+	    !(c->flags & TCPF_FIN_RCVD)) {
+		uint32_t adv_left = c->rcv_adv - c->rcv_nxt;
+		uint32_t now_wnd = tcp_rcv_window(c);
+
+		(void)before_free;
+		if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + c->rx.size / 2 ||
+		    (adv_left < c->adv_mss && now_wnd >= c->adv_mss)) {
+			tcp_send_ack(ts, c);
+		}
+	}
+	tcp_flush_events(ts);
+	return n;
+}
+
+int tcp_shutdown(struct tcp_stack *ts, struct tcp_cb *c, int how)
+{
+	if (how < 0 || how > 2)
+		return -EINVAL;
+	if (c->state == TCP_LISTEN || c->state == TCP_CLOSED || c->state == TCP_SYN_SENT)
+		return c->err ? -c->err : -ENOTCONN;
+	if (how == SHUT_RD || how == SHUT_RDWR)
+		c->flags |= TCPF_SHUT_RD;
+	if ((how == SHUT_WR || how == SHUT_RDWR) && !(c->flags & TCPF_SHUT_WR)) {
+		c->flags |= TCPF_SHUT_WR;
+		if (c->state == TCP_ESTABLISHED || c->state == TCP_SYN_RECEIVED)
+			tcp_set_state(ts, c, TCP_FIN_WAIT_1);
+		else if (c->state == TCP_CLOSE_WAIT)
+			tcp_set_state(ts, c, TCP_LAST_ACK);
+		tcp_output(ts, c);
+	}
+	tcp_flush_events(ts);
+	return 0;
+}
+
+static void listener_close(struct tcp_stack *ts, struct tcp_cb *l)
+{
+	unsigned i;
+
+	/* Children not yet accepted die with their listener. */
+	for (uint32_t k = 0; k < ts->conf.max_conns; k++) {
+		struct tcp_cb *c = &ts->pool[k];
+
+		if (c->listener == l && c->state != TCP_CLOSED && c->rx.data) {
+			c->flags |= TCPF_APP_CLOSED;
+			accept_remove(ts, c);
+			tcp_send_reset(ts, c);
+			tcp_drop(ts, c, ECONNABORTED);
+		}
+	}
+	for (i = 0; i < ts->n_listeners; i++)
+		if (ts->listeners[i] == l)
+			break;
+	if (i < ts->n_listeners) {
+		ts->n_listeners--;
+		ts->listeners[i] = ts->listeners[ts->n_listeners];
+		ts->lext[i] = ts->lext[ts->n_listeners];
+	}
+	dirty_remove(ts, l);
+	memset(l, 0, sizeof(*l));
+	l->hnext = ts->free_list;
+	ts->free_list = l;
+	ts->n_conns--;
+}
+
+void tcp_abort(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	if (c->state == TCP_LISTEN) {
+		listener_close(ts, c);
+		return;
+	}
+	c->flags |= TCPF_APP_CLOSED;
+	if (c->state != TCP_CLOSED && c->state != TCP_LISTEN && c->state != TCP_SYN_SENT &&
+	    c->state != TCP_TIME_WAIT)
+		tcp_send_reset(ts, c);
+	if (c->state == TCP_CLOSED && !(c->flags & TCPF_HASHED)) {
+		release(ts, c);
+		return;
+	}
+	tcp_drop(ts, c, 0);
+	tcp_flush_events(ts);
+}
+
+void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	if (c->state == TCP_LISTEN) {
+		listener_close(ts, c);
+		return;
+	}
+	if (c->state == TCP_CLOSED) {
+		c->flags |= TCPF_APP_CLOSED;
+		if (!(c->flags & TCPF_HASHED))
+			release(ts, c);
+		else
+			tcp_drop(ts, c, 0);
+		return;
+	}
+	/* Unread data or SO_LINGER{1,0}: reset (RFC 9293 §3.10.4, as Linux). */
+	if ((c->flags & TCPF_LINGER0) || fifo_used(&c->rx) || c->state == TCP_SYN_SENT) {
+		tcp_abort(ts, c);
+		return;
+	}
+	c->flags |= TCPF_APP_CLOSED | TCPF_SHUT_RD;
+	if (!(c->flags & TCPF_SHUT_WR)) {
+		c->flags |= TCPF_SHUT_WR;
+		if (c->state == TCP_ESTABLISHED || c->state == TCP_SYN_RECEIVED)
+			tcp_set_state(ts, c, TCP_FIN_WAIT_1);
+		else if (c->state == TCP_CLOSE_WAIT)
+			tcp_set_state(ts, c, TCP_LAST_ACK);
+	}
+	tcp_output(ts, c);
+	/* An orphan must not wait forever for the peer's FIN (Linux's
+	 * tcp_fin_timeout): the keep timer bounds FIN_WAIT_2 and friends. */
+	if (c->state != TCP_CLOSED && c->state != TCP_TIME_WAIT)
+		tcp_arm_keepalive(ts, c);
+	tcp_flush_events(ts);
+}
+
+int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val)
+{
+	switch (opt) {
+	case TCP_SO_NODELAY:
+		if (val)
+			c->flags |= TCPF_NODELAY;
+		else
+			c->flags &= ~TCPF_NODELAY;
+		if (val && c->state >= TCP_ESTABLISHED)
+			tcp_output(ts, c);
+		return 0;
+	case TCP_SO_KEEPALIVE:
+		if (val)
+			c->flags |= TCPF_KEEPALIVE;
+		else
+			c->flags &= ~TCPF_KEEPALIVE;
+		if (c->state == TCP_ESTABLISHED)
+			tcp_arm_keepalive(ts, c);
+		return 0;
+	case TCP_SO_KEEPIDLE:
+		if (val < 1 || val > 32767)
+			return -EINVAL;
+		c->keepidle_s = (uint32_t)val;
+		return 0;
+	case TCP_SO_KEEPINTVL:
+		if (val < 1 || val > 32767)
+			return -EINVAL;
+		c->keepintvl_s = (uint32_t)val;
+		return 0;
+	case TCP_SO_KEEPCNT:
+		if (val < 1 || val > 127)
+			return -EINVAL;
+		c->keepcnt = (uint32_t)val;
+		return 0;
+	case TCP_SO_MAXSEG:
+		if (val < TCP_MSS_MIN || val > 65495)
+			return -EINVAL;
+		if (c->state != TCP_CLOSED && c->state != TCP_LISTEN)
+			return -EISCONN;
+		c->adv_mss = (uint16_t)val;
+		return 0;
+	case TCP_SO_LINGER0:
+		if (val)
+			c->flags |= TCPF_LINGER0;
+		else
+			c->flags &= ~TCPF_LINGER0;
+		return 0;
+	case TCP_SO_RCVBUF:
+	case TCP_SO_SNDBUF:
+		/* Buffers are sized when the connection is created (the FIFOs
+		 * are its socket buffers); set the stack default instead. */
+		if (val < 4096)
+			return -EINVAL;
+		if (opt == TCP_SO_RCVBUF)
+			ts->conf.rx_buf = clamp_buf((uint32_t)val);
+		else
+			ts->conf.tx_buf = clamp_buf((uint32_t)val);
+		return 0;
+	case TCP_SO_CONGESTION:
+	case TCP_SO_ERROR:
+	case TCP_SO_STATE:
+		return -ENOPROTOOPT;
+	}
+	return -ENOPROTOOPT;
+}
+
+int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int *val)
+{
+	(void)ts;
+	switch (opt) {
+	case TCP_SO_NODELAY:
+		*val = !!(c->flags & TCPF_NODELAY);
+		return 0;
+	case TCP_SO_KEEPALIVE:
+		*val = !!(c->flags & TCPF_KEEPALIVE);
+		return 0;
+	case TCP_SO_KEEPIDLE:
+		*val = (int)c->keepidle_s;
+		return 0;
+	case TCP_SO_KEEPINTVL:
+		*val = (int)c->keepintvl_s;
+		return 0;
+	case TCP_SO_KEEPCNT:
+		*val = (int)c->keepcnt;
+		return 0;
+	case TCP_SO_MAXSEG:
+		*val = c->state >= TCP_ESTABLISHED ? c->mss : c->adv_mss;
+		return 0;
+	case TCP_SO_RCVBUF:
+		*val = (int)c->rx.size;
+		return 0;
+	case TCP_SO_SNDBUF:
+		*val = (int)c->tx.size;
+		return 0;
+	case TCP_SO_ERROR:
+		*val = c->err;
+		c->err = 0;
+		return 0;
+	case TCP_SO_STATE:
+		*val = c->state;
+		return 0;
+	case TCP_SO_LINGER0:
+		*val = !!(c->flags & TCPF_LINGER0);
+		return 0;
+	case TCP_SO_CONGESTION:
+		return -ENOPROTOOPT;
+	}
+	return -ENOPROTOOPT;
+}
+
+int tcp_set_cc(struct tcp_stack *ts, struct tcp_cb *c, const char *name)
+{
+	const struct tcp_cc_ops *cc = tcp_cc_lookup(name);
+
+	if (!cc)
+		return -ENOENT;
+	c->cc = cc;
+	if (c->state >= TCP_ESTABLISHED)
+		tcp_init_cc(ts, c);
+	return 0;
+}
+
+const char *tcp_get_cc(const struct tcp_cb *c)
+{
+	return c->cc ? c->cc->name : "none";
+}
+
+void tcp_get_info(const struct tcp_cb *c, struct tcp_conn_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->state = (enum tcp_state)c->state;
+	o->laddr = c->laddr;
+	o->raddr = c->raddr;
+	o->lport = ntohs(c->lport);
+	o->rport = ntohs(c->rport);
+	o->snd_una = c->snd_una;
+	o->snd_nxt = c->snd_nxt;
+	o->snd_wnd = c->snd_wnd;
+	o->rcv_nxt = c->rcv_nxt;
+	o->rcv_wnd = tcp_rcv_window(c);
+	o->cwnd = c->ccs.cwnd;
+	o->ssthresh = c->ccs.ssthresh;
+	o->srtt_us = c->srtt_us;
+	o->rttvar_us = c->rttvar_us;
+	o->rto_ms = c->rto_ms;
+	o->mss = c->mss;
+	o->snd_wscale = c->snd_wscale;
+	o->rcv_wscale = c->rcv_wscale;
+	o->sack = !!(c->flags & TCPF_SACK);
+	o->timestamps = !!(c->flags & TCPF_TS);
+	o->retransmits = c->retransmits;
+	o->bytes_acked = c->bytes_acked;
+	o->bytes_received = c->bytes_received;
+}
+
+enum tcp_state tcp_state_of(const struct tcp_cb *c)
+{
+	return (enum tcp_state)c->state;
+}
+
+void *tcp_user(const struct tcp_cb *c)
+{
+	return c->user;
+}
+
+void tcp_set_user(struct tcp_cb *c, void *user)
+{
+	c->user = user;
+}
+
+unsigned tcp_conn_count(const struct tcp_stack *ts)
+{
+	return ts->n_conns - ts->n_listeners;
+}
+
+size_t tcp_cb_size(void)
+{
+	return sizeof(struct tcp_cb);
+}
+
+int tcp_foreach(struct tcp_stack *ts, int (*fn)(struct tcp_cb *c, void *arg), void *arg)
+{
+	for (uint32_t b = 0; b <= ts->hash_mask; b++)
+		for (struct tcp_cb *c = ts->hash[b], *n; c; c = n) {
+			int rc;
+
+			n = c->hnext;
+			rc = fn(c, arg);
+			if (rc)
+				return rc;
+		}
+	return 0;
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Mustang TCP: the API the engine, the built-in services and the in-process
+ * harness (sim) use. Internal header.
+ *
+ * One struct tcp_stack per engine, bound to that engine's net_stack:
+ *   tcp_create() registers tcp_input() as the net stack's TCP hook
+ *   engine poll: net_input() -> ... -> tcp_input() (segment arrival)
+ *                tcp_timer(now) (timer wheel: RTO, delayed ACK, persist,
+ *                keepalive, TIME_WAIT, SYN-ACK retransmit)
+ *   app side:    tcp_listen/accept/connect/send/recv/shutdown/close
+ *                (never block: -EAGAIN / -EINPROGRESS), events by callback
+ *
+ * Connections are struct tcp_cb handles; a handle stays valid until the app
+ * calls tcp_close() or tcp_abort() on it, even after the connection is reset
+ * (then calls report the error).
+ */
+#ifndef MST_TCP_H
+#define MST_TCP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mustang/counters.h>
+
+#include "transport/net/net.h"
+
+struct tcp_stack;
+struct tcp_cb;
+
+/* X(name) — connection states, RFC 9293 §3.3.2 */
+#define TCP_FOREACH_STATE(X) \
+	X(CLOSED) X(LISTEN) X(SYN_SENT) X(SYN_RECEIVED) X(ESTABLISHED) X(FIN_WAIT_1) \
+	X(FIN_WAIT_2) X(CLOSE_WAIT) X(CLOSING) X(LAST_ACK) X(TIME_WAIT)
+
+enum tcp_state {
+#define TCP_X_ENUM(n) TCP_##n,
+	TCP_FOREACH_STATE(TCP_X_ENUM)
+#undef TCP_X_ENUM
+};
+#define TCP_STATE__COUNT (TCP_TIME_WAIT + 1)
+extern const char *const tcp_state_names[TCP_STATE__COUNT];
+
+/* Events delivered to the owner of a connection. */
+#define TCP_EV_READABLE (1u << 0) /* data or EOF to read */
+#define TCP_EV_WRITABLE (1u << 1) /* TX space became available */
+#define TCP_EV_ACCEPT (1u << 2)   /* listener: a connection is ready to accept */
+#define TCP_EV_CONNECTED (1u << 3)
+#define TCP_EV_CLOSED (1u << 4)   /* reset, timed out or fully closed */
+
+typedef void (*tcp_event_fn)(void *ctx, struct tcp_cb *c, uint32_t events);
+
+struct tcp_conf {
+	uint32_t max_conns;        /* control blocks per stack (default 131072) */
+	uint32_t rx_buf;           /* default RX FIFO bytes (power of 2, default 256 KiB) */
+	uint32_t tx_buf;           /* default TX FIFO bytes (power of 2, default 256 KiB) */
+	uint32_t rto_min_ms;       /* default 200 */
+	uint32_t rto_max_ms;       /* default 60000 */
+	uint32_t rto_initial_ms;   /* default 1000 (RFC 6298) */
+	uint32_t timewait_ms;      /* 2*MSL, default 60000 */
+	uint32_t delack_ms;        /* default 40 */
+	uint32_t syn_retries;      /* default 6 */
+	uint32_t synack_retries;   /* default 5 */
+	uint32_t keepidle_s;       /* default 7200 */
+	uint32_t keepintvl_s;      /* default 75 */
+	uint32_t keepcnt;          /* default 9 */
+	uint32_t challenge_ack_per_s; /* per connection, default 10 */
+	const char *cc;            /* congestion control by name, default "cubic" */
+	bool sack;                 /* offer SACK, default true */
+	bool timestamps;           /* offer timestamps, default true */
+	bool wscale;               /* offer window scaling, default true */
+	bool syncookies;           /* use SYN cookies when the SYN queue is full, default true */
+};
+
+void tcp_conf_defaults(struct tcp_conf *c);
+
+/* NULL + errno (EINVAL, ENOMEM, ENOENT for an unknown cc). */
+struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
+			     struct mst_stats *stats, uint64_t now_ns);
+void tcp_destroy(struct tcp_stack *ts);
+/* Run due timers and pending output; returns units of work done. */
+unsigned tcp_timer(struct tcp_stack *ts, uint64_t now_ns);
+/* Stack-wide event sink for connections without their own. */
+void tcp_set_default_handler(struct tcp_stack *ts, tcp_event_fn fn, void *ctx);
+
+/* Segment arrival (the net stack calls this; p->data at the TCP header). */
+void tcp_input(void *stack, struct mst_pkt *p, uint32_t src, uint32_t dst, uint64_t now_ns);
+/* ICMP destination-unreachable / fragmentation-needed quoting one of ours. */
+void tcp_icmp_error(void *stack, uint8_t type, uint8_t code, uint16_t next_mtu,
+		    const uint8_t *quoted, unsigned quoted_len, uint64_t now_ns);
+
+/* ---- the socket-shaped API (negative errno on failure) ---------------- */
+int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn, void *ctx,
+	       struct tcp_cb **out);
+/* -EAGAIN when nothing is ready. The new connection inherits fn/ctx. */
+int tcp_accept(struct tcp_stack *ts, struct tcp_cb *listener, struct tcp_cb **out);
+/* Active open; lport 0 = ephemeral. Returns 0 (connection in SYN_SENT). */
+int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
+		tcp_event_fn fn, void *ctx, struct tcp_cb **out);
+/* Bytes queued (maybe short), -EAGAIN when full, -EPIPE after shutdown,
+ * -ENOTCONN before the handshake, -ECONNRESET etc. after an error. */
+ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len);
+/* Bytes read, 0 at EOF, -EAGAIN when empty, -error after a reset. */
+ssize_t tcp_recv(struct tcp_stack *ts, struct tcp_cb *c, void *buf, size_t len);
+/* Bytes readable now / TX space now. */
+size_t tcp_readable(const struct tcp_cb *c);
+size_t tcp_writable(const struct tcp_cb *c);
+/* SHUT_RD=0, SHUT_WR=1, SHUT_RDWR=2 */
+int tcp_shutdown(struct tcp_stack *ts, struct tcp_cb *c, int how);
+/* Graceful close (FIN after queued data; RST if unread data remains, as
+ * RFC 9293 §3.10.4 / Linux). The handle is invalid afterwards. */
+void tcp_close(struct tcp_stack *ts, struct tcp_cb *c);
+/* Send RST and release. The handle is invalid afterwards. */
+void tcp_abort(struct tcp_stack *ts, struct tcp_cb *c);
+
+enum tcp_sockopt {
+	TCP_SO_NODELAY,    /* bool */
+	TCP_SO_KEEPALIVE,  /* bool */
+	TCP_SO_KEEPIDLE,   /* seconds */
+	TCP_SO_KEEPINTVL,  /* seconds */
+	TCP_SO_KEEPCNT,
+	TCP_SO_MAXSEG,     /* before connect: MSS we announce */
+	TCP_SO_RCVBUF,     /* before connect/listen: bytes (rounded to a power of 2) */
+	TCP_SO_SNDBUF,
+	TCP_SO_CONGESTION, /* by index into the cc registry: use tcp_set_cc() */
+	TCP_SO_ERROR,      /* read only: pending error (positive errno), cleared */
+	TCP_SO_STATE,      /* read only: enum tcp_state */
+	TCP_SO_LINGER0,    /* bool: close() sends RST */
+};
+int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val);
+int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int *val);
+int tcp_set_cc(struct tcp_stack *ts, struct tcp_cb *c, const char *name);
+const char *tcp_get_cc(const struct tcp_cb *c);
+
+/* Introspection. */
+struct tcp_conn_info {
+	enum tcp_state state;
+	uint32_t laddr, raddr;  /* network order */
+	uint16_t lport, rport;  /* host order */
+	uint32_t snd_una, snd_nxt, snd_wnd, rcv_nxt, rcv_wnd;
+	uint32_t cwnd, ssthresh, srtt_us, rttvar_us, rto_ms, mss;
+	uint8_t snd_wscale, rcv_wscale;
+	bool sack, timestamps;
+	uint32_t retransmits;
+	uint64_t bytes_acked, bytes_received;
+};
+void tcp_get_info(const struct tcp_cb *c, struct tcp_conn_info *out);
+enum tcp_state tcp_state_of(const struct tcp_cb *c);
+void *tcp_user(const struct tcp_cb *c);
+void tcp_set_user(struct tcp_cb *c, void *user);
+unsigned tcp_conn_count(const struct tcp_stack *ts);
+size_t tcp_cb_size(void);
+/* Iterate every connection (not listeners); stops when fn returns non-zero. */
+int tcp_foreach(struct tcp_stack *ts, int (*fn)(struct tcp_cb *c, void *arg), void *arg);
+
+/* Built-in services: echo (7), discard (9), chargen (19) — RFC 862/863/864. */
+#define TCP_SVC_ECHO (1u << 0)
+#define TCP_SVC_DISCARD (1u << 1)
+#define TCP_SVC_CHARGEN (1u << 2)
+int tcp_services_start(struct tcp_stack *ts, uint32_t services);
+
+#endif /* MST_TCP_H */
