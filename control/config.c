@@ -421,10 +421,14 @@ static int set_services(struct mst_config *c, const char *v, const char *ctx, ch
 
 		if (n == 4 && strncmp(s, "echo", 4) == 0)
 			mask |= MST_SVC_ECHO;
+		else if (n == 7 && strncmp(s, "discard", 7) == 0)
+			mask |= MST_SVC_DISCARD;
+		else if (n == 7 && strncmp(s, "chargen", 7) == 0)
+			mask |= MST_SVC_CHARGEN;
 		else
 			return fail(err, errlen,
-				    "%s: unknown service \"%.*s\" (echo, or none alone)", ctx,
-				    (int)n, s);
+				    "%s: unknown service \"%.*s\" (echo, discard, chargen, or none alone)",
+				    ctx, (int)n, s);
 		if (s[n] == '\0')
 			break;
 		s += n + 1;
@@ -526,7 +530,35 @@ NUM_SETTER(set_mbufs, mbufs, unsigned, 1024, 1048576)
 NUM_SETTER(set_idle, idle_sleep_max_us, unsigned, 1, 1000000)
 NUM_SETTER(set_compact, compact_bound_us, unsigned, 1, 1000000)
 NUM_SETTER(set_arp, arp_timeout_ms, uint32_t, 1000, 3600000)
+NUM_SETTER(set_tcp_rcvbuf, tcp_rcvbuf, uint32_t, 4096, 1u << 30)
+NUM_SETTER(set_tcp_sndbuf, tcp_sndbuf, uint32_t, 4096, 1u << 30)
+NUM_SETTER(set_tcp_max_conns, tcp_max_conns, uint32_t, 16, 1u << 24)
+NUM_SETTER(set_tcp_timewait, tcp_timewait_ms, uint32_t, 0, 600000)
+NUM_SETTER(set_tcp_rto_min, tcp_rto_min_ms, uint32_t, 1, 60000)
+NUM_SETTER(set_tcp_rto_max, tcp_rto_max_ms, uint32_t, 100, 600000)
 #undef NUM_SETTER
+
+static int set_tcp_cc(struct mst_config *c, const char *v, const char *ctx, char *err,
+		      size_t errlen)
+{
+	if (strcmp(v, "cubic") != 0 && strcmp(v, "newreno") != 0)
+		return fail(err, errlen, "%s: unknown congestion control \"%s\" (cubic, newreno)",
+			    ctx, v);
+	snprintf(c->tcp_cc, sizeof(c->tcp_cc), "%s", v);
+	return 0;
+}
+
+static int set_tcp_syncookies(struct mst_config *c, const char *v, const char *ctx, char *err,
+			      size_t errlen)
+{
+	if (strcmp(v, "yes") == 0)
+		c->tcp_syncookies = true;
+	else if (strcmp(v, "no") == 0)
+		c->tcp_syncookies = false;
+	else
+		return fail(err, errlen, "%s: expected yes or no, got \"%s\"", ctx, v);
+	return 0;
+}
 
 /* ---- the table -------------------------------------------------------- */
 
@@ -566,6 +598,21 @@ static const struct opt opts[] = {
 	  "compacting: delay bound that adds a core, 1..1000000 (default 100)", set_compact },
 	{ "arp-timeout-ms", "N", "ARP cache entry lifetime, 1000..3600000 (default 60000)",
 	  set_arp },
+	{ "tcp-cc", "NAME", "TCP congestion control: cubic or newreno (default cubic)", set_tcp_cc },
+	{ "tcp-rcvbuf", "BYTES", "TCP receive buffer per connection, rounded up to a power of 2 (default 262144)",
+	  set_tcp_rcvbuf },
+	{ "tcp-sndbuf", "BYTES", "TCP send buffer per connection, rounded up to a power of 2 (default 262144)",
+	  set_tcp_sndbuf },
+	{ "tcp-max-conns", "N", "TCP connections per engine, 16..16777216 (default 131072)",
+	  set_tcp_max_conns },
+	{ "tcp-timewait-ms", "N", "TIME_WAIT duration (2 MSL), 0..600000 (default 60000)",
+	  set_tcp_timewait },
+	{ "tcp-rto-min-ms", "N", "minimum retransmission timeout, 1..60000 (default 200)",
+	  set_tcp_rto_min },
+	{ "tcp-rto-max-ms", "N", "maximum retransmission timeout, 100..600000 (default 60000)",
+	  set_tcp_rto_max },
+	{ "tcp-syncookies", "yes|no", "answer with SYN cookies when the SYN queue is full (default yes)",
+	  set_tcp_syncookies },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -593,6 +640,14 @@ void mst_config_defaults(struct mst_config *c)
 	c->idle_sleep_max_us = 200;
 	c->compact_bound_us = 100;
 	c->arp_timeout_ms = 60000;
+	snprintf(c->tcp_cc, sizeof(c->tcp_cc), "cubic");
+	c->tcp_rcvbuf = 262144;
+	c->tcp_sndbuf = 262144;
+	c->tcp_max_conns = 131072;
+	c->tcp_timewait_ms = 60000;
+	c->tcp_rto_min_ms = 200;
+	c->tcp_rto_max_ms = 60000;
+	c->tcp_syncookies = true;
 }
 
 int mst_config_set(struct mst_config *c, const char *key, const char *value, const char *where,
@@ -846,5 +901,8 @@ int mst_config_validate(const struct mst_config *c, char *err, size_t errlen)
 			    "--mode dedicated pins one engine per core: %u engines need --cores "
 			    "with at least %u CPUs (have %u)",
 			    c->engines, c->engines, c->n_cores);
+	if (c->tcp_rto_max_ms < c->tcp_rto_min_ms)
+		return fail(err, errlen, "--tcp-rto-max-ms %u is below --tcp-rto-min-ms %u",
+			    c->tcp_rto_max_ms, c->tcp_rto_min_ms);
 	return 0;
 }

@@ -21,7 +21,9 @@
 
 /* Built-in services (mst_config.services bits). Equal to transport/net's
  * NET_SVC_* bits, so the daemon passes the mask through unchanged. */
-#define MST_SVC_ECHO (1u << 0) /* == NET_SVC_ECHO: UDP echo, RFC 862 */
+#define MST_SVC_ECHO (1u << 0) /* == NET_SVC_ECHO / TCP_SVC_ECHO: echo, RFC 862 (UDP and TCP 7) */
+#define MST_SVC_DISCARD (1u << 1) /* == TCP_SVC_DISCARD: TCP 9, RFC 863 */
+#define MST_SVC_CHARGEN (1u << 2) /* == TCP_SVC_CHARGEN: TCP 19, RFC 864 */
 
 enum mst_port_driver {
 	MST_PORT_AF_XDP,    /* af_xdp:iface=NAME[,queues=N] */
@@ -69,6 +71,15 @@ struct mst_config {
 	unsigned idle_sleep_max_us;    /* spreading/compacting back-off cap, default 200 */
 	unsigned compact_bound_us;     /* compacting: queueing-delay bound, default 100 */
 	uint32_t arp_timeout_ms;       /* default 60000 */
+	/* TCP */
+	char tcp_cc[16];               /* congestion control, default "cubic" */
+	uint32_t tcp_rcvbuf;           /* RX FIFO bytes per connection, default 262144 */
+	uint32_t tcp_sndbuf;           /* TX FIFO bytes per connection, default 262144 */
+	uint32_t tcp_max_conns;        /* control blocks per engine, default 131072 */
+	uint32_t tcp_timewait_ms;      /* 2*MSL, default 60000 */
+	uint32_t tcp_rto_min_ms;       /* default 200 */
+	uint32_t tcp_rto_max_ms;       /* default 60000 */
+	bool tcp_syncookies;           /* default yes */
 };
 
 /* Fill *c with the defaults. */

@@ -109,7 +109,10 @@ static void emit_status(struct daemon *d, struct emit *e)
 	emit_str(e, "mode", mst_sched_mode_name(c->mode));
 	emit_u64(e, "engines", d->n_engines);
 	emit_u64(e, "ports", d->n_ports);
-	emit_str(e, "services", c->services & NET_SVC_ECHO ? "echo" : "none");
+	emit_strf(e, "services", "%s%s%s%s", c->services & MST_SVC_ECHO ? "echo " : "",
+		  c->services & MST_SVC_DISCARD ? "discard " : "",
+		  c->services & MST_SVC_CHARGEN ? "chargen" : "", c->services ? "" : "none");
+	emit_str(e, "tcp_cc", c->tcp_cc);
 	emit_bool(e, "hugepages", c->hugepages);
 	emit_str(e, "control_socket", c->ctl_path);
 }
@@ -342,6 +345,14 @@ static int engines_start(struct daemon *d)
 			.tx_offloads = pi.tx_offloads,
 			.rx_offloads = pi.rx_offloads,
 			.arp_timeout_ms = c->arp_timeout_ms,
+			.tcp_cc = c->tcp_cc,
+			.tcp_rcvbuf = c->tcp_rcvbuf,
+			.tcp_sndbuf = c->tcp_sndbuf,
+			.tcp_max_conns = c->tcp_max_conns,
+			.tcp_timewait_ms = c->tcp_timewait_ms,
+			.tcp_rto_min_ms = c->tcp_rto_min_ms,
+			.tcp_rto_max_ms = c->tcp_rto_max_ms,
+			.tcp_syncookies = c->tcp_syncookies,
 		};
 		struct mst_queue *q = port_queue(d->ports[0], i);
 		void *eng;

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
@@ -19,14 +20,24 @@
 
 #include "engines/builtin.h"
 #include "transport/net/net.h"
+#include "transport/tcp/tcp.h"
 
 #define RX_BURST 32
 #define TX_BATCH 64
-#define TIMER_PERIOD_NS (1000 * 1000)
+#define TIMER_PERIOD_NS (1000 * 1000) /* = the TCP timer wheel's tick */
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
 
 struct net_engine {
 	struct mst_queue *q;               /* our queue pair (attach_queue) */
 	struct net_stack *ns;
+	struct tcp_stack *ts;
 	uint16_t n_tx;                     /* frames waiting in tx[] */
 	bool garp_pending;                 /* announce ourselves on the first poll */
 	uint64_t next_timer_ns;
@@ -84,6 +95,8 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	struct net_engine *e = calloc(1, sizeof(*e));
 	struct net_io io = { .alloc = io_alloc, .xmit = io_xmit, .free = io_free };
 	struct net_conf nc;
+	struct tcp_conf tc;
+	int err;
 
 	if (!e)
 		return NULL;
@@ -95,20 +108,52 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	nc.prefix_len = conf->prefix_len;
 	nc.gw = conf->gw;
 	nc.mtu = conf->mtu;
-	nc.services = conf->services;
+	nc.services = conf->services & NET_SVC_ECHO;
 	nc.tx_offloads = conf->tx_offloads;
 	nc.rx_offloads = conf->rx_offloads;
 	nc.arp_timeout_ms = conf->arp_timeout_ms;
 	e->ns = net_create(&nc, &io, &e->stats);
-	if (!e->ns) {
-		int err = errno;
-
-		free(e);
-		errno = err;
-		return NULL;
+	if (!e->ns)
+		goto out_free;
+	tcp_conf_defaults(&tc);
+	if (conf->tcp_cc)
+		tc.cc = conf->tcp_cc;
+	if (conf->tcp_rcvbuf)
+		tc.rx_buf = conf->tcp_rcvbuf;
+	if (conf->tcp_sndbuf)
+		tc.tx_buf = conf->tcp_sndbuf;
+	if (conf->tcp_max_conns)
+		tc.max_conns = conf->tcp_max_conns;
+	tc.timewait_ms = conf->tcp_timewait_ms;
+	if (conf->tcp_rto_min_ms)
+		tc.rto_min_ms = conf->tcp_rto_min_ms;
+	if (conf->tcp_rto_max_ms)
+		tc.rto_max_ms = conf->tcp_rto_max_ms;
+	tc.syncookies = conf->tcp_syncookies != 0;
+	e->ts = tcp_create(e->ns, &tc, &e->stats, now_ns());
+	if (!e->ts)
+		goto out_net;
+	/* config's MST_SVC_* bits are TCP_SVC_* bits (echo, discard, chargen) */
+	if (conf->services && tcp_services_start(e->ts, conf->services) < 0) {
+		errno = EADDRINUSE;
+		goto out_tcp;
 	}
 	e->garp_pending = conf->id == 0;
 	return e;
+
+out_tcp:
+	err = errno;
+	tcp_destroy(e->ts);
+	errno = err;
+out_net:
+	err = errno;
+	net_destroy(e->ns);
+	errno = err;
+out_free:
+	err = errno;
+	free(e);
+	errno = err;
+	return NULL;
 }
 
 static int net_engine_poll(void *eng, uint64_t now)
@@ -135,6 +180,7 @@ static int net_engine_poll(void *eng, uint64_t now)
 	}
 	if (now >= e->next_timer_ns) {
 		net_timer(e->ns, now);
+		work += (int)tcp_timer(e->ts, now);
 		e->next_timer_ns = now + TIMER_PERIOD_NS;
 	}
 	work += e->n_tx;
@@ -198,6 +244,7 @@ static void net_engine_destroy(void *eng)
 		return;
 	if (e->q)
 		flush_tx(e);
+	tcp_destroy(e->ts);
 	net_destroy(e->ns);
 	free(e);
 }

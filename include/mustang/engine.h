@@ -44,6 +44,11 @@ struct mst_engine_conf {
 	uint32_t tx_offloads;   /* checksum offloads the port has */
 	uint32_t rx_offloads;
 	uint32_t arp_timeout_ms;
+	/* TCP (0 / NULL = the stack's default) */
+	const char *tcp_cc;
+	uint32_t tcp_rcvbuf, tcp_sndbuf, tcp_max_conns;
+	uint32_t tcp_timewait_ms, tcp_rto_min_ms, tcp_rto_max_ms;
+	int tcp_syncookies;     /* 1 yes, 0 no */
 };
 
 struct mst_engine_ops {
