@@ -63,9 +63,9 @@ class Ctx:
         return bytearray(bytes(self.eth() / self.ip(**ipkw) /
                                ICMP(type=8, id=0x4d53, seq=1) / Raw(b"mustang-test")))
 
-    def udp(self, dport=7, payload=b"mustang", **ipkw):
+    def udp(self, dport=7, payload=b"mustang", sport=40000, **ipkw):
         return bytearray(bytes(self.eth() / self.ip(**ipkw) /
-                               UDP(sport=40000, dport=dport) / Raw(payload)))
+                               UDP(sport=sport, dport=dport) / Raw(payload)))
 
     def arp(self, **kw):
         a = dict(op=1, hwsrc=self.smac, psrc=self.sip, hwdst="00:00:00:00:00:00",
@@ -189,6 +189,14 @@ def b_udp_len_lt_8(c):
     return f
 
 
+def b_udp_src_port_0(c):
+    return c.udp(sport=0)             # an echo to port 0 cannot be answered
+
+
+def b_udp_src_port_7(c):
+    return c.udp(sport=7)             # echo <-> echo would loop forever
+
+
 def b_eth_runt(c):
     return bytearray(bytes(c.eth())[:10])   # shorter than an Ethernet header
 
@@ -251,6 +259,8 @@ CASES = [
     ("udp_truncated", "udp_truncated", b_udp_truncated),
     ("udp_len_gt_payload", "udp_bad_len", b_udp_len_gt_payload),
     ("udp_len_lt_8", "udp_bad_len", b_udp_len_lt_8),
+    ("udp_src_port_0", "udp_bad_src_port", b_udp_src_port_0),
+    ("udp_src_port_7", "udp_bad_src_port", b_udp_src_port_7),
     ("eth_runt", "eth_runt", b_eth_runt),
     ("eth_unknown_type", "eth_unknown_type", b_eth_unknown_type),
     ("eth_not_for_us", "eth_not_for_us", b_eth_not_for_us),
@@ -310,7 +320,8 @@ def selftest():
         elif name in ("ip_not_for_us", "ip_bad_src", "ip_unknown_proto",
                       "icmp_truncated", "icmp_bad_cksum", "icmp_timestamp",
                       "udp_bad_cksum", "udp_truncated", "udp_len_gt_payload",
-                      "udp_len_lt_8", "eth_not_for_us", "eth_bad_src"):
+                      "udp_len_lt_8", "udp_src_port_0", "udp_src_port_7",
+                      "eth_not_for_us", "eth_bad_src"):
             expect(name, good_hdr and frag == 0, "IPv4 header must be valid")
             p = Ether(bytes(f))
             if name == "ip_not_for_us":
@@ -339,6 +350,12 @@ def selftest():
             elif name == "udp_len_lt_8":
                 ulen = struct.unpack("!H", f[38:40])[0]
                 expect(name, ulen < 8, "udp len")
+            elif name.startswith("udp_src_port_"):
+                expect(name, p[UDP].dport == 7 and p[UDP].sport == int(name[13:]) and
+                       p[UDP].len == tot - 20, "sport")
+                p2 = p.copy()
+                p2[UDP].chksum = None
+                expect(name, Ether(bytes(p2))[UDP].chksum == p[UDP].chksum, "udp ck ok")
             elif name == "eth_not_for_us":
                 expect(name, bytes(f[0:6]) != bytes.fromhex(c.dmac.replace(":", "")) and
                        not f[0] & 1, "dst mac")
