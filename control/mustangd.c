@@ -39,6 +39,7 @@
 #include "engines/port.h"
 #include "engines/runtime.h"
 #include "transport/net/net.h"
+#include "transport/tcp/tcp.h"
 
 #define EAL_ARGV_MAX 64
 
@@ -235,6 +236,75 @@ static void emit_stats(struct daemon *d, struct emit *e)
 	emit_obj_end(e);
 }
 
+#define CONNS_MAX 65536 /* per engine, per request */
+
+struct conns_req {
+	struct tcp_conn_info *out;
+	unsigned max, total;
+};
+
+static void conns_work(void *eng, void *arg)
+{
+	struct conns_req *r = arg;
+
+	r->total = net_engine_conns(eng, r->out, r->max);
+}
+
+static void emit_addr(struct emit *e, const char *key, uint32_t ip, uint16_t port)
+{
+	const uint8_t *b = (const uint8_t *)&ip;
+
+	emit_strf(e, key, "%u.%u.%u.%u:%u", b[0], b[1], b[2], b[3], port);
+}
+
+static int emit_conns(struct daemon *d, struct emit *e)
+{
+	struct conns_req r = { .max = CONNS_MAX };
+	uint64_t total = 0;
+
+	r.out = malloc(sizeof(*r.out) * CONNS_MAX);
+	if (!r.out)
+		return -ENOMEM;
+	emit_arr_begin(e, "connections");
+	for (unsigned i = 0; i < d->n_engines; i++) {
+		int rc = rt_engine_call(&d->group, i, conns_work, &r, 2000);
+
+		if (rc) {
+			emit_arr_end(e);
+			emit_strf(e, "error", "engine %u did not answer: %s", i, strerror(-rc));
+			free(r.out);
+			return 0;
+		}
+		total += r.total;
+		for (unsigned k = 0; k < r.total && k < r.max; k++) {
+			const struct tcp_conn_info *c = &r.out[k];
+
+			emit_obj_begin(e, NULL);
+			emit_u64(e, "engine", i);
+			emit_str(e, "state", tcp_state_names[c->state]);
+			emit_addr(e, "local", c->laddr, c->lport);
+			emit_addr(e, "remote", c->raddr, c->rport);
+			emit_u64(e, "mss", c->mss);
+			emit_u64(e, "cwnd", c->cwnd);
+			emit_u64(e, "ssthresh", c->ssthresh);
+			emit_u64(e, "snd_wnd", c->snd_wnd);
+			emit_u64(e, "rcv_wnd", c->rcv_wnd);
+			emit_u64(e, "srtt_us", c->srtt_us);
+			emit_u64(e, "rto_ms", c->rto_ms);
+			emit_u64(e, "retransmits", c->retransmits);
+			emit_u64(e, "bytes_acked", c->bytes_acked);
+			emit_u64(e, "bytes_received", c->bytes_received);
+			emit_strf(e, "options", "%s%s ws %u/%u", c->sack ? "sack " : "",
+				  c->timestamps ? "ts" : "", c->snd_wscale, c->rcv_wscale);
+			emit_obj_end(e);
+		}
+	}
+	emit_arr_end(e);
+	emit_u64(e, "total", total);
+	free(r.out);
+	return 0;
+}
+
 static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
 {
 	struct daemon *d = ctx;
@@ -253,6 +323,8 @@ static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 	case MST_CTL_stats:
 		emit_stats(d, e);
 		return 0;
+	case MST_CTL_conns:
+		return emit_conns(d, e);
 	}
 	return -EOPNOTSUPP;
 }

@@ -8,6 +8,11 @@
 /* "net": L2/L3 (ARP, IPv4, ICMP, UDP + built-in services) on one queue pair. */
 extern const struct mst_engine_ops net_engine_ops;
 
+struct tcp_conn_info;
+/* "net" engine only, on its own thread (rt_engine_call): copy up to max
+ * connections' info; returns how many exist (may exceed max). */
+unsigned net_engine_conns(void *eng, struct tcp_conn_info *out, unsigned max);
+
 /* Register every built-in kind; 0 or -errno. Idempotent. */
 int engines_register_builtin(void);
 

@@ -229,6 +229,30 @@ static int net_engine_import(void *eng, const void *buf, size_t len)
 	return -ENOTSUP;
 }
 
+struct conns_walk {
+	struct tcp_conn_info *out;
+	unsigned max, n;
+};
+
+static int conns_one(struct tcp_cb *c, void *arg)
+{
+	struct conns_walk *w = arg;
+
+	if (w->n < w->max)
+		tcp_get_info(c, &w->out[w->n]);
+	w->n++;
+	return 0;
+}
+
+unsigned net_engine_conns(void *eng, struct tcp_conn_info *out, unsigned max)
+{
+	struct net_engine *e = eng;
+	struct conns_walk w = { .out = out, .max = max };
+
+	tcp_foreach(e->ts, conns_one, &w);
+	return w.n;
+}
+
 static const struct mst_stats *net_engine_stats(void *eng)
 {
 	struct net_engine *e = eng;

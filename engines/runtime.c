@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <rte_errno.h>
+#include <rte_branch_prediction.h>
 #include <rte_lcore.h>
 
 #include "engines/runtime.h"
@@ -66,9 +67,30 @@ static void thread_setup(const char *name, int cpu)
 	pin_self(cpu);
 }
 
+/* Mailbox: acquire pairs with the release in rt_engine_call() (the item's
+ * fields are visible); the release on done pairs with the caller's acquire
+ * (the engine's writes to arg are visible to it). */
+static inline void run_mailbox(struct rt_engine *e)
+{
+	struct rt_work *w;
+
+	if (likely(!atomic_load_explicit(&e->mailbox, memory_order_relaxed)))
+		return;
+	/* Take the item: once it is ours the caller can no longer withdraw
+	 * it and will wait for `done`. */
+	w = atomic_exchange_explicit(&e->mailbox, NULL, memory_order_acquire);
+	if (!w)
+		return;
+	w->fn(e->eng, w->arg);
+	atomic_store_explicit(&w->done, true, memory_order_release);
+}
+
 static inline int poll_once(struct rt_engine *e, uint64_t now)
 {
-	int work = e->ops->poll(e->eng, now);
+	int work;
+
+	run_mailbox(e);
+	work = e->ops->poll(e->eng, now);
 
 	/* Relaxed stores: the control plane reads these with relaxed loads;
 	 * only this thread (or the worker holding `busy`) writes them. */
@@ -234,6 +256,37 @@ void rt_group_init(struct rt_group *g, const struct mst_config *c)
 	g->bound_ns = (uint64_t)c->compact_bound_us * 1000;
 	atomic_init(&g->stop, false);
 	atomic_init(&g->active, 1);
+	pthread_mutex_init(&g->call_lock, NULL);
+}
+
+int rt_engine_call(struct rt_group *g, unsigned id, rt_work_fn fn, void *arg, int timeout_ms)
+{
+	struct rt_engine *e;
+	struct rt_work w = { .fn = fn, .arg = arg };
+	uint64_t deadline = rt_now_ns() + (uint64_t)timeout_ms * 1000000u;
+	int rc = 0;
+
+	if (id >= g->n_engines || !g->started)
+		return -ENOENT;
+	e = &g->engines[id];
+	atomic_init(&w.done, false);
+	pthread_mutex_lock(&g->call_lock);
+	/* Release pairs with the engine's acquire in run_mailbox(). */
+	atomic_store_explicit(&e->mailbox, &w, memory_order_release);
+	while (!atomic_load_explicit(&w.done, memory_order_acquire)) {
+		if (rt_now_ns() > deadline) {
+			struct rt_work *expect = &w;
+
+			/* Withdraw the item unless the engine already took it. */
+			if (atomic_compare_exchange_strong(&e->mailbox, &expect, NULL)) {
+				rc = -ETIMEDOUT;
+				break;
+			}
+		}
+		sleep_us(50);
+	}
+	pthread_mutex_unlock(&g->call_lock);
+	return rc;
 }
 
 int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
@@ -252,6 +305,7 @@ int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng
 	e->group = g;
 	atomic_init(&e->busy, false);
 	atomic_init(&e->tick_delay_ns, 0);
+	atomic_init(&e->mailbox, NULL);
 	return 0;
 }
 

@@ -27,6 +27,15 @@
 #include "control/config.h"
 #include "engines/scheduler.h"
 
+/* A short work item the engine thread runs between two polls (the
+ * control plane's mailbox to an engine; one slot, callers serialized). */
+typedef void (*rt_work_fn)(void *eng, void *arg);
+struct rt_work {
+	rt_work_fn fn;
+	void *arg;
+	atomic_bool done;                  /* set (release) by the engine thread */
+};
+
 struct rt_engine {
 	unsigned id;
 	const struct mst_engine_ops *ops;
@@ -39,6 +48,7 @@ struct rt_engine {
 	_Atomic uint64_t tick_delay_ns;    /* max delay this tick; supervisor resets */
 	pthread_t thread;                  /* dedicated/spreading */
 	struct rt_group *group;
+	_Atomic(struct rt_work *) mailbox; /* pending work item, NULL if none */
 };
 
 struct rt_worker {
@@ -64,6 +74,7 @@ struct rt_group {
 	unsigned idle_max_us;
 	uint64_t bound_ns;
 	uint64_t grows, shrinks;           /* compacting decisions taken */
+	pthread_mutex_t call_lock;         /* one rt_engine_call() at a time */
 };
 
 void rt_group_init(struct rt_group *g, const struct mst_config *c);
@@ -78,6 +89,11 @@ void rt_group_stop(struct rt_group *g);
 void rt_engine_load(const struct rt_engine *e, uint64_t out[MST_LOAD__COUNT]);
 /* Worker currently polling engine e (compacting), else its own thread index. */
 unsigned rt_engine_worker(const struct rt_group *g, const struct rt_engine *e);
+
+/* Run fn(engine, arg) on the engine's own thread and wait for it (control
+ * plane only). After timeout_ms the item is withdrawn (-ETIMEDOUT) unless
+ * the engine already took it, in which case this waits for it to finish. */
+int rt_engine_call(struct rt_group *g, unsigned id, rt_work_fn fn, void *arg, int timeout_ms);
 
 uint64_t rt_now_ns(void);
 

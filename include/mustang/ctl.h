@@ -32,7 +32,8 @@ extern "C" {
 	X(status, 1, "daemon summary")                          \
 	X(ports, 2, "ports and their link and counters")        \
 	X(engines, 3, "engines, their mode and load")           \
-	X(stats, 4, "every counter, by port, engine and reason")
+	X(stats, 4, "every counter, by port, engine and reason")    \
+	X(conns, 5, "TCP connections: state, addresses, windows, RTT")
 
 enum mst_ctl_req {
 #define MST_X_ENUM(name, val, help) MST_CTL_##name = val,

@@ -319,8 +319,19 @@ static void test_config_words(void **state)
 	assert_int_equal(c.services, 0);
 	assert_good(&c, "services", "echo,echo");
 	assert_int_equal(c.services, MST_SVC_ECHO);
-	assert_bad(&c, "services", "chargen",
-		   "--services: unknown service \"chargen\" (echo, or none alone)");
+	assert_good(&c, "services", "echo,discard,chargen");
+	assert_int_equal(c.services, MST_SVC_ECHO | MST_SVC_DISCARD | MST_SVC_CHARGEN);
+	assert_bad(&c, "services", "daytime",
+		   "--services: unknown service \"daytime\" (echo, discard, chargen, or none alone)");
+	assert_good(&c, "tcp-cc", "newreno");
+	assert_string_equal(c.tcp_cc, "newreno");
+	assert_bad(&c, "tcp-cc", "bbr", "--tcp-cc: unknown congestion control \"bbr\" (cubic, newreno)");
+	assert_good(&c, "tcp-syncookies", "no");
+	assert_false(c.tcp_syncookies);
+	assert_bad(&c, "tcp-syncookies", "maybe", NULL);
+	assert_good(&c, "tcp-rcvbuf", "65536");
+	assert_int_equal(c.tcp_rcvbuf, 65536);
+	assert_bad(&c, "tcp-rcvbuf", "100", NULL);
 	assert_bad(&c, "services", "echo,", NULL);
 	assert_bad(&c, "services", "echo,none", NULL);
 	assert_bad(&c, "services", ",echo", NULL);

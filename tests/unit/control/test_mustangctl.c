@@ -98,6 +98,7 @@ static int handler(void *ctx, enum mst_ctl_req req, const char *arg, struct emit
 		return 0;
 	case MST_CTL_engines:
 		return -ENODEV; /* no explanation: mustangctl falls back to strerror */
+	case MST_CTL_conns:
 	case MST_CTL_stats:
 		emit_str(e, "error", "stats are resting");
 		return -EAGAIN;
