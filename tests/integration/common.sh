@@ -9,6 +9,7 @@
 #   it_end                exit 1 if anything failed, else 0
 #   it_topo_daemon NAME [extra mustangd args]
 #                         topology + mustangd on DRIVER with the test address
+#   it_daemon [extra mustangd args]   mustangd alone (after topo_up)
 #   snapshot FILE         `mustangctl stats --json` into FILE (validated)
 #   delta A B counters|drops NAME
 #
@@ -92,6 +93,11 @@ it_begin() {
 it_topo_daemon() {
 	local name=$1; shift
 	topo_up "$name" mustang 1 || { it_log "FAIL topology setup"; exit 1; }
+	it_daemon "$@"
+}
+
+# it_daemon [mustangd args...] : mustangd on the topology's Mustang end.
+it_daemon() {
 	if ! start_mustangd --ctl "$IT_TMP/ctl/mustang.sock" --log "$IT_TMP/mustangd.log" -- \
 		--port "$IT_DRIVER:iface=$TOPO_IF_M" --ip "$TOPO_IP_M/$TOPO_PREFIX" \
 		--mode spreading --engines 1 --services echo --log-level info "$@"; then

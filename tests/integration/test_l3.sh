@@ -9,10 +9,24 @@
 
 . "$(dirname "$0")/common.sh"
 it_begin "${1:?usage: $0 af_xdp|af_packet}"
-it_topo_daemon l3
-
 S=$IT_TMP
+topo_up l3 mustang 1 || { it_log "FAIL topology setup"; exit 1; }
 ip=$TOPO_IP_M
+
+# Gratuitous ARP at start: listen on the Linux end before mustangd starts.
+ip netns exec "$TOPO_NS_L" timeout 25 tcpdump -l -n -i "$TOPO_IF_L" -c 1 \
+	"arp and ether src $TOPO_MAC_M" >"$S/garp" 2>"$S/garp.err" &
+garp_pid=$!
+for _ in $(seq 50); do grep -q "listening on" "$S/garp.err" && break; sleep 0.1; done
+it_daemon
+garp_ok() {
+	local i
+	for i in $(seq 30); do [ -s "$S/garp" ] && break; sleep 0.1; done
+	kill "$garp_pid" 2>/dev/null; wait "$garp_pid" 2>/dev/null
+	cat "$S/garp" | sed 's/^/  /'
+	grep -qE "(who-has $ip tell $ip|Reply $ip is-at)" "$S/garp"
+}
+check "gratuitous ARP for $ip seen on the wire at start" garp_ok
 
 # --- CLI --------------------------------------------------------------------
 check "mustangctl status answers" quiet mst_ctl status
@@ -33,6 +47,22 @@ human_names_ok() {
 	[ -z "$miss" ] || { echo "  human stats lack:$miss"; return 1; }
 }
 check "mustangctl stats (human) prints counters by name" human_names_ok
+
+# --- ARP resolution by Mustang --------------------------------------------------
+# With a permanent neighbour entry the Linux host sends no ARP, so Mustang
+# meets 10.77.1.1 first as the destination of its echo reply: it must ARP
+# for it, hold the reply in its pending queue, and send it once resolved.
+ip -n "$TOPO_NS_L" neigh replace "$ip" lladdr "$TOPO_MAC_M" dev "$TOPO_IF_L" nud permanent
+snapshot "$S/r0"
+check "UDP echo with Mustang resolving the Linux host by ARP" \
+	in_linux "$MST_PY" "$IT_DIR/udp_echo.py" echo "$ip" 100
+snapshot "$S/r1"
+d=$(delta "$S/r0" "$S/r1" counters arp_requests_sent)
+check "arp_requests_sent moved (got $d)" test "${d:-0}" -ge 1 2>/dev/null
+d=$(delta "$S/r0" "$S/r1" counters arp_pending_sent)
+check "arp_pending_sent moved: the queued reply left after resolution (got $d)" \
+	test "${d:-0}" -ge 1 2>/dev/null
+ip -n "$TOPO_NS_L" neigh del "$ip" dev "$TOPO_IF_L"
 
 # --- ARP + ping ---------------------------------------------------------------
 ping_ok() { # COUNT ARGS... : every echo answered
