@@ -15,6 +15,9 @@
 #include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
+#include <stdio.h>
 
 #include <mustang/engine.h>
 
@@ -24,6 +27,7 @@
 
 #define RX_BURST 32
 #define TX_BATCH 64
+#define MST_MAX_ENGINES_NET 64 /* = MST_MAX_ENGINES */
 #define TIMER_PERIOD_NS (1000 * 1000) /* = the TCP timer wheel's tick */
 
 static uint64_t now_ns(void)
@@ -38,6 +42,7 @@ struct net_engine {
 	struct mst_queue *q;               /* our queue pair (attach_queue) */
 	struct net_stack *ns;
 	struct tcp_stack *ts;
+	struct rte_ring *arp_ring;         /* neighbours other engines learned */
 	uint16_t n_tx;                     /* frames waiting in tx[] */
 	bool garp_pending;                 /* announce ourselves on the first poll */
 	uint64_t next_timer_ns;
@@ -90,17 +95,72 @@ static void io_free(void *ctx, struct mst_pkt *p)
 	mst_queue_free(e->q, p);
 }
 
+/*
+ * ARP sharing between engines. RSS steers an ARP frame to one queue, so
+ * only one engine sees it; that engine posts what it learned to every other
+ * engine's ring (multi-producer, single consumer: the owner drains it in
+ * poll()). Rings are indexed by engine id and live for the process.
+ */
+struct arp_note {
+	uint32_t ip;
+	uint8_t mac[6];
+	uint16_t pad;
+};
+
+#define ARP_RING_SIZE 1024
+static struct rte_ring *arp_rings[MST_MAX_ENGINES_NET];
+static unsigned arp_ring_count;
+
+static void io_arp_learned(void *ctx, uint32_t ip, const uint8_t mac[6])
+{
+	struct net_engine *e = ctx;
+	struct arp_note n = { .ip = ip };
+
+	memcpy(n.mac, mac, 6);
+	for (unsigned i = 0; i < arp_ring_count; i++)
+		if (i != e->conf.id && arp_rings[i])
+			(void)rte_ring_mp_enqueue_elem(arp_rings[i], &n, sizeof(n)); /* full: they ARP themselves */
+}
+
+static void drain_arp_ring(struct net_engine *e, uint64_t now)
+{
+	struct arp_note n;
+
+	while (rte_ring_sc_dequeue_elem(e->arp_ring, &n, sizeof(n)) == 0)
+		(void)net_arp_learn(e->ns, n.ip, n.mac, now);
+}
+
 static void *net_engine_create(const struct mst_engine_conf *conf)
 {
 	struct net_engine *e = calloc(1, sizeof(*e));
-	struct net_io io = { .alloc = io_alloc, .xmit = io_xmit, .free = io_free };
+	struct net_io io = { .alloc = io_alloc, .xmit = io_xmit, .free = io_free,
+			     .arp_learned = io_arp_learned };
+	char rname[RTE_RING_NAMESIZE];
 	struct net_conf nc;
 	struct tcp_conf tc;
 	int err;
 
 	if (!e)
 		return NULL;
+	if (conf->id >= MST_MAX_ENGINES_NET) {
+		free(e);
+		errno = EINVAL;
+		return NULL;
+	}
 	e->conf = *conf;
+	snprintf(rname, sizeof(rname), "mst_arp%u", conf->id);
+	e->arp_ring = rte_ring_lookup(rname);
+	if (!e->arp_ring)
+		e->arp_ring = rte_ring_create_elem(rname, sizeof(struct arp_note), ARP_RING_SIZE,
+						   SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (!e->arp_ring) {
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	arp_rings[conf->id] = e->arp_ring;
+	if (conf->id + 1 > arp_ring_count)
+		arp_ring_count = conf->id + 1;
 	io.ctx = e;
 	memset(&nc, 0, sizeof(nc));
 	memcpy(nc.mac, conf->mac, sizeof(nc.mac));
@@ -174,6 +234,8 @@ static int net_engine_poll(void *eng, uint64_t now)
 			rte_prefetch0(pkts[i + 1]->data);
 		net_input(e->ns, pkts[i], now);
 	}
+	if (unlikely(!rte_ring_empty(e->arp_ring)))
+		drain_arp_ring(e, now);
 	if (unlikely(e->garp_pending)) {
 		e->garp_pending = false;
 		(void)net_send_gratuitous_arp(e->ns, now);

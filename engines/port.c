@@ -148,8 +148,13 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 	vdev_name(pc, index, name, sizeof(name));
 	pid = find_port(name);
 	if (pid == RTE_MAX_ETHPORTS) {
-		snprintf(err, errlen, "port %s: device %s was not created (see the DPDK log above)",
-			 pc->spec, name);
+		snprintf(err, errlen, "port %s: device %s was not created (see the DPDK log above)%s",
+			 pc->spec, name,
+			 pc->driver == MST_PORT_AF_XDP && n_queues > 1
+				 ? "; af_xdp with several engines needs that many combined channels "
+				   "on the interface (ethtool -L IFACE combined N; veth has none: use "
+				   "af_packet or one engine)"
+				 : "");
 		return NULL;
 	}
 	rc = rte_eth_dev_info_get(pid, &info);

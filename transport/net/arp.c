@@ -288,6 +288,10 @@ void arp_input(struct net_stack *ns, struct mst_pkt *p, uint64_t now_ns)
 			arp_update(ns, e, ah->sha, now_ns);
 		}
 	}
+	/* Other engines may need this neighbour too (their queues do not see
+	 * the ARP frames RSS steers here). */
+	if (ns->io.arp_learned)
+		ns->io.arp_learned(ns->io.ctx, spa, ah->sha);
 	if (op != NET_ARP_OP_REQUEST) {
 		ns->io.free(ns->io.ctx, p); /* a reply: consumed, not dropped */
 		return;
@@ -361,4 +365,24 @@ void arp_timer(struct net_stack *ns, uint64_t now_ns)
 			next = e->deadline_ns;
 	}
 	ns->arp_next_ns = next;
+}
+
+int net_arp_learn(struct net_stack *ns, uint32_t ip, const uint8_t mac[NET_ETH_ALEN],
+		  uint64_t now_ns)
+{
+	struct arp_entry *e;
+
+	if (net_ip_is_special(ip) || ip == ns->conf.ip || net_mac_is_mcast(mac) ||
+	    net_mac_is_zero(mac))
+		return -EINVAL;
+	e = arp_find(ns, ip);
+	if (!e) {
+		e = arp_slot(ns, ip);
+		if (!e)
+			return -ENOSPC;
+		e->ip = ip;
+		e->state = ARP_FREE;
+	}
+	arp_update(ns, e, mac, now_ns);
+	return 0;
 }

@@ -53,6 +53,9 @@ struct net_io {
 	void (*xmit)(void *ctx, struct mst_pkt *p);
 	/* Give a buffer back. */
 	void (*free)(void *ctx, struct mst_pkt *p);
+	/* Optional: an ARP frame taught us ip -> mac (to share with other
+	 * engines, which feed it to net_arp_learn()). */
+	void (*arp_learned)(void *ctx, uint32_t ip, const uint8_t mac[NET_ETH_ALEN]);
 	void *ctx;
 };
 
@@ -100,6 +103,11 @@ int net_ip_output(struct net_stack *ns, struct mst_pkt *p, uint32_t dst, uint8_t
 /* ARP cache access (control plane / tests): look up a MAC; true if found & valid. */
 bool net_arp_lookup(struct net_stack *ns, uint32_t ip, uint8_t mac_out[NET_ETH_ALEN],
 		    uint64_t now_ns);
+/* Install ip -> mac as if an ARP frame had said so (from another engine);
+ * sends frames waiting for it. Does not call io.arp_learned. 0 / -EINVAL /
+ * -ENOSPC. */
+int net_arp_learn(struct net_stack *ns, uint32_t ip, const uint8_t mac[NET_ETH_ALEN],
+		  uint64_t now_ns);
 /* Number of valid entries and of frames waiting for resolution. */
 unsigned net_arp_count(const struct net_stack *ns);
 unsigned net_arp_pending_count(const struct net_stack *ns);
