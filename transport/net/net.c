@@ -113,3 +113,8 @@ void net_free(struct net_stack *ns, struct mst_pkt *p)
 {
 	ns->io.free(ns->io.ctx, p);
 }
+
+uint32_t net_tx_offloads(const struct net_stack *ns)
+{
+	return ns->conf.tx_offloads;
+}

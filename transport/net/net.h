@@ -127,6 +127,8 @@ void net_set_tcp_hook(struct net_stack *ns, net_tcp_input_fn in, net_tcp_icmp_fn
 /* Our address (network order) and IP MTU. */
 uint32_t net_ip(const struct net_stack *ns);
 uint16_t net_mtu(const struct net_stack *ns);
+/* NET_OFL_* the port computes on transmit. */
+uint32_t net_tx_offloads(const struct net_stack *ns);
 /* Allocate a buffer through the stack's io (NULL + counted no_buffer drop). */
 struct mst_pkt *net_alloc(struct net_stack *ns);
 void net_free(struct net_stack *ns, struct mst_pkt *p);

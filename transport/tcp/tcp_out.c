@@ -63,8 +63,13 @@ static int xmit(struct tcp_stack *ts, const struct seg *s)
 	if (s->len)
 		fifo_peek_at(s->src, s->src_off, (uint8_t *)th + hlen, s->len);
 	sum = net_pseudo_sum(s->laddr, s->raddr, 6, (uint16_t)(hlen + s->len));
-	sum = net_cksum_partial(th, hlen + s->len, sum);
-	ck = net_cksum_fold(sum);
+	if (net_tx_offloads(ts->ns) & NET_OFL_TCP_CKSUM) {
+		/* The port finishes it from the folded, non-inverted pseudo-header sum. */
+		ck = (uint16_t)~net_cksum_fold(sum);
+		p->flags |= MST_PKT_TX_TCP_CKSUM;
+	} else {
+		ck = net_cksum_fold(net_cksum_partial(th, hlen + s->len, sum));
+	}
 	memcpy(&th->cksum, &ck, sizeof(ck)); /* fold() returns memory order */
 	MST_COUNT(ts->st, tcp_tx_segs);
 	MST_COUNT_N(ts->st, tcp_tx_bytes, s->len);
