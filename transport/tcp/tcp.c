@@ -639,7 +639,8 @@ int tcp_shutdown(struct tcp_stack *ts, struct tcp_cb *c, int how)
 		c->flags |= TCPF_SHUT_RD;
 	if ((how == SHUT_WR || how == SHUT_RDWR) && !(c->flags & TCPF_SHUT_WR)) {
 		c->flags |= TCPF_SHUT_WR;
-		if (c->state == TCP_ESTABLISHED || c->state == TCP_SYN_RECEIVED)
+		/* In SYN_RECEIVED the FIN waits for the handshake (established()). */
+		if (c->state == TCP_ESTABLISHED)
 			tcp_set_state(ts, c, TCP_FIN_WAIT_1);
 		else if (c->state == TCP_CLOSE_WAIT)
 			tcp_set_state(ts, c, TCP_LAST_ACK);
@@ -719,7 +720,8 @@ void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
 	c->flags |= TCPF_APP_CLOSED | TCPF_SHUT_RD;
 	if (!(c->flags & TCPF_SHUT_WR)) {
 		c->flags |= TCPF_SHUT_WR;
-		if (c->state == TCP_ESTABLISHED || c->state == TCP_SYN_RECEIVED)
+		/* In SYN_RECEIVED the FIN waits for the handshake (established()). */
+		if (c->state == TCP_ESTABLISHED)
 			tcp_set_state(ts, c, TCP_FIN_WAIT_1);
 		else if (c->state == TCP_CLOSE_WAIT)
 			tcp_set_state(ts, c, TCP_LAST_ACK);

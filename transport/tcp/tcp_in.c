@@ -88,7 +88,10 @@ static void syn_options(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp
 
 static void established(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_seg *s)
 {
+	/* The app may have shut down writing during the handshake. */
 	tcp_set_state(ts, c, TCP_ESTABLISHED);
+	if (c->flags & TCPF_SHUT_WR)
+		tcp_set_state(ts, c, TCP_FIN_WAIT_1);
 	c->snd_wnd = s->wnd << c->snd_wscale;
 	c->max_sndwnd = c->snd_wnd;
 	c->snd_wl1 = s->seq;
@@ -691,7 +694,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 	}
 
 	/* 8. FIN. */
-	if (fin && takes_data(c) | (c->state == TCP_SYN_RECEIVED)) {
+	if (fin && takes_data(c)) {
 		uint32_t fin_seq = s->seq + s->len;
 
 		if (fin_seq == c->rcv_nxt) {

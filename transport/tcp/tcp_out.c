@@ -204,8 +204,11 @@ int tcp_output(struct tcp_stack *ts, struct tcp_cb *c)
 			break;
 		if (fin && len == 0 && avail > 0)
 			break; /* data first */
-		if (len < c->mss && len < avail)
-			break; /* would be a runt limited by the window: wait (SWS, RFC 9293 §3.8.6.2.1) */
+		/* Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a segment that does
+		 * not empty the queue goes out only if full-sized or at least
+		 * half the largest window the peer ever offered. */
+		if (len < avail && len < c->mss && (len == 0 || len < c->max_sndwnd / 2))
+			break;
 		if (len > 0 && len < c->mss && !fin && !(c->flags & TCPF_NODELAY) &&
 		    c->snd_nxt != c->snd_una)
 			break; /* Nagle: one small segment in flight at a time */
