@@ -41,6 +41,7 @@ MST_DAEMON_PID=""      # mustangd started by start_mustangd
 MST_DAEMON_LOG=""
 MST_DAEMON_CTL=""
 MST_DAEMON_RC=""       # exit status seen by stop_mustangd
+MST_TMP_CREATED=()     # temp files/dirs start_mustangd made (mst_cleanup removes)
 
 mst_log() { printf '%s\n' "$*" >&2; }
 mst_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -176,8 +177,15 @@ start_mustangd() {
 		mst_log "start_mustangd: $MUSTANGD or $MUSTANGCTL not built"
 		return 1
 	fi
-	[ -n "$ctl" ] || ctl=$(mktemp -d /tmp/mustang-ctl.XXXXXX)/mustang.sock
-	[ -n "$log" ] || log=$(mktemp /tmp/mustangd-log.XXXXXX)
+	if [ -z "$ctl" ]; then
+		ctl=$(mktemp -d /tmp/mustang-ctl.XXXXXX) || return 1
+		MST_TMP_CREATED+=("$ctl")
+		ctl=$ctl/mustang.sock
+	fi
+	if [ -z "$log" ]; then
+		log=$(mktemp /tmp/mustangd-log.XXXXXX) || return 1
+		MST_TMP_CREATED+=("$log")
+	fi
 	MST_DAEMON_CTL=$ctl MST_DAEMON_LOG=$log MST_DAEMON_RC=""
 	if [ -n "$ns" ]; then
 		# ip netns exec execs the command: $! is mustangd's own PID.
@@ -256,6 +264,9 @@ mst_cleanup() {
 		MST_DAEMON_PID=""
 	fi
 	topo_down
+	local t
+	for t in "${MST_TMP_CREATED[@]}"; do rm -rf -- "$t"; done
+	MST_TMP_CREATED=()
 }
 
 # ping_stats NS ADDR COUNT INTERVAL [SIZE] : ping from namespace NS and print

@@ -22,6 +22,7 @@ IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 IT_FAILS=0
 IT_TMP=""
 IT_DRIVER=""
+IT_BG_PIDS=()   # helpers started in the background (tcpdump...), by PID
 
 it_log() { printf '%s\n' "$*"; }
 fail() { IT_FAILS=$((IT_FAILS + 1)); printf 'FAIL %s\n' "$*"; }
@@ -37,7 +38,8 @@ check() {
 }
 
 it_cleanup() {
-	local rc=$?
+	local rc=$? p
+	for p in "${IT_BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	mst_cleanup
 	[ -n "$IT_TMP" ] && rm -rf "$IT_TMP"
 	exit "$rc"

@@ -57,7 +57,7 @@ check "--mtu abc"               bad_option mtu   "${OK[@]}" --mtu abc
 check "--mtu 70000"             bad_option mtu   "${OK[@]}" --mtu 70000
 check "--port bogus:x"          bad_option bogus --port bogus:x --ip 10.99.0.1/24
 check "--port af_packet (no iface)" bad_option iface --port af_packet --ip 10.99.0.1/24
-check "--port memif role=boss"  bad_option role  --port memif:socket=$T/m.sock,role=boss --ip 10.99.0.1/24
+check "--port memif role=boss"  bad_option role  --port "memif:socket=$T/m.sock,role=boss" --ip 10.99.0.1/24
 check "missing --ip"            bad_option ip    --port null --mode spreading
 check "no --port"               bad_option port  --ip 10.99.0.1/24
 check "--ip 10.99.0.300/24"     bad_option 10.99.0.300 --port null --ip 10.99.0.300/24

@@ -17,13 +17,14 @@ ip=$TOPO_IP_M
 ip netns exec "$TOPO_NS_L" timeout 25 tcpdump -l -n -i "$TOPO_IF_L" -c 1 \
 	"arp and ether src $TOPO_MAC_M" >"$S/garp" 2>"$S/garp.err" &
 garp_pid=$!
+IT_BG_PIDS+=("$garp_pid")
 for _ in $(seq 50); do grep -q "listening on" "$S/garp.err" && break; sleep 0.1; done
 it_daemon
 garp_ok() {
 	local i
 	for i in $(seq 30); do [ -s "$S/garp" ] && break; sleep 0.1; done
 	kill "$garp_pid" 2>/dev/null; wait "$garp_pid" 2>/dev/null
-	cat "$S/garp" | sed 's/^/  /'
+	sed 's/^/  /' "$S/garp"
 	grep -qE "(who-has $ip tell $ip|Reply $ip is-at)" "$S/garp"
 }
 check "gratuitous ARP for $ip seen on the wire at start" garp_ok
@@ -79,7 +80,7 @@ d=$(delta "$S/s0" "$S/s1" counters arp_replies_sent)
 check "arp_replies_sent moved (got $d)" test "${d:-0}" -ge 1 2>/dev/null
 neigh=$(ip -n "$TOPO_NS_L" neigh show "$ip" dev "$TOPO_IF_L")
 check "Linux learned Mustang's MAC $TOPO_MAC_M by ARP ($neigh)" grep -qi "lladdr $TOPO_MAC_M" <<<"$neigh"
-check "full-size ping (1472-byte payload, 1500-byte packet): 3/3" ping_ok 3 -i 0.2 -s 1472 -M do
+check "full-size ping (1472-byte payload, 1500-byte packet): 3/3" ping_ok 3 -i 0.2 -s 1472 -M "do"
 check "ping -c 200 -i 0.005: no loss" ping_ok 200 -i 0.005
 
 # --- UDP echo ---------------------------------------------------------------------

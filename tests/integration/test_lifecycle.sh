@@ -45,11 +45,11 @@ check "SIGTERM: exit status 0" stop_mustangd TERM
 check "control socket removed" test ! -e "$ctl"
 check "no mustangd process left (pid $pid)" test ! -e "/proc/$pid"
 leftover() { # any process still holding our unique control path in its argv
-	local p hit=""
-	for p in /proc/[0-9]*; do
-		tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$ctl" && hit="$hit ${p#/proc/}"
-	done
-	[ -z "$hit" ] || { echo "  still running:$hit"; return 1; }
+	local hit
+	# The pattern comes from a file so that grep's own argv does not match.
+	printf '%s\n' "$ctl" >"$IT_TMP/ctl.pattern"
+	hit=$(grep -alsF -f "$IT_TMP/ctl.pattern" /proc/[0-9]*/cmdline)
+	[ -z "$hit" ] || { echo "  still running: $hit"; return 1; }
 }
 check "no process left that was started with this control socket" leftover
 dpdk_left() {
