@@ -1,7 +1,311 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Connection teardown: active/passive/simultaneous close, half-close,
+ * RST on close with unread data, RSTs received per state, TIME_WAIT. */
+#include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
-static void test_placeholder(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_placeholder)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include "tcp_helper.h"
+
+#define PORT 5002
+
+static struct mst_sim *sim_tw(uint32_t tw_ms)
+{
+	struct mst_sim_conf conf;
+
+	th_conf(&conf);
+	conf.timewait_ms = tw_ms;
+	return th_sim_create(&conf);
+}
+
+static void step_ms(struct mst_sim *sim, unsigned ms)
+{
+	for (unsigned i = 0; i < ms; i++)
+		mst_sim_advance(sim, TH_MS(1));
+}
+
+static void test_tcp_active_close_fin_wait_to_time_wait(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+
+	th_passive_open(&c, sim_tw(500), PORT, 1, NULL, NULL);
+	assert_int_equal(mst_sim_shutdown(c.sim, c.fd, SHUT_WR), 0);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	assert_int_equal(s.seq, c.rcv_nxt);
+	c.rcv_nxt++;
+	assert_int_equal(th_state(c.sim, c.fd), TH_FIN_WAIT_1);
+	th_send(&c, TH_ACK, NULL, 0);
+	assert_int_equal(th_state(c.sim, c.fd), TH_FIN_WAIT_2);
+	th_expect_none(c.sim);
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_expect_ack(&c, c.snd_nxt);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT);
+	assert_int_equal(mst_sim_close(c.sim, c.fd), 0);
+	assert_int_equal(mst_sim_conn_count(c.sim), 1);
+	/* a retransmitted FIN in TIME_WAIT is re-ACKed (RFC 9293 §3.10.7.4) */
+	th_send_at(&c, TH_FIN | TH_ACK, c.snd_nxt - 1, c.rcv_nxt, NULL, 0);
+	th_expect_ack(&c, c.snd_nxt);
+	step_ms(c.sim, 490);
+	assert_int_equal(mst_sim_conn_count(c.sim), 1);
+	step_ms(c.sim, 20);
+	assert_int_equal(mst_sim_conn_count(c.sim), 0);
+	th_expect_none(c.sim);
+	mst_sim_destroy(c.sim);
+}
+
+static void test_tcp_passive_close_close_wait_last_ack(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	char b[8];
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_expect_ack(&c, c.snd_nxt);
+	assert_int_equal(th_state(c.sim, c.fd), TH_CLOSE_WAIT);
+	assert_true(mst_sim_poll(c.sim, c.fd, POLLIN | POLLRDHUP) & POLLIN);
+	assert_int_equal(mst_sim_recv(c.sim, c.fd, b, sizeof(b)), 0);
+	/* still can send in CLOSE_WAIT */
+	assert_int_equal(mst_sim_send(c.sim, c.fd, "bye", 3), 3);
+	th_expect_data(&c, "bye", 3);
+	assert_int_equal(mst_sim_close(c.sim, c.fd), 0);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	assert_int_equal(s.seq, c.rcv_nxt);
+	c.rcv_nxt++;
+	assert_int_equal(mst_sim_conn_count(c.sim), 1);
+	th_send(&c, TH_ACK, NULL, 0);
+	assert_int_equal(mst_sim_conn_count(c.sim), 0);
+	th_expect_none(c.sim);
+	mst_sim_destroy(c.sim);
+}
+
+static void test_tcp_last_ack_fin_retransmitted(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_expect_ack(&c, c.snd_nxt);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	step_ms(c.sim, 1100);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s); /* RTO */
+	assert_int_equal(s.seq, c.rcv_nxt);
+	mst_sim_destroy(c.sim);
+}
+
+/* RFC 9293 §3.6: both FINs cross -> CLOSING -> TIME_WAIT. */
+static void test_tcp_simultaneous_close_closing(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+
+	th_passive_open(&c, sim_tw(300), PORT, 1, NULL, NULL);
+	mst_sim_shutdown(c.sim, c.fd, SHUT_WR);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	/* peer's FIN does not ack ours */
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	assert_int_equal(th_state(c.sim, c.fd), TH_CLOSING);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.ack, c.snd_nxt);
+	c.rcv_nxt++;
+	th_send(&c, TH_ACK, NULL, 0);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT);
+	mst_sim_close(c.sim, c.fd);
+	step_ms(c.sim, 320);
+	assert_int_equal(mst_sim_conn_count(c.sim), 0);
+	mst_sim_destroy(c.sim);
+}
+
+static void test_tcp_half_close_still_receives(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	char b[16];
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	mst_sim_shutdown(c.sim, c.fd, SHUT_WR);
+	th_cexpect(&c, TH_FIN | TH_ACK, NULL);
+	c.rcv_nxt++;
+	th_send(&c, TH_ACK, NULL, 0);
+	assert_int_equal(th_state(c.sim, c.fd), TH_FIN_WAIT_2);
+	assert_int_equal(mst_sim_send(c.sim, c.fd, "x", 1), -EPIPE);
+	th_send(&c, TH_ACK | TH_PSH, "still here", 10);
+	assert_int_equal(mst_sim_recv(c.sim, c.fd, b, sizeof(b)), 10);
+	assert_memory_equal(b, "still here", 10);
+	mst_sim_advance(c.sim, TH_MS(50));
+	th_expect_ack(&c, c.snd_nxt);
+	mst_sim_destroy(c.sim);
+}
+
+/* RFC 9293 §3.10.4 / RFC 2525 2.17: close with unread data -> RST. */
+static void test_tcp_close_with_unread_data_sends_rst(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	th_send(&c, TH_ACK | TH_PSH, "unread", 6);
+	th_drain(c.sim);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, &s);
+	assert_int_equal(s.seq, c.rcv_nxt);
+	assert_int_equal(mst_sim_conn_count(c.sim), 0);
+	th_expect_none(c.sim);
+	/* later segments for it: RST as for no connection */
+	th_send(&c, TH_ACK, "more", 4);
+	th_cexpect(&c, TH_RST, &s);
+	assert_int_equal(s.seq, c.rcv_nxt);
+	mst_sim_destroy(c.sim);
+}
+
+static void test_tcp_linger0_close_sends_rst(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	assert_int_equal(mst_sim_setsockopt(c.sim, c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, NULL);
+	assert_int_equal(mst_sim_conn_count(c.sim), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* An exact RST in each synchronized state the app can still observe. */
+static void test_tcp_rst_received_in_each_state(void **state)
+{
+	(void)state;
+	for (int st = 0; st < 4; st++) {
+		struct th_conn c;
+		char b[4];
+		int want_err = ECONNRESET;
+
+		th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+		switch (st) {
+		case 0: /* ESTABLISHED */
+			break;
+		case 1: /* CLOSE_WAIT */
+			th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+			th_drain(c.sim);
+			assert_int_equal(th_state(c.sim, c.fd), TH_CLOSE_WAIT);
+			break;
+		case 2: /* FIN_WAIT_1 */
+			mst_sim_shutdown(c.sim, c.fd, SHUT_WR);
+			th_drain(c.sim);
+			assert_int_equal(th_state(c.sim, c.fd), TH_FIN_WAIT_1);
+			break;
+		case 3: /* FIN_WAIT_2 */
+			mst_sim_shutdown(c.sim, c.fd, SHUT_WR);
+			th_drain(c.sim);
+			c.rcv_nxt++;
+			th_send(&c, TH_ACK, NULL, 0);
+			assert_int_equal(th_state(c.sim, c.fd), TH_FIN_WAIT_2);
+			break;
+		}
+		th_send(&c, TH_RST, NULL, 0);
+		th_expect_none(c.sim);
+		assert_int_equal(th_state(c.sim, c.fd), TH_CLOSED);
+		assert_true(mst_sim_poll(c.sim, c.fd, POLLIN) & (POLLERR | POLLHUP));
+		ssize_t r = mst_sim_recv(c.sim, c.fd, b, sizeof(b));
+		/* CLOSE_WAIT: the peer's FIN came first; Linux reports EOF (0) then */
+		if (!(r == -want_err || (st == 1 && r == 0)))
+			fail_msg("RST in state case %d: recv %zd, want %d", st, r, -want_err);
+		mst_sim_close(c.sim, c.fd);
+		assert_int_equal(mst_sim_conn_count(c.sim), 0);
+		mst_sim_destroy(c.sim);
+	}
+}
+
+/* RST in SYN_SENT acceptable only if it ACKs our SYN (RFC 9293 §3.10.7.3). */
+static void test_tcp_rst_in_syn_sent(void **state)
+{
+	(void)state;
+	struct mst_sim *sim = th_sim_default();
+	struct th_seg syn;
+	struct th_tx t;
+	int fd = mst_sim_socket(sim, 1), err = 0;
+	size_t len = sizeof(err);
+
+	mst_sim_connect(sim, fd, th_ip(TH_PEER_IP), 80);
+	th_expect(sim, TH_SYN, &syn);
+	memset(&t, 0, sizeof(t));
+	t.opts = TH_OPTS_NONE;
+	t.sport = 80;
+	t.dport = syn.sport;
+	t.flags = TH_RST | TH_ACK;
+	t.ack = syn.seq + 5; /* wrong ACK: ignored (§3.10.7.3: if RST, drop) */
+	th_input(sim, &t);
+	th_expect_none(sim);
+	assert_int_equal(th_state(sim, fd), TH_SYN_SENT);
+	t.ack = syn.seq + 1;
+	th_input(sim, &t);
+	assert_true(mst_sim_poll(sim, fd, POLLOUT) & POLLERR);
+	mst_sim_getsockopt(sim, fd, SOL_SOCKET, SO_ERROR, &err, &len);
+	assert_int_equal(err, ECONNREFUSED);
+	mst_sim_destroy(sim);
+}
+
+/* A new SYN with a higher ISN (and newer timestamp) reuses a TIME_WAIT
+ * connection (RFC 6191 / RFC 9293 §3.10.7.4 note). */
+static void test_tcp_time_wait_reused_by_newer_syn(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	struct th_tx t;
+
+	th_passive_open(&c, th_sim_default(), PORT, 1000, NULL, NULL);
+	/* our side closes first -> we hold TIME_WAIT */
+	mst_sim_shutdown(c.sim, c.fd, SHUT_WR);
+	th_cexpect(&c, TH_FIN | TH_ACK, NULL);
+	c.rcv_nxt++;
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_expect_ack(&c, c.snd_nxt);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT);
+	mst_sim_close(c.sim, c.fd);
+	mst_sim_advance(c.sim, TH_MS(1000));
+	th_tx_init(&c, &t, TH_SYN);
+	t.seq = c.snd_nxt + 100000;
+	t.opts.mss = 1460;
+	t.opts.sack_perm = true;
+	t.opts.ws = 7;
+	t.opts.tsval = c.tsval + 1000;
+	t.opts.tsecr = 0;
+	th_input(c.sim, &t);
+	th_cexpect(&c, TH_SYN | TH_ACK, &s);
+	assert_int_equal(s.ack, t.seq + 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_timewait_recycled"), 1);
+	mst_sim_destroy(c.sim);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp_active_close_fin_wait_to_time_wait),
+		cmocka_unit_test(test_tcp_passive_close_close_wait_last_ack),
+		cmocka_unit_test(test_tcp_last_ack_fin_retransmitted),
+		cmocka_unit_test(test_tcp_simultaneous_close_closing),
+		cmocka_unit_test(test_tcp_half_close_still_receives),
+		cmocka_unit_test(test_tcp_close_with_unread_data_sends_rst),
+		cmocka_unit_test(test_tcp_linger0_close_sends_rst),
+		cmocka_unit_test(test_tcp_rst_received_in_each_state),
+		cmocka_unit_test(test_tcp_rst_in_syn_sent),
+		cmocka_unit_test(test_tcp_time_wait_reused_by_newer_syn),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
