@@ -245,6 +245,19 @@ run_conns() {
 	check "conns: $CONNS concurrent connections opened, held, echoed, closed (client exit $rc)" \
 		test "$rc" = 0
 	check "mustangd still running after $CONNS connections" mst_pid_running "$MST_DAEMON_PID"
+	# Linux closed first: every Mustang side goes CLOSE_WAIT -> LAST_ACK ->
+	# CLOSED once the service has closed and Linux ACKed its FIN.
+	local d=0
+	for n in $(seq 100); do
+		snapshot "$S/c2"
+		d=$(delta "$S/c0" "$S/c2" counters tcp_closed)
+		[ "$d" -ge "$CONNS" ] 2>/dev/null && break
+		sleep 0.2
+	done
+	check "conns: mustangd freed all $CONNS connections after the close (tcp_closed moved by $d)" \
+		test "$d" -ge "$CONNS"
+	show_delta "$S/c0" "$S/c2" counters tcp_closed tcp_resets_sent tcp_resets_rx tcp_retransmits
+	show_delta "$S/c0" "$S/c2" drops tx_full tcp_no_socket tcp_out_of_window
 }
 
 case "$PART" in
