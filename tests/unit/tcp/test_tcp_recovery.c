@@ -1,7 +1,210 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Loss recovery: fast retransmit (NewReno), SACK-based recovery, RTO after
+ * a lost retransmission. */
+#include <errno.h>
+#include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
 #include <cmocka.h>
-static void test_placeholder(void **s){(void)s;}
-int main(void){const struct CMUnitTest t[]={cmocka_unit_test(test_placeholder)};return cmocka_run_group_tests(t,NULL,NULL);}
+
+#include "tcp_helper.h"
+
+#define PORT 5005
+#define MSS 1000
+
+static uint8_t pat[100000];
+
+static int setup(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(pat); i++)
+		pat[i] = (uint8_t)(i * 7 + 3);
+	return 0;
+}
+
+/* Open with MSS 1000 (no TS, so payload == MSS), send nseg segments and
+ * collect their seqs. */
+static void open_and_send(struct th_conn *c, bool sack, int nseg, uint32_t *seqs)
+{
+	struct mst_sim_conf conf;
+	struct th_opts o = th_syn_opts();
+	struct th_seg s;
+	int n = 0;
+
+	th_conf(&conf);
+	conf.cc = "newreno";
+	o.mss = MSS;
+	o.ts = false;
+	o.sack_perm = sack;
+	th_passive_open(c, th_sim_create(&conf), PORT, 1, &o, NULL);
+	assert_int_equal(mst_sim_send(c->sim, c->fd, pat, (size_t)nseg * MSS), nseg * MSS);
+	while (th_output(c->sim, &s)) {
+		assert_int_equal(s.len, MSS);
+		assert_int_equal(s.seq, c->rcv_nxt + (uint32_t)n * MSS);
+		seqs[n++] = s.seq;
+	}
+	assert_int_equal(n, nseg);
+}
+
+static void dupack(struct th_conn *c, uint32_t ack, int nsack, const uint32_t (*blk)[2])
+{
+	struct th_tx t;
+
+	th_tx_init(c, &t, TH_ACK);
+	t.ack = ack;
+	t.opts.nsack = nsack;
+	for (int i = 0; i < nsack; i++) {
+		t.opts.sack[i][0] = blk[i][0];
+		t.opts.sack[i][1] = blk[i][1];
+	}
+	th_input(c->sim, &t);
+}
+
+/* RFC 5681 §3.2 / RFC 6582: third duplicate ACK -> retransmit the first
+ * unacknowledged segment at once; partial ACK -> next hole. */
+static void test_tcp_fast_rexmit_newreno(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[10];
+
+	open_and_send(&c, false, 10, seq);
+	/* segments 1 and 4 lost; peer ACKs seg 0, then dupacks */
+	dupack(&c, seq[1], 0, NULL);
+	th_drain(c.sim); /* cwnd growth may release new data */
+	dupack(&c, seq[1], 0, NULL);
+	dupack(&c, seq[1], 0, NULL);
+	th_expect_none(c.sim);
+	dupack(&c, seq[1], 0, NULL);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.seq, seq[1]);
+	assert_int_equal(s.len, MSS);
+	assert_memory_equal(s.payload, pat + MSS, MSS);
+	assert_int_equal(th_ctr(c.sim, "tcp_fast_retransmits"), 1);
+	th_drain(c.sim);
+	/* partial ACK up to seg 4: NewReno retransmits seg 4 at once */
+	dupack(&c, seq[4], 0, NULL);
+	bool found = false;
+	while (th_output(c.sim, &s))
+		if (s.seq == seq[4] && s.len == MSS)
+			found = true;
+	assert_true(found);
+	assert_int_equal(th_ctr(c.sim, "tcp_rto_timeouts"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* RFC 6675: with SACK, only the holes are retransmitted (no go-back-N). */
+static void test_tcp_sack_recovery_retransmits_only_holes(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[10];
+	uint32_t blk[2][2];
+	int retx[10] = { 0 };
+
+	open_and_send(&c, true, 10, seq);
+	/* lost: 1 and 4. Received: 0, 2-3, 5-9 */
+	uint32_t end = seq[9] + MSS;
+	blk[0][0] = seq[2];
+	blk[0][1] = seq[4];
+	dupack(&c, seq[1], 1, blk);
+	blk[0][0] = seq[5];
+	blk[0][1] = seq[7];
+	blk[1][0] = seq[2];
+	blk[1][1] = seq[4];
+	dupack(&c, seq[1], 2, blk);
+	blk[0][1] = end;
+	dupack(&c, seq[1], 2, blk);
+	for (int k = 0; k < 5; k++) {
+		while (th_output(c.sim, &s)) {
+			if (!s.len)
+				continue;
+			for (int i = 0; i < 10; i++)
+				if (s.seq == seq[i])
+					retx[i]++;
+		}
+		mst_sim_advance(c.sim, TH_MS(1));
+	}
+	printf("# retransmitted:");
+	for (int i = 0; i < 10; i++)
+		if (retx[i])
+			printf(" seg%d", i);
+	printf("\n");
+	assert_int_equal(retx[1], 1);
+	assert_int_equal(retx[4], 1);
+	for (int i = 0; i < 10; i++)
+		if (i != 1 && i != 4)
+			assert_int_equal(retx[i], 0);
+	/* everything ACKed: recovery ends, no RTO */
+	dupack(&c, end, 0, NULL);
+	assert_int_equal(th_ctr(c.sim, "tcp_rto_timeouts"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* The fast retransmission is lost too: the RTO fires and resends the
+ * first unacknowledged segment (RFC 6298 §5.4). */
+static void test_tcp_rto_after_lost_retransmit(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[6];
+
+	open_and_send(&c, false, 6, seq);
+	dupack(&c, seq[1], 0, NULL);
+	for (int i = 0; i < 3; i++)
+		dupack(&c, seq[1], 0, NULL);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.seq, seq[1]);
+	th_drain(c.sim);
+	int64_t r0 = th_ctr(c.sim, "tcp_rto_timeouts");
+	bool seen = false;
+	for (int ms = 0; ms < 3000 && !seen; ms++) {
+		mst_sim_advance(c.sim, TH_MS(1));
+		while (th_output(c.sim, &s))
+			if (s.seq == seq[1] && s.len)
+				seen = true;
+	}
+	assert_true(seen);
+	assert_int_equal(th_ctr(c.sim, "tcp_rto_timeouts"), r0 + 1);
+	/* cwnd collapsed to 1 segment (RFC 5681 §3.1) */
+	struct mst_sim_tcp_info ti;
+	mst_sim_tcp_info(c.sim, c.fd, &ti);
+	assert_int_equal(ti.cwnd, MSS);
+	mst_sim_destroy(c.sim);
+}
+
+/* Fewer than 3 dupacks: no retransmission (limited transmit may send new data). */
+static void test_tcp_two_dupacks_no_rexmit(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[4];
+
+	open_and_send(&c, false, 4, seq);
+	dupack(&c, seq[1], 0, NULL);
+	dupack(&c, seq[1], 0, NULL);
+	dupack(&c, seq[1], 0, NULL);
+	while (th_output(c.sim, &s))
+		assert_int_not_equal(s.seq, seq[1]);
+	assert_int_equal(th_ctr(c.sim, "tcp_retransmits"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp_fast_rexmit_newreno),
+		cmocka_unit_test(test_tcp_sack_recovery_retransmits_only_holes),
+		cmocka_unit_test(test_tcp_rto_after_lost_retransmit),
+		cmocka_unit_test(test_tcp_two_dupacks_no_rexmit),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
