@@ -757,6 +757,9 @@ int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 		if (val < 1 || val > 32767)
 			return -EINVAL;
 		c->keepidle_s = (uint32_t)val;
+		/* As Linux: a new idle time applies to a running keepalive. */
+		if (c->state == TCP_ESTABLISHED && (c->flags & TCPF_KEEPALIVE))
+			tcp_arm_keepalive(ts, c);
 		return 0;
 	case TCP_SO_KEEPINTVL:
 		if (val < 1 || val > 32767)

@@ -308,16 +308,22 @@ static bool sack_says_lost(const struct tcp_cb *c)
 	       tcp_score_sacked(c) > (uint32_t)(TCP_DUPTHRESH - 1) * c->mss;
 }
 
-/* Returns false if c was freed (LAST_ACK completed). */
-static bool ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_seg *s)
+enum ack_verdict {
+	ACK_OK,      /* go on with the segment's data and FIN */
+	ACK_DROP,    /* the segment is dropped (an ACK may have been sent) */
+	ACK_FREED,   /* the connection is gone (LAST_ACK completed) */
+};
+
+static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_seg *s)
 {
 	uint32_t old_wnd = c->snd_wnd;
 	bool fin_acked = false;
 
 	if (SEQ_GT(s->ack, c->snd_max)) {
+		/* RFC 9293 §3.10.7.4: ACK for data never sent: ACK, drop, return. */
 		MST_DROP(ts->st, tcp_ack_too_new);
 		tcp_send_ack(ts, c);
-		return true;
+		return ACK_DROP;
 	}
 	if (SEQ_GT(s->ack, c->snd_una)) {
 		uint32_t acked = s->ack - c->snd_una;
@@ -369,9 +375,9 @@ static bool ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_s
 		if (data_acked)
 			tcp_event(ts, c, TCP_EV_WRITABLE);
 	} else if (SEQ_LT(s->ack, c->snd_una - c->max_sndwnd) && c->max_sndwnd) {
-		MST_DROP(ts->st, tcp_ack_too_old); /* RFC 5961 §5.2 */
+		MST_DROP(ts->st, tcp_ack_too_old); /* RFC 5961 §5.2: discard, ACK */
 		challenge_ack(ts, c);
-		return true;
+		return ACK_DROP;
 	} else if (s->ack == c->snd_una) {
 		if ((c->flags & TCPF_SACK) && s->opts.n_sack) {
 			MST_COUNT_N(ts->st, tcp_sack_blocks_rx, s->opts.n_sack);
@@ -418,19 +424,19 @@ static bool ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_s
 	}
 
 	if (!fin_acked)
-		return true;
+		return ACK_OK;
 	switch ((enum tcp_state)c->state) {
 	case TCP_FIN_WAIT_1:
 		tcp_set_state(ts, c, TCP_FIN_WAIT_2);
 		tw_cancel(ts->wheel, &c->t_rtx);
 		tcp_arm_keepalive(ts, c); /* orphan: bounded FIN_WAIT_2 */
-		return true;
+		return ACK_OK;
 	case TCP_CLOSING:
 		tcp_enter_timewait(ts, c);
-		return true;
+		return ACK_OK;
 	case TCP_LAST_ACK:
 		tcp_drop(ts, c, 0);
-		return false;
+		return ACK_FREED;
 	case TCP_CLOSED:
 	case TCP_LISTEN:
 	case TCP_SYN_SENT:
@@ -439,9 +445,9 @@ static bool ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_s
 	case TCP_FIN_WAIT_2:
 	case TCP_CLOSE_WAIT:
 	case TCP_TIME_WAIT:
-		return true;
+		return ACK_OK;
 	}
-	return true;
+	return ACK_OK;
 }
 
 /* ---- FIN (§3.10.7.4 eighth) ------------------------------------------- */
@@ -526,6 +532,14 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 	bool fin = s->flags & TCP_FIN;
 
 	c->last_rx_ns = ts->now_ns;
+
+	/* Simultaneous open (RFC 9293 Figure 8): in SYN_RECEIVED the peer's
+	 * SYN-ACK repeats its SYN; take it as the ACK of ours. */
+	if (c->state == TCP_SYN_RECEIVED && !(c->flags & TCPF_PASSIVE) &&
+	    (s->flags & (TCP_SYN | TCP_ACK | TCP_RST)) == (TCP_SYN | TCP_ACK) && s->seq == c->irs) {
+		s->flags &= (uint8_t)~TCP_SYN;
+		s->seq++;
+	}
 
 	/* 0. PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate. */
 	if ((c->flags & TCPF_TS) && s->opts.has_ts && !(s->flags & TCP_RST) &&
@@ -663,9 +677,17 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		} else {
 			tcp_event(ts, c, TCP_EV_CONNECTED | TCP_EV_WRITABLE);
 		}
-	} else if (!ack_input(ts, c, s)) {
-		net_free(ts->ns, p);
-		return; /* connection closed */
+	} else {
+		switch (ack_input(ts, c, s)) {
+		case ACK_OK:
+			break;
+		case ACK_DROP:
+			net_free(ts->ns, p);
+			return; /* counted in ack_input() */
+		case ACK_FREED:
+			net_free(ts->ns, p);
+			return;
+		}
 	}
 	if (c->state == TCP_TIME_WAIT) {
 		/* Only a retransmitted FIN is expected: ACK it, restart 2 MSL. */
