@@ -10,6 +10,12 @@
  * Requests carry a NUL-free text argument in the payload (may be empty).
  * Responses echo the request type, set status to 0 or a negative errno and
  * carry text (human form or JSON, as the request's flags asked).
+ * attach (apps): the response's payload is "app_id N qps Q" and, in the
+ * same sendmsg(), SCM_RIGHTS carries 1 + Q descriptors: the segment memfd
+ * (see <mustang/shm_abi.h>) then one eventfd per queue pair, in qp order.
+ * The connection then stays open without a deadline: it is the app's
+ * lifeline; when it closes the daemon resets the app's connections and
+ * reclaims its segment. An attached connection accepts no other request.
  * A peer that sends a bad magic, an unknown version or a payload over
  * MST_CTL_MAX_PAYLOAD gets an error response and is disconnected.
  */
@@ -33,7 +39,8 @@ extern "C" {
 	X(ports, 2, "ports and their link and counters")        \
 	X(engines, 3, "engines, their mode and load")           \
 	X(stats, 4, "every counter, by port, engine and reason")    \
-	X(conns, 5, "TCP connections: state, addresses, windows, RTT")
+	X(conns, 5, "TCP connections: state, addresses, windows, RTT")   \
+	X(attach, 6, "app attach: the response carries the segment memfd and eventfds")
 
 enum mst_ctl_req {
 #define MST_X_ENUM(name, val, help) MST_CTL_##name = val,
