@@ -10,6 +10,8 @@ namespace). Every mode checks the exact bytes and exits 0 pass, 1 fail.
       pattern: lines of 72 printable characters + CR LF, each line starting
       one character after the previous, cycling through the 95 printable
       ASCII characters (32..126)
+      With --stall S the client reads nothing for S seconds first (its
+      window closes; the service must probe and resume).
   tcp_client.py echo HOST BYTES [--port 7]
       send BYTES of random data while reading the echo concurrently; SHA-256
       of what was sent must equal SHA-256 of what came back, byte count
@@ -133,6 +135,11 @@ def mode_chargen(a):
     total = a.bytes
     s = connect(a.host, a.port or 19, 10)
     s.settimeout(a.timeout)
+    if a.stall:
+        # Do not read for a while: the receive buffer fills, the window
+        # closes, the service must probe and resume when we read again.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        time.sleep(a.stall)
     got = 0
     period = None
     pos = 0          # offset of the next byte within `period`
@@ -374,6 +381,8 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=0,
                     help="seconds (default: scaled with the size)")
+    ap.add_argument("--stall", type=float, default=0,
+                    help="chargen: seconds to wait before reading (zero window)")
     ap.add_argument("--window", type=int, default=256,
                     help="conns: handshakes in flight at once")
     ap.add_argument("--hold-file", default="",
