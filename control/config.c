@@ -536,6 +536,7 @@ NUM_SETTER(set_tcp_max_conns, tcp_max_conns, uint32_t, 16, 1u << 24)
 NUM_SETTER(set_tcp_timewait, tcp_timewait_ms, uint32_t, 0, 600000)
 NUM_SETTER(set_tcp_rto_min, tcp_rto_min_ms, uint32_t, 1, 60000)
 NUM_SETTER(set_tcp_rto_max, tcp_rto_max_ms, uint32_t, 100, 600000)
+NUM_SETTER(set_app_arena, app_arena_mb, unsigned, 16, 65536)
 #undef NUM_SETTER
 
 static int set_tcp_cc(struct mst_config *c, const char *v, const char *ctx, char *err,
@@ -613,6 +614,9 @@ static const struct opt opts[] = {
 	  set_tcp_rto_max },
 	{ "tcp-syncookies", "yes|no", "answer with SYN cookies when the SYN queue is full (default yes)",
 	  set_tcp_syncookies },
+	{ "app-arena-mb", "N",
+	  "socket buffer arena per attached app, MiB, 16..65536 (default 1024; memory is used only as touched)",
+	  set_app_arena },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -648,6 +652,7 @@ void mst_config_defaults(struct mst_config *c)
 	c->tcp_rto_min_ms = 200;
 	c->tcp_rto_max_ms = 60000;
 	c->tcp_syncookies = true;
+	c->app_arena_mb = 1024;
 }
 
 int mst_config_set(struct mst_config *c, const char *key, const char *value, const char *where,

@@ -80,6 +80,7 @@ struct mst_config {
 	uint32_t tcp_rto_min_ms;       /* default 200 */
 	uint32_t tcp_rto_max_ms;       /* default 60000 */
 	bool tcp_syncookies;           /* default yes */
+	unsigned app_arena_mb;         /* FIFO arena per attached app, MiB (sparse), default 1024 */
 };
 
 /* Fill *c with the defaults. */

@@ -40,6 +40,7 @@
 #define CTL_MAX_CLIENTS 64
 #define CTL_IO_DEADLINE_MS 2000
 #define CTL_MAX_PEER_GROUPS 64
+#define CTL_MAX_PASS_FDS 65       /* segment memfd + one eventfd per queue pair */
 
 enum client_state {
 	CL_FREE,    /* slot unused */
@@ -60,6 +61,12 @@ struct client {
 	char *payload;            /* hdr.len + 1 bytes, NUL terminated */
 	char *out;                /* response: header + payload, wire order */
 	size_t out_len, out_off;
+	unsigned idx;             /* slot number, the app's client id */
+	struct ctl_server *srv;
+	bool attaching;           /* attach response queued: attached once it is out */
+	bool attached;            /* an app's lifeline: no deadline, no more requests */
+	unsigned n_pass;          /* descriptors to send with the response */
+	int pass[CTL_MAX_PASS_FDS];
 };
 
 struct ctl_server {
@@ -68,6 +75,7 @@ struct ctl_server {
 	pthread_t thread;
 	ctl_handler_fn fn;
 	void *ctx;
+	struct ctl_app_hooks apps;    /* attach/detach NULL: apps refused */
 	uid_t daemon_uid;
 	gid_t sock_gid;           /* group of the socket file */
 	dev_t sock_dev;           /* identity of our socket file, so that stop */
@@ -103,16 +111,66 @@ bool ctl_peer_is_operator(uid_t uid, gid_t gid, uid_t daemon_uid, gid_t sock_gid
 
 /* ---- per-client I/O ---------------------------------------------------- */
 
+static void client_reply(struct client *cl, uint16_t type, int32_t status, const char *payload,
+			 size_t len);
+
+static void close_pass_fds(struct client *cl)
+{
+	for (unsigned i = 0; i < cl->n_pass; i++)
+		close(cl->pass[i]);
+	cl->n_pass = 0;
+}
+
 static void client_close(struct client *cl)
 {
+	struct ctl_server *s = cl->srv;
+	unsigned idx = cl->idx;
+	bool was_app = cl->attached || cl->attaching;
+
 	if (cl->state == CL_FREE)
 		return;
 	close(cl->fd);
+	close_pass_fds(cl);
 	free(cl->payload);
 	free(cl->out);
 	memset(cl, 0, sizeof(*cl));
 	cl->fd = -1;
 	cl->state = CL_FREE;
+	cl->srv = s;
+	cl->idx = idx;
+	/* The app's lifeline is gone: reclaim everything it had. */
+	if (was_app && s && s->apps.detach)
+		s->apps.detach(s->ctx, idx);
+}
+
+/* An app asks to attach: the hook makes its segment; the descriptors go
+ * out with the response (client_write). */
+static void serve_attach(struct ctl_server *s, struct client *cl, uint16_t type)
+{
+	char msg[256] = "";
+	struct ucred cred = { 0 };
+	socklen_t clen = sizeof(cred);
+	unsigned n = 0;
+	int rc;
+
+	if (!s->apps.attach) {
+		static const char no[] = "this daemon does not accept apps";
+
+		cl->close_after = true;
+		client_reply(cl, type, -EOPNOTSUPP, no, sizeof(no) - 1);
+		return;
+	}
+	(void)getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
+	rc = s->apps.attach(s->ctx, cl->idx, cred.pid, cred.uid, cl->pass, CTL_MAX_PASS_FDS, &n,
+			    msg, sizeof(msg));
+	if (rc < 0 || n > CTL_MAX_PASS_FDS) {
+		cl->close_after = true;
+		client_reply(cl, type, rc < 0 ? rc : -EIO, msg, strlen(msg));
+		return;
+	}
+	cl->n_pass = n;
+	cl->attaching = true;
+	client_reply(cl, type, 0, msg, strlen(msg));
 }
 
 /* Queue a response (header in wire order, then payload) and switch to
@@ -223,6 +281,12 @@ static void request_serve(struct ctl_server *s, struct client *cl)
 		return;
 	}
 
+	if ((type & MST_CTL_TYPE_MASK) == MST_CTL_attach) {
+		serve_attach(s, cl, type);
+		free(cl->payload);
+		cl->payload = NULL;
+		return;
+	}
 	emit_init(&e, (type & MST_CTL_F_JSON) != 0);
 	rc = s->fn(s->ctx, (enum mst_ctl_req)(type & MST_CTL_TYPE_MASK), cl->payload, &e);
 	out = emit_result(&e, &len);
@@ -244,6 +308,12 @@ static void request_serve(struct ctl_server *s, struct client *cl)
 
 static void client_read(struct ctl_server *s, struct client *cl)
 {
+	if (cl->attached) {
+		/* Nothing may follow an attach: EOF (the app is gone) or any
+		 * byte ends the attachment. */
+		client_close(cl);
+		return;
+	}
 	for (;;) {
 		uint8_t *dst;
 		size_t want;
@@ -282,8 +352,30 @@ static void client_read(struct ctl_server *s, struct client *cl)
 static void client_write(struct client *cl)
 {
 	while (cl->out_off < cl->out_len) {
-		ssize_t n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
+		ssize_t n;
+
+		if (cl->n_pass) {
+			/* The descriptors ride with the first bytes of the response. */
+			char cbuf[CMSG_SPACE(sizeof(int) * CTL_MAX_PASS_FDS)];
+			struct iovec iov = { .iov_base = cl->out + cl->out_off,
+					     .iov_len = cl->out_len - cl->out_off };
+			struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+					     .msg_controllen = CMSG_SPACE(sizeof(int) * cl->n_pass) };
+			struct cmsghdr *cm;
+
+			memset(cbuf, 0, sizeof(cbuf));
+			cm = CMSG_FIRSTHDR(&mh);
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * cl->n_pass);
+			memcpy(CMSG_DATA(cm), cl->pass, sizeof(int) * cl->n_pass);
+			n = sendmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+			if (n > 0)
+				close_pass_fds(cl); /* the peer has its copies */
+		} else {
+			n = send(cl->fd, cl->out + cl->out_off, cl->out_len - cl->out_off,
 				 MSG_DONTWAIT | MSG_NOSIGNAL);
+		}
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
@@ -303,6 +395,11 @@ static void client_write(struct client *cl)
 	cl->got = 0;
 	cl->state = CL_HEADER;
 	cl->deadline_ms = now_ms() + CTL_IO_DEADLINE_MS;
+	if (cl->attaching) {
+		cl->attaching = false;
+		cl->attached = true;
+		cl->deadline_ms = UINT64_MAX; /* lives as long as the app */
+	}
 }
 
 /* Root, the daemon's user, or the socket's group as primary or
@@ -353,7 +450,13 @@ static void client_accept(struct ctl_server *s)
 			close(fd);
 			continue;
 		}
-		memset(cl, 0, sizeof(*cl));
+		{
+			unsigned idx = (unsigned)(cl - s->clients);
+
+			memset(cl, 0, sizeof(*cl));
+			cl->idx = idx;
+			cl->srv = s;
+		}
 		cl->fd = fd;
 		cl->state = CL_HEADER;
 		cl->operator_ok = peer_authorized(s, fd);
@@ -558,6 +661,13 @@ static void socket_unlink(const struct ctl_server *s)
 struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx, char *err,
 				    size_t errlen)
 {
+	return ctl_server_start_apps(path, fn, ctx, NULL, err, errlen);
+}
+
+struct ctl_server *ctl_server_start_apps(const char *path, ctl_handler_fn fn, void *ctx,
+					 const struct ctl_app_hooks *apps, char *err,
+					 size_t errlen)
+{
 	struct ctl_server *s;
 	sigset_t all, old;
 	int rc;
@@ -582,9 +692,14 @@ struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *c
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->fn = fn;
 	s->ctx = ctx;
+	if (apps)
+		s->apps = *apps;
 	s->daemon_uid = geteuid();
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 		s->clients[i].fd = -1;
+		s->clients[i].idx = i;
+		s->clients[i].srv = s;
+	}
 
 	rc = socket_open(s, err, errlen);
 	if (rc < 0)

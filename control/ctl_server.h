@@ -28,6 +28,19 @@ typedef int (*ctl_handler_fn)(void *ctx, enum mst_ctl_req req, const char *arg, 
 struct ctl_server;
 
 /*
+ * Apps (MST_CTL_attach). attach() runs on the control thread for an
+ * authorized peer; it fills fds (at most max; the server sends them with
+ * the response and then closes them) and a short payload, and returns 0 or
+ * -errno (payload then says why). detach() runs when that connection
+ * closes, for whatever reason (the app exited, crashed, or misbehaved).
+ */
+struct ctl_app_hooks {
+	int (*attach)(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsigned max,
+		      unsigned *n_fds, char *payload, size_t payload_len);
+	void (*detach)(void *ctx, unsigned client);
+};
+
+/*
  * Create the parent directory if needed (0755), refuse to start if another
  * daemon answers on `path` (-EADDRINUSE), replace a stale socket file, bind,
  * chmod 0660, listen, and start the thread. Returns NULL with a one-line
@@ -36,6 +49,10 @@ struct ctl_server;
 struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx,
 				    char *err, size_t errlen);
 /* Stop the thread, close every client, unlink the socket file. */
+/* Same, also serving app attach requests through hooks (copied). */
+struct ctl_server *ctl_server_start_apps(const char *path, ctl_handler_fn fn, void *ctx,
+					 const struct ctl_app_hooks *apps, char *err,
+					 size_t errlen);
 void ctl_server_stop(struct ctl_server *s);
 
 /* Operator check: root, the daemon's own uid, or the socket file's group. */

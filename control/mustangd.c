@@ -32,6 +32,7 @@
 #include <mustang/ctl.h>
 #include <mustang/engine.h>
 
+#include "control/apps.h"
 #include "control/config.h"
 #include "control/ctl_server.h"
 #include "control/emit.h"
@@ -52,6 +53,7 @@ struct daemon {
 	unsigned n_engines;
 	struct rt_group group;
 	struct ctl_server *ctl;
+	struct apps *apps;
 	uint64_t start_ns;
 	bool eal_up;
 };
@@ -114,6 +116,7 @@ static void emit_status(struct daemon *d, struct emit *e)
 		  c->services & MST_SVC_DISCARD ? "discard " : "",
 		  c->services & MST_SVC_CHARGEN ? "chargen" : "", c->services ? "" : "none");
 	emit_str(e, "tcp_cc", c->tcp_cc);
+	emit_u64(e, "apps", d->apps ? apps_count(d->apps) : 0);
 	emit_bool(e, "hugepages", c->hugepages);
 	emit_str(e, "control_socket", c->ctl_path);
 }
@@ -325,8 +328,39 @@ static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return 0;
 	case MST_CTL_conns:
 		return emit_conns(d, e);
+	case MST_CTL_attach:
+		return -EINVAL; /* the server routes attach to the app hooks */
 	}
 	return -EOPNOTSUPP;
+}
+
+/* ---- apps --------------------------------------------------------------- */
+
+static void app_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void app_log(const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	logmsg(MST_LOG_INFO, "%s", buf);
+}
+
+static int hook_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsigned max,
+		       unsigned *n_fds, char *payload, size_t payload_len)
+{
+	struct daemon *d = ctx;
+
+	return apps_attach(d->apps, client, pid, uid, fds, max, n_fds, payload, payload_len);
+}
+
+static void hook_detach(void *ctx, unsigned client)
+{
+	struct daemon *d = ctx;
+
+	apps_detach(d->apps, client);
 }
 
 /* ---- start-up and shutdown --------------------------------------------- */
@@ -453,7 +487,8 @@ static int engines_start(struct daemon *d)
 static void teardown(struct daemon *d)
 {
 	if (d->ctl)
-		ctl_server_stop(d->ctl);
+		ctl_server_stop(d->ctl); /* closes app connections: they detach */
+	apps_destroy(d->apps);
 	rt_group_stop(&d->group);
 	for (unsigned i = 0; i < d->n_engines; i++) {
 		(void)d->ops->detach_queue(d->engines[i], port_queue(d->ports[0], i));
@@ -528,7 +563,25 @@ int main(int argc, char **argv)
 	}
 	if (engines_start(d))
 		goto out_fail;
-	d->ctl = ctl_server_start(d->conf.ctl_path, ctl_handle, d, err, sizeof(err));
+	{
+		struct apps_conf ac = {
+			.group = &d->group,
+			.ops = d->ops,
+			.local_ip = d->conf.ip,
+			.arena_mb = d->conf.app_arena_mb,
+			.log = app_log,
+		};
+		static const struct ctl_app_hooks hooks = { .attach = hook_attach,
+							    .detach = hook_detach };
+
+		d->apps = apps_create(&ac);
+		if (!d->apps) {
+			logmsg(MST_LOG_ERR, "out of memory");
+			goto out_fail;
+		}
+		d->ctl = ctl_server_start_apps(d->conf.ctl_path, ctl_handle, d, &hooks, err,
+					       sizeof(err));
+	}
 	if (!d->ctl) {
 		logmsg(MST_LOG_ERR, "%s", err);
 		goto out_fail;

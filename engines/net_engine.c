@@ -21,12 +21,14 @@
 
 #include <mustang/engine.h>
 
+#include "engines/app.h"
 #include "engines/builtin.h"
 #include "transport/net/net.h"
 #include "transport/tcp/tcp.h"
 
 #define RX_BURST 32
 #define TX_BATCH 64
+#define MAX_APPS 64
 #define MST_MAX_ENGINES_NET 64 /* = MST_MAX_ENGINES */
 #define TIMER_PERIOD_NS (1000 * 1000) /* = the TCP timer wheel's tick */
 
@@ -43,6 +45,9 @@ struct net_engine {
 	struct net_stack *ns;
 	struct tcp_stack *ts;
 	struct rte_ring *arp_ring;         /* neighbours other engines learned */
+	struct eng_app *apps[MAX_APPS];    /* attached applications */
+	unsigned n_apps;
+	uint32_t rx_buf, tx_buf;           /* TCP FIFO sizes (apps' slots) */
 	uint16_t n_tx;                     /* frames waiting in tx[] */
 	bool garp_pending;                 /* announce ourselves on the first poll */
 	uint64_t next_timer_ns;
@@ -191,6 +196,8 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 		tc.rto_max_ms = conf->tcp_rto_max_ms;
 	tc.syncookies = conf->tcp_syncookies != 0;
 	e->ts = tcp_create(e->ns, &tc, &e->stats, now_ns());
+	if (e->ts)
+		tcp_buffer_sizes(e->ts, &e->rx_buf, &e->tx_buf);
 	if (!e->ts)
 		goto out_net;
 	/* config's MST_SVC_* bits are TCP_SVC_* bits (echo, discard, chargen) */
@@ -245,6 +252,10 @@ static int net_engine_poll(void *eng, uint64_t now)
 		work += (int)tcp_timer(e->ts, now);
 		e->next_timer_ns = now + TIMER_PERIOD_NS;
 	}
+	for (unsigned i = 0; i < e->n_apps; i++)
+		work += eng_app_poll(e->apps[i], now);
+	for (unsigned i = 0; i < e->n_apps; i++)
+		eng_app_kick(e->apps[i]);
 	work += e->n_tx;
 	flush_tx(e);
 	return work;
@@ -271,14 +282,33 @@ static int net_engine_detach_queue(void *eng, struct mst_queue *q)
 	return 0;
 }
 
-static int net_engine_attach_app(void *eng, int app_id, void *segment, size_t len)
+static int net_engine_attach_app(void *eng, const struct mst_app *app)
 {
-	return -ENOTSUP; /* client library: issue 4 */
+	struct net_engine *e = eng;
+	struct eng_app *a;
+
+	if (e->n_apps == MAX_APPS)
+		return -ENOSPC;
+	a = eng_app_attach(e->ts, &e->stats, app, e->rx_buf, e->tx_buf);
+	if (!a)
+		return -errno;
+	e->apps[e->n_apps++] = a;
+	return 0;
 }
 
 static int net_engine_detach_app(void *eng, int app_id)
 {
-	return -ENOTSUP;
+	struct net_engine *e = eng;
+
+	for (unsigned i = 0; i < e->n_apps; i++) {
+		if (eng_app_id(e->apps[i]) != app_id)
+			continue;
+		eng_app_detach(e->apps[i]);
+		e->apps[i] = e->apps[--e->n_apps];
+		flush_tx(e); /* the RSTs */
+		return 0;
+	}
+	return -ENOENT;
 }
 
 static long net_engine_export(void *eng, void *buf, size_t len)
@@ -330,6 +360,8 @@ static void net_engine_destroy(void *eng)
 		return;
 	if (e->q)
 		flush_tx(e);
+	while (e->n_apps)
+		eng_app_detach(e->apps[--e->n_apps]);
 	tcp_destroy(e->ts);
 	net_destroy(e->ns);
 	free(e);

@@ -64,7 +64,12 @@ extern "C" {
 	X(tcp_keepalive_drops, "connections dropped by keepalive")          \
 	X(tcp_timewait_recycled, "TIME_WAIT connections reused by a new SYN") \
 	X(tcp_delayed_acks, "ACKs sent by the delayed-ACK timer")           \
-	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed")
+	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed") \
+	X(app_attaches, "applications attached")                            \
+	X(app_detaches, "applications detached (exit, crash or misbehaviour)") \
+	X(app_cmds, "commands taken from applications")                     \
+	X(app_events, "events posted to applications")                      \
+	X(app_wakeups, "eventfd wake-ups of sleeping application threads")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \
@@ -124,6 +129,12 @@ extern "C" {
 	X(tcp_challenge_limited, "challenge ACK suppressed by the per-connection limit") \
 	X(tcp_syn_sent_bad, "segment not acceptable in SYN-SENT")          \
 	X(tcp_listen_bad, "segment to a listener that is not a SYN or a valid cookie ACK") \
+	X(app_bad_ring, "app command ring with an impossible fill level (resynced)") \
+	X(app_bad_cmd, "app command with an unknown op or bad argument")    \
+	X(app_bad_sock, "app command naming a socket it does not own")      \
+	X(app_bad_fifo, "app moved a FIFO counter past what the FIFO allows") \
+	X(app_evt_overflow, "event for an app dropped: its event ring was full") \
+	X(app_no_memory, "app socket or FIFO slots exhausted")              \
 	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \
 	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
 	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \

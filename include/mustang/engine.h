@@ -51,6 +51,17 @@ struct mst_engine_conf {
 	int tcp_syncookies;     /* 1 yes, 0 no */
 };
 
+/* An attached application: its shared segment (<mustang/shm_abi.h>), as
+ * mapped in the daemon, and the eventfds of its queue pairs. */
+struct mst_app {
+	int id;
+	void *base;             /* segment start */
+	size_t len;             /* segment bytes */
+	const int *eventfds;    /* one per queue pair, in qp order */
+	unsigned n_eventfds;
+	int pid;                /* for logs */
+};
+
 struct mst_engine_ops {
 	uint32_t version; /* MST_ENGINE_OPS_VERSION */
 	const char *kind; /* registry name, e.g. "net" */
@@ -61,8 +72,9 @@ struct mst_engine_ops {
 	int (*poll)(void *eng, uint64_t now_ns);
 	int (*attach_queue)(void *eng, struct mst_queue *q);
 	int (*detach_queue)(void *eng, struct mst_queue *q);
-	/* Apps (client library) — -ENOTSUP until the engine supports them. */
-	int (*attach_app)(void *eng, int app_id, void *segment, size_t len);
+	/* Apps (client library): called on the engine's own thread (mailbox).
+	 * The engine serves the app's queue pairs until detach_app(). */
+	int (*attach_app)(void *eng, const struct mst_app *app);
 	int (*detach_app)(void *eng, int app_id);
 	/* Upgrade hooks: bytes written/read, or -errno (-ENOSPC: need a bigger buf). */
 	long (*export_state)(void *eng, void *buf, size_t len);

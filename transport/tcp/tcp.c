@@ -134,12 +134,24 @@ void tcp_destroy(struct tcp_stack *ts)
 	if (!ts)
 		return;
 	net_set_tcp_hook(ts->ns, NULL, NULL, NULL);
-	for (uint32_t i = 0; i < ts->conf.max_conns; i++)
-		free(ts->pool[i].rx.data); /* rx and tx share one allocation */
+	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
+		struct tcp_cb *c = &ts->pool[i];
+
+		if (c->fops)
+			c->fops->free(c->fops->ctx, c, c->fcookie);
+		else
+			free(c->rx.data); /* rx and tx share one allocation */
+	}
 	free(ts->pool);
 	free(ts->hash);
 	free(ts->wheel);
 	free(ts);
+}
+
+void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx)
+{
+	*rx = ts->conf.rx_buf;
+	*tx = ts->conf.tx_buf;
 }
 
 void tcp_set_default_handler(struct tcp_stack *ts, tcp_event_fn fn, void *ctx)
@@ -225,29 +237,43 @@ uint8_t tcp_pick_wscale(uint32_t bufsize)
 	return ws;
 }
 
-static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t txbuf)
+static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t txbuf,
+			      const struct tcp_fifo_ops *fops)
 {
 	struct tcp_cb *c = ts->free_list;
-	uint8_t *mem;
+	uint8_t *rx, *tx;
+	void *cookie = NULL;
 
 	if (!c)
 		return NULL;
-	mem = malloc((size_t)rxbuf + txbuf);
-	if (!mem)
-		return NULL;
+	if (fops) {
+		cookie = fops->alloc(fops->ctx, c, &rx, &tx, rxbuf, txbuf);
+		if (!cookie)
+			return NULL;
+	} else {
+		rx = malloc((size_t)rxbuf + txbuf);
+		if (!rx)
+			return NULL;
+		tx = rx + rxbuf;
+	}
 	ts->free_list = c->hnext;
 	memset(c, 0, sizeof(*c));
-	c->rx.data = mem;
+	c->rx.data = rx;
 	c->rx.size = rxbuf;
-	c->tx.data = mem + rxbuf;
+	c->tx.data = tx;
 	c->tx.size = txbuf;
+	c->fops = fops;
+	c->fcookie = cookie;
 	ts->n_conns++;
 	return c;
 }
 
 static void cb_free(struct tcp_stack *ts, struct tcp_cb *c)
 {
-	free(c->rx.data);
+	if (c->fops)
+		c->fops->free(c->fops->ctx, c, c->fcookie);
+	else
+		free(c->rx.data);
 	memset(c, 0, sizeof(*c));
 	c->hnext = ts->free_list;
 	ts->free_list = c;
@@ -256,9 +282,10 @@ static void cb_free(struct tcp_stack *ts, struct tcp_cb *c)
 }
 
 struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf)
+			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf,
+			  const struct tcp_fifo_ops *fops)
 {
-	struct tcp_cb *c = cb_alloc(ts, rxbuf, txbuf);
+	struct tcp_cb *c = cb_alloc(ts, rxbuf, txbuf, fops);
 
 	if (!c)
 		return NULL;
@@ -396,15 +423,15 @@ void tcp_drop(struct tcp_stack *ts, struct tcp_cb *c, int err)
 	c->state = TCP_CLOSED;
 	if (err && !c->err)
 		c->err = err;
-	/* Nobody will ever hold this handle: connections the app closed, and
-	 * passive ones that were never accepted. */
-	if ((c->flags & TCPF_APP_CLOSED) || ((c->flags & TCPF_PASSIVE) && !c->ev_fn && !c->user &&
-					     !(c->flags & TCPF_IN_ACCEPTQ))) {
+	/* Not yet accepted: nobody holds it; out of the accept queue first. */
+	if (c->flags & TCPF_IN_ACCEPTQ) {
+		accept_remove(ts, c);
 		release(ts, c);
 		return;
 	}
-	if (c->flags & TCPF_IN_ACCEPTQ) {
-		accept_remove(ts, c);
+	/* Nobody will ever hold this handle: connections the app closed, and
+	 * passive ones that were never accepted. */
+	if ((c->flags & TCPF_APP_CLOSED) || ((c->flags & TCPF_PASSIVE) && !c->ev_fn && !c->user)) {
 		release(ts, c);
 		return;
 	}
@@ -433,7 +460,7 @@ void tcp_accept_enqueue(struct tcp_stack *ts, struct tcp_cb *c)
 /* ---- API ------------------------------------------------------------- */
 
 int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn, void *ctx,
-	       struct tcp_cb **out)
+	       const struct tcp_fifo_ops *fops, struct tcp_cb **out)
 {
 	struct tcp_cb *l;
 	uint16_t nport = htons(port);
@@ -456,6 +483,7 @@ int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn
 	l->laddr = net_ip(ts->ns);
 	l->ev_fn = fn;
 	l->ev_ctx = ctx;
+	l->fops = fops; /* for its children; a listener has no FIFOs itself */
 	l->t_rtx.kind = TCP_T_RTX;
 	i = ts->n_listeners++;
 	ts->listeners[i] = l;
@@ -511,7 +539,7 @@ static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t ra
 }
 
 int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
-		tcp_event_fn fn, void *ctx, struct tcp_cb **out)
+		tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops, struct tcp_cb **out)
 {
 	uint32_t laddr = net_ip(ts->ns);
 	uint16_t ndport = htons(dport), nlport;
@@ -528,7 +556,7 @@ int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lpo
 		if (!nlport)
 			return -EADDRNOTAVAIL;
 	}
-	c = tcp_cb_new(ts, laddr, nlport, dst, ndport, ts->conf.rx_buf, ts->conf.tx_buf);
+	c = tcp_cb_new(ts, laddr, nlport, dst, ndport, ts->conf.rx_buf, ts->conf.tx_buf, fops);
 	if (!c)
 		return -ENOMEM;
 	c->ev_fn = fn;
@@ -595,9 +623,26 @@ ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t
 	return n;
 }
 
+/* Window update after the app consumed n bytes: tell the peer once the
+ * window opened by 2 MSS or half the buffer from what it last saw (RFC 9293
+ * §3.8.6.2.2, receiver SWS avoidance). */
+static void window_update(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n)
+{
+	uint32_t adv_left, now_wnd;
+
+	if (!n || c->state < TCP_ESTABLISHED || c->state == TCP_TIME_WAIT ||
+	    (c->flags & TCPF_FIN_RCVD))
+		return;
+	adv_left = c->rcv_adv - c->rcv_nxt;
+	now_wnd = tcp_rcv_window(c);
+	if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + c->rx.size / 2 ||
+	    (adv_left < c->adv_mss && now_wnd >= c->adv_mss))
+		tcp_send_ack(ts, c);
+}
+
 ssize_t tcp_recv(struct tcp_stack *ts, struct tcp_cb *c, void *buf, size_t len)
 {
-	uint32_t before_free, n;
+	uint32_t n;
 
 	if (c->state == TCP_LISTEN)
 		return -EINVAL;
@@ -610,23 +655,70 @@ ssize_t tcp_recv(struct tcp_stack *ts, struct tcp_cb *c, void *buf, size_t len)
 			return 0;
 		return -EAGAIN;
 	}
-	before_free = fifo_free(&c->rx);
 	n = fifo_read(&c->rx, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
-	/* Window update: tell the peer once the window opened by 2 MSS or half
-	 * the buffer from what it last saw (RFC 9293 §3.8.6.2.2, SWS avoidance). */
-	if (n && c->state >= TCP_ESTABLISHED && c->state != TCP_TIME_WAIT &&
-	    !(c->flags & TCPF_FIN_RCVD)) {
-		uint32_t adv_left = c->rcv_adv - c->rcv_nxt;
-		uint32_t now_wnd = tcp_rcv_window(c);
-
-		(void)before_free;
-		if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + c->rx.size / 2 ||
-		    (adv_left < c->adv_mss && now_wnd >= c->adv_mss)) {
-			tcp_send_ack(ts, c);
-		}
-	}
+	window_update(ts, c, n);
 	tcp_flush_events(ts);
 	return n;
+}
+
+int tcp_rx_consumed(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n)
+{
+	if (c->state == TCP_LISTEN || n > fifo_used(&c->rx))
+		return -EINVAL;
+	c->rx.head += n;
+	window_update(ts, c, n);
+	tcp_flush_events(ts);
+	return 0;
+}
+
+int tcp_tx_produced(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n)
+{
+	int err;
+
+	if (c->state == TCP_LISTEN || n > fifo_free(&c->tx))
+		return -EINVAL;
+	if (c->flags & TCPF_SHUT_WR)
+		return -EPIPE;
+	err = conn_error(c);
+	if (err)
+		return err;
+	if (c->state != TCP_ESTABLISHED && c->state != TCP_CLOSE_WAIT)
+		return c->state < TCP_ESTABLISHED ? -ENOTCONN : -EPIPE;
+	c->tx.tail += n;
+	tcp_output(ts, c);
+	tcp_flush_events(ts);
+	return 0;
+}
+
+void tcp_fifo_state(const struct tcp_cb *c, uint32_t *rx_head, uint32_t *rx_tail,
+		    uint32_t *tx_head, uint32_t *tx_tail)
+{
+	*rx_head = c->rx.head;
+	*rx_tail = c->rx.tail;
+	*tx_head = c->tx.head;
+	*tx_tail = c->tx.tail;
+}
+
+void *tcp_fifo_cookie(const struct tcp_cb *c)
+{
+	return c->fcookie;
+}
+
+bool tcp_eof(const struct tcp_cb *c)
+{
+	return (c->flags & TCPF_FIN_RCVD) != 0;
+}
+
+int tcp_error(const struct tcp_cb *c)
+{
+	return c->err;
+}
+
+unsigned tcp_accept_pending(struct tcp_stack *ts, struct tcp_cb *l)
+{
+	struct tcp_listener_ext *lx = tcp_lext(ts, l);
+
+	return lx ? lx->accept_len : 0;
 }
 
 int tcp_shutdown(struct tcp_stack *ts, struct tcp_cb *c, int how)

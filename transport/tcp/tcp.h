@@ -80,6 +80,8 @@ void tcp_conf_defaults(struct tcp_conf *c);
 struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
 			     struct mst_stats *stats, uint64_t now_ns);
 void tcp_destroy(struct tcp_stack *ts);
+/* The FIFO sizes new connections get (after rounding). */
+void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx);
 /* Run due timers and pending output; returns units of work done. */
 unsigned tcp_timer(struct tcp_stack *ts, uint64_t now_ns);
 /* Stack-wide event sink for connections without their own. */
@@ -91,19 +93,49 @@ void tcp_input(void *stack, struct mst_pkt *p, uint32_t src, uint32_t dst, uint6
 void tcp_icmp_error(void *stack, uint8_t type, uint8_t code, uint16_t next_mtu,
 		    const uint8_t *quoted, unsigned quoted_len, uint64_t now_ns);
 
+/*
+ * Where a connection's socket buffers (FIFOs) live. NULL ops = the heap.
+ * An app's connections use FIFOs inside its shared segment: the provider
+ * hands out memory for c and gets it back when the control block is freed
+ * (which may be long after the app closed it: FIN_WAIT, TIME_WAIT).
+ */
+struct tcp_fifo_ops {
+	/* Fill *rx / *tx (rx_size / tx_size bytes); return a cookie, NULL = no memory. */
+	void *(*alloc)(void *ctx, struct tcp_cb *c, uint8_t **rx, uint8_t **tx, uint32_t rx_size,
+		       uint32_t tx_size);
+	void (*free)(void *ctx, struct tcp_cb *c, void *cookie);
+	void *ctx;
+};
+
 /* ---- the socket-shaped API (negative errno on failure) ---------------- */
+/* Children of the listener get their FIFOs from fops (NULL = heap). */
 int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn, void *ctx,
-	       struct tcp_cb **out);
+	       const struct tcp_fifo_ops *fops, struct tcp_cb **out);
 /* -EAGAIN when nothing is ready. The new connection inherits fn/ctx. */
 int tcp_accept(struct tcp_stack *ts, struct tcp_cb *listener, struct tcp_cb **out);
 /* Active open; lport 0 = ephemeral. Returns 0 (connection in SYN_SENT). */
 int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
-		tcp_event_fn fn, void *ctx, struct tcp_cb **out);
+		tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops, struct tcp_cb **out);
 /* Bytes queued (maybe short), -EAGAIN when full, -EPIPE after shutdown,
  * -ENOTCONN before the handshake, -ECONNRESET etc. after an error. */
 ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len);
 /* Bytes read, 0 at EOF, -EAGAIN when empty, -error after a reset. */
 ssize_t tcp_recv(struct tcp_stack *ts, struct tcp_cb *c, void *buf, size_t len);
+/* Zero-copy FIFO access (apps in shared memory): the owner produced n bytes
+ * at the TX FIFO's tail / consumed n bytes at the RX FIFO's head. -EINVAL
+ * if n is more than the FIFO allows; sends data / a window update. */
+int tcp_tx_produced(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n);
+int tcp_rx_consumed(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n);
+/* FIFO counters (free-running) for mirroring into shared memory. */
+void tcp_fifo_state(const struct tcp_cb *c, uint32_t *rx_head, uint32_t *rx_tail,
+		    uint32_t *tx_head, uint32_t *tx_tail);
+/* The cookie the connection's fifo_ops->alloc() returned. */
+void *tcp_fifo_cookie(const struct tcp_cb *c);
+/* Peer's FIN consumed (EOF after the readable bytes); pending error. */
+bool tcp_eof(const struct tcp_cb *c);
+int tcp_error(const struct tcp_cb *c);
+/* Listener: connections waiting in the accept queue. */
+unsigned tcp_accept_pending(struct tcp_stack *ts, struct tcp_cb *listener);
 /* Bytes readable now / TX space now. */
 size_t tcp_readable(const struct tcp_cb *c);
 size_t tcp_writable(const struct tcp_cb *c);

@@ -129,7 +129,7 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 				return NULL;
 			}
 			c = tcp_cb_new(ts, s->dst, s->dport, s->src, s->sport, ts->conf.rx_buf,
-				       ts->conf.tx_buf);
+				       ts->conf.tx_buf, l->fops);
 			if (!c) {
 				DROP(ts, p, tcp_no_tcb);
 				return NULL;
@@ -175,7 +175,8 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 	}
 	c = NULL;
 	if (lx->syn_queue < lx->backlog)
-		c = tcp_cb_new(ts, s->dst, s->dport, s->src, s->sport, ts->conf.rx_buf, ts->conf.tx_buf);
+		c = tcp_cb_new(ts, s->dst, s->dport, s->src, s->sport, ts->conf.rx_buf, ts->conf.tx_buf,
+			       l->fops);
 	if (!c) {
 		/* SYN queue full (or no memory): answer statelessly. */
 		if (ts->conf.syncookies) {
@@ -541,9 +542,13 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		s->seq++;
 	}
 
-	/* 0. PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate. */
+	/* 0. PAWS (RFC 7323 §5.3): an old timestamp marks an old duplicate.
+	 * As Linux: one tick of tolerance (TCP_PAWS_WINDOW), and pure ACKs are
+	 * exempt — a reordered ACK is harmless (RFC 5961 and the SND.WL
+	 * checks below still apply) and its SACK blocks help recovery. */
 	if ((c->flags & TCPF_TS) && s->opts.has_ts && !(s->flags & TCP_RST) &&
-	    SEQ_LT(s->opts.ts_val, c->ts_recent) &&
+	    (s->len || (s->flags & (TCP_SYN | TCP_FIN))) &&
+	    (int32_t)(c->ts_recent - s->opts.ts_val) > 1 &&
 	    ts->now_ns - c->ts_recent_ns < 24ull * 86400 * 1000000000ull) {
 		tcp_send_ack(ts, c);
 		DROP(ts, p, tcp_paws);

@@ -207,8 +207,9 @@ int tcp_output(struct tcp_stack *ts, struct tcp_cb *c)
 		/* Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a segment that does
 		 * not empty the queue goes out only if full-sized or at least
 		 * half the largest window the peer ever offered. */
-		if (len < avail && len < c->mss && (len == 0 || len < c->max_sndwnd / 2))
-			break;
+		if (len < avail && len < c->mss &&
+		    (len == 0 || (len < c->max_sndwnd / 2 && c->snd_nxt != c->snd_una)))
+			break; /* (with nothing in flight a small window is used at once, or we would wait forever) */
 		if (len > 0 && len < c->mss && !fin && !(c->flags & TCPF_NODELAY) &&
 		    c->snd_nxt != c->snd_una)
 			break; /* Nagle: one small segment in flight at a time */

@@ -132,6 +132,8 @@ struct tcp_cb {
 	struct tw_timer t_keep;        /* keepalive, TIME_WAIT, FIN_WAIT_2 */
 
 	struct tcp_fifo rx, tx;
+	const struct tcp_fifo_ops *fops; /* where rx/tx memory came from (NULL: heap) */
+	void *fcookie;
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
 	int err;                       /* pending error for the app (positive errno) */
 
@@ -193,7 +195,8 @@ struct tcp_cb *tcp_lookup(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 struct tcp_cb *tcp_listener_find(struct tcp_stack *ts, uint16_t lport);
 struct tcp_listener_ext *tcp_lext(struct tcp_stack *ts, struct tcp_cb *l);
 struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
-			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf);
+			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf,
+			  const struct tcp_fifo_ops *fops);
 void tcp_set_state(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_state st);
 /* The protocol is done with c: error to the app, timers off, unhash;
  * freed now if the app already closed it, else when it does. */

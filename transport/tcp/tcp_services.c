@@ -143,7 +143,7 @@ int tcp_services_start(struct tcp_stack *ts, uint32_t services)
 		sv = &ts->svc[table[i].kind];
 		sv->ts = ts;
 		sv->kind = table[i].kind;
-		rc = tcp_listen(ts, table[i].port, 1024, svc_event, sv, &l);
+		rc = tcp_listen(ts, table[i].port, 1024, svc_event, sv, NULL, &l);
 		if (rc)
 			return rc;
 	}

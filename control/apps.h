@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Attached applications, daemon side (see apps.c). Internal header. */
+#ifndef MST_CONTROL_APPS_H
+#define MST_CONTROL_APPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <mustang/engine.h>
+
+#include "engines/runtime.h"
+
+#define APPS_MAX 64 /* = the control server's client slots */
+
+struct apps_conf {
+	struct rt_group *group;                /* engines (apps are served by engine 0) */
+	const struct mst_engine_ops *ops;      /* their kind */
+	uint32_t local_ip;                     /* network order */
+	unsigned arena_mb;                     /* FIFO arena per app (sparse) */
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+};
+
+struct apps;
+
+struct apps *apps_create(const struct apps_conf *conf);
+void apps_destroy(struct apps *a);
+/* The control server's ctl_app_hooks. */
+int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsigned max,
+		unsigned *n_fds, char *payload, size_t payload_len);
+void apps_detach(void *ctx, unsigned client);
+unsigned apps_count(const struct apps *a);
+
+#endif

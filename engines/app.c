@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Engine side of attached applications: queue pairs, sockets, FIFOs in the
+ * app's segment (see <mustang/shm_abi.h> for the protocol and app.h for
+ * the call order).
+ *
+ * eng_app_poll(): for each queue pair: fill level of the command ring
+ * (validated) -> copy each command out of shared memory -> run_cmd() ->
+ * DONE/ERROR event -> release the ring slots. TCP events for the app's
+ * connections arrive through sock_event() at any time during the engine's
+ * poll; sock_sync() mirrors the connection's FIFO counters and readiness
+ * into the shared socket and posts READY to the socket's notify queue pair.
+ * eng_app_kick() then wakes the queue pairs that got events and sleep.
+ *
+ * Memory ordering (partners named in shm_abi.h):
+ *  - cmd.prod load-acquire  <-> app's store-release after writing the slot
+ *  - cmd.cons store-release <-> app's load-acquire before reusing slots
+ *  - evt.prod store-release <-> app's load-acquire before reading the slot
+ *  - tx_tail / rx_head load-acquire <-> app's store-release after its FIFO
+ *    writes / reads
+ *  - rx_tail / tx_head / ready store-release <-> app's load-acquire
+ *  - seq_cst fence before reading qp->wake <-> app's fence after setting it
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/socket.h>
+
+#include <mustang/shm_abi.h>
+
+#include "engines/app.h"
+#include "transport/tcp/tcp.h"
+
+#define APP_CMD_BUDGET 256 /* commands per app per poll */
+
+enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN };
+
+/* The engine's private view of one app socket. */
+struct esock {
+	uint8_t kind;           /* enum esock_kind */
+	uint16_t port;          /* bound port, host order (0 = none) */
+	uint32_t notify_qp;     /* queue pair that gets READY events */
+	uint32_t last_ready;    /* last READY bits posted */
+	uint32_t rx_seen;       /* rx_tail last posted */
+	uint32_t tx_seen;       /* tx_head last posted */
+	struct tcp_cb *c;
+	uint32_t slot;          /* FIFO slot of c (connections) */
+};
+
+struct eng_app {
+	int id;
+	struct tcp_stack *ts;
+	struct mst_stats *st;
+	uint8_t *base;
+	size_t len;
+	unsigned n_qps, n_socks;
+	struct mst_shm_qp *qps;
+	struct mst_shm_sock *socks;
+	uint64_t fifo_off, fifo_size;
+	uint32_t local_ip;                  /* the stack's address (network order) */
+	uint32_t rx_size, tx_size, slot_size, n_slots;
+	int efd[MST_SHM_MAX_QPS];
+	uint32_t cmd_cons[MST_SHM_MAX_QPS]; /* our consumer counters (the truth) */
+	uint32_t evt_prod[MST_SHM_MAX_QPS]; /* our producer counters (the truth) */
+	uint8_t kick[MST_SHM_MAX_QPS];      /* events posted since the last kick */
+	struct tcp_fifo_ops fops;
+	struct esock *es;                   /* n_socks */
+	uint32_t *free_socks, n_free_socks; /* stack of free socket indices */
+	uint32_t *free_slots, n_free_slots; /* stack of free FIFO slots */
+	struct tcp_cb **slot_conn;          /* n_slots: connection using each slot */
+};
+
+static inline uint32_t load_acq(const uint32_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void store_rel(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct mst_shm_ring *r = &a->qps[q].evt;
+	uint32_t prod = a->evt_prod[q];
+	uint32_t cons = load_acq(&r->cons); /* app-written: only trusted if sane */
+
+	if (prod - cons >= MST_SHM_RING_SLOTS) {
+		/* Full, or a cons the app broke: drop, tell it to rescan. */
+		__atomic_store_n(&a->qps[q].evt_overflow, 1, __ATOMIC_RELAXED);
+		MST_DROP(a->st, app_evt_overflow);
+		a->kick[q] = 1;
+		return;
+	}
+	memcpy(&r->slots[prod & (MST_SHM_RING_SLOTS - 1)], m, sizeof(*m));
+	a->evt_prod[q] = prod + 1;
+	store_rel(&r->prod, prod + 1);
+	a->kick[q] = 1;
+	MST_COUNT(a->st, app_events);
+}
+
+static void post_done(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd, int32_t result,
+		      uint64_t va, uint64_t vb, uint64_t vc)
+{
+	struct mst_shm_msg m = {
+		.op = MST_EV_DONE, .sock = cmd->sock, .seq = cmd->seq, .result = result,
+		.a = va, .b = vb, .c = vc,
+	};
+
+	post(a, q, &m);
+}
+
+static void post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd, int32_t err)
+{
+	struct mst_shm_msg m = {
+		.op = MST_EV_ERROR, .sock = cmd ? cmd->sock : -1, .seq = cmd ? cmd->seq : 0,
+		.result = err, .a = cmd ? cmd->op : 0,
+	};
+
+	post(a, q, &m);
+}
+
+void eng_app_kick(struct eng_app *a)
+{
+	bool any = false;
+
+	for (unsigned q = 0; q < a->n_qps; q++)
+		any |= a->kick[q];
+	if (!any)
+		return;
+	/* Pairs with the app's fence between "wake = 1" and its re-check. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned q = 0; q < a->n_qps; q++) {
+		if (!a->kick[q])
+			continue;
+		a->kick[q] = 0;
+		if (__atomic_load_n(&a->qps[q].wake, __ATOMIC_RELAXED)) {
+			uint64_t one = 1;
+
+			(void)!write(a->efd[q], &one, sizeof(one));
+			MST_COUNT(a->st, app_wakeups);
+		}
+	}
+}
+
+/* ---- sockets --------------------------------------------------------- */
+
+static inline uint32_t sock_index(const struct eng_app *a, const struct esock *es)
+{
+	return (uint32_t)(es - a->es);
+}
+
+/* Mirror a socket's state into shared memory; post READY when it changed. */
+static void sock_sync(struct eng_app *a, struct esock *es, bool force)
+{
+	uint32_t idx = sock_index(a, es);
+	struct mst_shm_sock *sh = &a->socks[idx];
+	uint32_t ready = 0, rx_head, rx_tail, tx_head, tx_tail;
+	enum tcp_state st;
+	int err;
+
+	if (!es->c)
+		return;
+	st = tcp_state_of(es->c);
+	err = tcp_error(es->c);
+	if (es->kind == ES_LISTEN) {
+		uint32_t n = tcp_accept_pending(a->ts, es->c);
+
+		__atomic_store_n(&sh->accept_queue, n, __ATOMIC_RELAXED);
+		ready = n ? MST_READY_IN : 0;
+		rx_tail = tx_head = 0;
+	} else {
+		bool eof = tcp_eof(es->c);
+
+		tcp_fifo_state(es->c, &rx_head, &rx_tail, &tx_head, &tx_tail);
+		store_rel(&sh->rx_tail, rx_tail);
+		store_rel(&sh->tx_head, tx_head);
+		__atomic_store_n(&sh->eof, eof ? 1u : 0u, __ATOMIC_RELAXED);
+		if (rx_tail != rx_head || eof || err || st == TCP_CLOSED)
+			ready |= MST_READY_IN;
+		if ((st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT) &&
+		    tx_tail - tx_head < a->tx_size)
+			ready |= MST_READY_OUT;
+		if (eof)
+			ready |= MST_READY_RDHUP;
+		if (st == TCP_CLOSED || (eof && st >= TCP_CLOSING))
+			ready |= MST_READY_HUP;
+	}
+	if (err)
+		ready |= MST_READY_ERR;
+	__atomic_store_n(&sh->error, err, __ATOMIC_RELAXED);
+	__atomic_store_n(&sh->state, (uint32_t)st, __ATOMIC_RELAXED);
+	store_rel(&sh->ready, ready);
+	if (force || ready != es->last_ready || rx_tail != es->rx_seen || tx_head != es->tx_seen) {
+		struct mst_shm_msg m = { .op = MST_EV_READY, .sock = (int32_t)idx, .a = ready };
+
+		es->last_ready = ready;
+		es->rx_seen = rx_tail;
+		es->tx_seen = tx_head;
+		post(a, es->notify_qp, &m);
+	}
+}
+
+static void sock_event(void *ctx, struct tcp_cb *c, uint32_t ev)
+{
+	struct eng_app *a = ctx;
+	struct esock *es = tcp_user(c);
+
+	(void)ev;
+	if (es)
+		sock_sync(a, es, false);
+}
+
+static struct esock *sock_new(struct eng_app *a, uint8_t kind, uint32_t qp)
+{
+	struct esock *es;
+	struct mst_shm_sock *sh;
+	uint32_t idx;
+
+	if (!a->n_free_socks) {
+		MST_DROP(a->st, app_no_memory);
+		return NULL;
+	}
+	idx = a->free_socks[--a->n_free_socks];
+	es = &a->es[idx];
+	memset(es, 0, sizeof(*es));
+	es->kind = kind;
+	es->notify_qp = qp;
+	sh = &a->socks[idx];
+	sh->gen++;
+	sh->rx_tail = sh->tx_head = sh->rx_head = sh->tx_tail = 0;
+	sh->error = 0;
+	sh->ready = 0;
+	sh->eof = 0;
+	sh->accept_queue = 0;
+	sh->rx_off = sh->tx_off = 0;
+	sh->rx_size = sh->tx_size = 0;
+	sh->local_ip = sh->remote_ip = 0;
+	sh->local_port = sh->remote_port = 0;
+	store_rel(&sh->state, MST_SOCK_NEW);
+	return es;
+}
+
+static void sock_free(struct eng_app *a, struct esock *es)
+{
+	uint32_t idx = sock_index(a, es);
+
+	es->kind = ES_FREE;
+	es->c = NULL;
+	store_rel(&a->socks[idx].state, MST_SOCK_FREE);
+	a->free_socks[a->n_free_socks++] = idx;
+}
+
+/* A connection now owned by socket es: publish where its FIFOs are. */
+static void sock_bind_conn(struct eng_app *a, struct esock *es, struct tcp_cb *c)
+{
+	struct mst_shm_sock *sh = &a->socks[sock_index(a, es)];
+	struct tcp_conn_info ci;
+	uint32_t rh, rt, th, tt;
+
+	es->c = c;
+	es->kind = ES_CONN;
+	es->slot = (uint32_t)((uintptr_t)tcp_fifo_cookie(c) - 1);
+	tcp_set_user(c, es);
+	tcp_get_info(c, &ci);
+	tcp_fifo_state(c, &rh, &rt, &th, &tt);
+	sh->rx_off = a->fifo_off + (uint64_t)es->slot * a->slot_size;
+	sh->tx_off = sh->rx_off + a->rx_size;
+	sh->rx_size = a->rx_size;
+	sh->tx_size = a->tx_size;
+	sh->local_ip = ci.laddr;
+	sh->remote_ip = ci.raddr;
+	sh->local_port = ci.lport;
+	sh->remote_port = ci.rport;
+	/* The app's counters start where the connection's are. */
+	sh->rx_head = rh;
+	sh->tx_tail = tt;
+	es->rx_seen = rt;
+	es->tx_seen = th;
+	sock_sync(a, es, true);
+}
+
+/* FIFO slots in the arena, handed to TCP as its fifo_ops. */
+static void *slot_alloc(void *ctx, struct tcp_cb *c, uint8_t **rx, uint8_t **tx, uint32_t rx_size,
+			uint32_t tx_size)
+{
+	struct eng_app *a = ctx;
+	uint32_t slot;
+
+	if (rx_size != a->rx_size || tx_size != a->tx_size || !a->n_free_slots) {
+		MST_DROP(a->st, app_no_memory);
+		return NULL;
+	}
+	slot = a->free_slots[--a->n_free_slots];
+	*rx = a->base + a->fifo_off + (uint64_t)slot * a->slot_size;
+	*tx = *rx + rx_size;
+	a->slot_conn[slot] = c;
+	return (void *)(uintptr_t)(slot + 1);
+}
+
+static void slot_free(void *ctx, struct tcp_cb *c, void *cookie)
+{
+	struct eng_app *a = ctx;
+	uint32_t slot = (uint32_t)((uintptr_t)cookie - 1);
+
+	(void)c;
+	a->slot_conn[slot] = NULL;
+	a->free_slots[a->n_free_slots++] = slot;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+static int map_opt(uint64_t o, enum tcp_sockopt *out)
+{
+	switch (o) {
+	case MST_OPT_NODELAY: *out = TCP_SO_NODELAY; return 0;
+	case MST_OPT_KEEPALIVE: *out = TCP_SO_KEEPALIVE; return 0;
+	case MST_OPT_KEEPIDLE: *out = TCP_SO_KEEPIDLE; return 0;
+	case MST_OPT_KEEPINTVL: *out = TCP_SO_KEEPINTVL; return 0;
+	case MST_OPT_KEEPCNT: *out = TCP_SO_KEEPCNT; return 0;
+	case MST_OPT_LINGER0: *out = TCP_SO_LINGER0; return 0;
+	case MST_OPT_MAXSEG: *out = TCP_SO_MAXSEG; return 0;
+	case MST_OPT_ERROR: *out = TCP_SO_ERROR; return 0;
+	}
+	return -ENOPROTOOPT;
+}
+
+static void cmd_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct esock *es;
+
+	if (m->a == 2) {
+		post_done(a, q, m, -EPROTONOSUPPORT, 0, 0, 0); /* no UDP sockets yet */
+		return;
+	}
+	if (m->a != 1) {
+		MST_DROP(a->st, app_bad_cmd);
+		post_done(a, q, m, -EINVAL, 0, 0, 0);
+		return;
+	}
+	es = sock_new(a, ES_NEW, q);
+	post_done(a, q, m, es ? (int32_t)sock_index(a, es) : -EMFILE, 0, 0, 0);
+}
+
+static int cmd_bind(struct eng_app *a, struct esock *es, const struct mst_shm_msg *m)
+{
+	uint32_t ip = (uint32_t)m->b;
+
+	if (es->kind != ES_NEW || es->port)
+		return -EINVAL;
+	if (m->a == 0 || m->a > 65535)
+		return -EINVAL; /* no ephemeral bind yet */
+	if (ip != 0 && ip != a->local_ip)
+		return -EADDRNOTAVAIL;
+	for (unsigned i = 0; i < a->n_socks; i++)
+		if (a->es[i].kind != ES_FREE && a->es[i].port == m->a && &a->es[i] != es)
+			return -EADDRINUSE;
+	es->port = (uint16_t)m->a;
+	a->socks[sock_index(a, es)].local_port = es->port;
+	return 0;
+}
+
+static int cmd_listen(struct eng_app *a, struct esock *es, const struct mst_shm_msg *m)
+{
+	int backlog = m->a > 65535 ? 65535 : (int)m->a;
+	struct tcp_cb *l;
+	int rc;
+
+	if (es->kind == ES_LISTEN)
+		return 0;
+	if (es->kind != ES_NEW)
+		return -EINVAL;
+	if (!es->port)
+		return -EDESTADDRREQ;
+	rc = tcp_listen(a->ts, es->port, backlog, sock_event, a, &a->fops, &l);
+	if (rc)
+		return rc;
+	es->c = l;
+	es->kind = ES_LISTEN;
+	tcp_set_user(l, es);
+	store_rel(&a->socks[sock_index(a, es)].state, MST_SOCK_LISTEN);
+	return 0;
+}
+
+static void cmd_accept(struct eng_app *a, uint32_t q, struct esock *es, const struct mst_shm_msg *m)
+{
+	struct tcp_conn_info ci;
+	struct esock *ns;
+	struct tcp_cb *c;
+	int rc;
+
+	if (es->kind != ES_LISTEN) {
+		post_done(a, q, m, -EINVAL, 0, 0, 0);
+		return;
+	}
+	if (!tcp_accept_pending(a->ts, es->c)) {
+		post_done(a, q, m, -EAGAIN, 0, 0, 0);
+		return;
+	}
+	ns = sock_new(a, ES_CONN, q);
+	if (!ns) {
+		post_done(a, q, m, -EMFILE, 0, 0, 0);
+		return;
+	}
+	rc = tcp_accept(a->ts, es->c, &c);
+	if (rc) {
+		sock_free(a, ns);
+		post_done(a, q, m, rc, 0, 0, 0);
+		return;
+	}
+	sock_bind_conn(a, ns, c);
+	sock_sync(a, es, false); /* the listener's queue got shorter */
+	tcp_get_info(c, &ci);
+	post_done(a, q, m, (int32_t)sock_index(a, ns), 0, ci.raddr, ci.rport);
+}
+
+static int cmd_connect(struct eng_app *a, uint32_t q, struct esock *es, const struct mst_shm_msg *m)
+{
+	struct tcp_cb *c;
+	int rc;
+
+	if (es->kind == ES_CONN)
+		return tcp_state_of(es->c) == TCP_SYN_SENT ? -EALREADY : -EISCONN;
+	if (es->kind != ES_NEW)
+		return -EINVAL;
+	if (m->b == 0 || m->b > 65535)
+		return -EINVAL;
+	es->notify_qp = q;
+	rc = tcp_connect(a->ts, (uint32_t)m->a, (uint16_t)m->b, es->port, sock_event, a, &a->fops,
+			 &c);
+	if (rc)
+		return rc;
+	sock_bind_conn(a, es, c);
+	return 0;
+}
+
+static int cmd_fifo(struct eng_app *a, struct esock *es, bool tx)
+{
+	struct mst_shm_sock *sh = &a->socks[sock_index(a, es)];
+	uint32_t rh, rt, th, tt, v;
+	int rc;
+
+	if (es->kind != ES_CONN)
+		return -ENOTCONN;
+	tcp_fifo_state(es->c, &rh, &rt, &th, &tt);
+	if (tx) {
+		v = load_acq(&sh->tx_tail);
+		if (v == tt)
+			return 0;
+		rc = tcp_tx_produced(a->ts, es->c, v - tt);
+	} else {
+		v = load_acq(&sh->rx_head);
+		if (v == rh)
+			return 0;
+		rc = tcp_rx_consumed(a->ts, es->c, v - rh);
+	}
+	if (rc == -EINVAL)
+		MST_DROP(a->st, app_bad_fifo);
+	return rc;
+}
+
+static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct esock *es;
+	enum tcp_sockopt opt;
+	int rc, v;
+
+	MST_COUNT(a->st, app_cmds);
+	if (m->op == MST_CMD_SOCKET) {
+		cmd_socket(a, q, m);
+		return;
+	}
+	if (m->sock < 0 || (uint32_t)m->sock >= a->n_socks || a->es[m->sock].kind == ES_FREE) {
+		MST_DROP(a->st, app_bad_sock);
+		post_error(a, q, m, -EBADF);
+		return;
+	}
+	es = &a->es[m->sock];
+	switch (m->op) {
+	case MST_CMD_BIND:
+		post_done(a, q, m, cmd_bind(a, es, m), 0, 0, 0);
+		return;
+	case MST_CMD_LISTEN:
+		post_done(a, q, m, cmd_listen(a, es, m), 0, 0, 0);
+		return;
+	case MST_CMD_ACCEPT:
+		cmd_accept(a, q, es, m);
+		return;
+	case MST_CMD_CONNECT:
+		post_done(a, q, m, cmd_connect(a, q, es, m), 0, 0, 0);
+		return;
+	case MST_CMD_TX:
+	case MST_CMD_RX_DONE:
+		rc = cmd_fifo(a, es, m->op == MST_CMD_TX);
+		if (rc)
+			post_error(a, q, m, rc);
+		if (es->c)
+			sock_sync(a, es, false);
+		return;
+	case MST_CMD_SHUTDOWN:
+		if (es->kind != ES_CONN)
+			rc = -ENOTCONN;
+		else if (m->a > SHUT_RDWR)
+			rc = -EINVAL;
+		else
+			rc = tcp_shutdown(a->ts, es->c, (int)m->a);
+		if (es->c)
+			sock_sync(a, es, false);
+		post_done(a, q, m, rc, 0, 0, 0);
+		return;
+	case MST_CMD_CLOSE:
+		if (es->c) {
+			struct tcp_cb *c = es->c;
+
+			tcp_set_user(c, NULL);
+			es->c = NULL;
+			tcp_close(a->ts, c); /* the connection finishes on its own */
+		}
+		sock_free(a, es);
+		post_done(a, q, m, 0, 0, 0, 0);
+		return;
+	case MST_CMD_SETOPT:
+		if (m->a == MST_OPT_REUSEADDR) {
+			post_done(a, q, m, 0, 0, 0, 0);
+			return;
+		}
+		rc = map_opt(m->a, &opt);
+		if (rc == 0 && !es->c)
+			rc = -ENOTCONN; /* options live on the connection */
+		if (rc == 0)
+			rc = tcp_setopt(a->ts, es->c, opt, (int)m->b);
+		post_done(a, q, m, rc, 0, 0, 0);
+		return;
+	case MST_CMD_GETOPT:
+		v = 0;
+		if (m->a == MST_OPT_RCVBUF || m->a == MST_OPT_SNDBUF) {
+			post_done(a, q, m, 0, m->a == MST_OPT_RCVBUF ? a->rx_size : a->tx_size, 0, 0);
+			return;
+		}
+		if (m->a == MST_OPT_REUSEADDR) {
+			post_done(a, q, m, 0, 1, 0, 0);
+			return;
+		}
+		rc = map_opt(m->a, &opt);
+		if (rc == 0 && !es->c) {
+			post_done(a, q, m, 0, 0, 0, 0); /* defaults before connect */
+			return;
+		}
+		if (rc == 0)
+			rc = tcp_getopt(a->ts, es->c, opt, &v);
+		post_done(a, q, m, rc, (uint64_t)(int64_t)v, 0, 0);
+		return;
+	case MST_CMD_NOTIFY:
+		es->notify_qp = q;
+		sock_sync(a, es, true);
+		return;
+	}
+	MST_DROP(a->st, app_bad_cmd);
+	post_error(a, q, m, -EOPNOTSUPP);
+}
+
+int eng_app_poll(struct eng_app *a, uint64_t now_ns)
+{
+	int done = 0;
+
+	(void)now_ns;
+	for (uint32_t q = 0; q < a->n_qps && done < APP_CMD_BUDGET; q++) {
+		struct mst_shm_ring *r = &a->qps[q].cmd;
+		uint32_t cons = a->cmd_cons[q];
+		uint32_t prod = load_acq(&r->prod);
+		uint32_t avail = prod - cons;
+
+		if (!avail)
+			continue;
+		if (avail > MST_SHM_RING_SLOTS) {
+			/* Impossible fill level: the app wrote garbage. Skip it. */
+			MST_DROP(a->st, app_bad_ring);
+			a->cmd_cons[q] = prod;
+			store_rel(&r->cons, prod);
+			post_error(a, q, NULL, -EPROTO);
+			continue;
+		}
+		while (avail-- && done < APP_CMD_BUDGET) {
+			struct mst_shm_msg m;
+
+			/* One copy: the app may rewrite the slot meanwhile. */
+			memcpy(&m, &r->slots[cons & (MST_SHM_RING_SLOTS - 1)], sizeof(m));
+			cons++;
+			run_cmd(a, q, &m);
+			done++;
+		}
+		a->cmd_cons[q] = cons;
+		store_rel(&r->cons, cons);
+	}
+	return done;
+}
+
+/* ---- attach / detach ------------------------------------------------------ */
+
+struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
+			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size)
+{
+	const struct mst_shm_hdr *h = app->base;
+	struct eng_app *a;
+	uint64_t qp_end, sock_end;
+
+	/* The daemon wrote this header before the app got the segment; still
+	 * check it describes a layout that fits. */
+	if (app->len < sizeof(*h) || h->magic != MST_SHM_MAGIC || h->version != MST_SHM_VERSION ||
+	    h->n_qps == 0 || h->n_qps > MST_SHM_MAX_QPS || h->n_qps != app->n_eventfds ||
+	    h->n_socks == 0 || h->n_socks > MST_SHM_MAX_SOCKS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	qp_end = h->qp_off + (uint64_t)h->n_qps * sizeof(struct mst_shm_qp);
+	sock_end = h->sock_off + (uint64_t)h->n_socks * sizeof(struct mst_shm_sock);
+	if (qp_end > app->len || sock_end > app->len || h->fifo_off + h->fifo_size > app->len ||
+	    h->qp_off % MST_SHM_CACHELINE || h->sock_off % MST_SHM_CACHELINE) {
+		errno = EINVAL;
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return NULL;
+	a->id = app->id;
+	a->ts = ts;
+	a->st = st;
+	a->base = app->base;
+	a->len = app->len;
+	a->n_qps = h->n_qps;
+	a->n_socks = h->n_socks;
+	a->qps = (struct mst_shm_qp *)(a->base + h->qp_off);
+	a->socks = (struct mst_shm_sock *)(a->base + h->sock_off);
+	a->fifo_off = h->fifo_off;
+	a->fifo_size = h->fifo_size;
+	a->local_ip = h->local_ip;
+	a->rx_size = rx_size;
+	a->tx_size = tx_size;
+	a->slot_size = rx_size + tx_size;
+	a->n_slots = (uint32_t)(a->fifo_size / a->slot_size);
+	memcpy(a->efd, app->eventfds, sizeof(int) * a->n_qps);
+	for (unsigned q = 0; q < a->n_qps; q++) {
+		/* Start from what is in the rings now (zero for a new segment). */
+		a->cmd_cons[q] = __atomic_load_n(&a->qps[q].cmd.cons, __ATOMIC_RELAXED);
+		a->evt_prod[q] = __atomic_load_n(&a->qps[q].evt.prod, __ATOMIC_RELAXED);
+	}
+	a->fops.alloc = slot_alloc;
+	a->fops.free = slot_free;
+	a->fops.ctx = a;
+	a->es = calloc(a->n_socks, sizeof(*a->es));
+	a->free_socks = calloc(a->n_socks, sizeof(*a->free_socks));
+	a->free_slots = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->free_slots));
+	a->slot_conn = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->slot_conn));
+	if (!a->es || !a->free_socks || !a->free_slots || !a->slot_conn) {
+		eng_app_detach(a);
+		errno = ENOMEM;
+		return NULL;
+	}
+	for (uint32_t i = a->n_socks; i-- > 0;)
+		a->free_socks[a->n_free_socks++] = i;
+	for (uint32_t i = a->n_slots; i-- > 0;)
+		a->free_slots[a->n_free_slots++] = i;
+	MST_COUNT(st, app_attaches);
+	return a;
+}
+
+void eng_app_detach(struct eng_app *a)
+{
+	if (!a)
+		return;
+	if (a->es) {
+		/* Listeners first: closing one resets its unaccepted children. */
+		for (unsigned i = 0; i < a->n_socks; i++) {
+			struct esock *es = &a->es[i];
+
+			if (es->kind == ES_LISTEN && es->c) {
+				tcp_set_user(es->c, NULL);
+				tcp_close(a->ts, es->c);
+				es->c = NULL;
+			}
+		}
+		for (unsigned i = 0; i < a->n_socks; i++) {
+			struct esock *es = &a->es[i];
+
+			if (es->kind == ES_CONN && es->c) {
+				tcp_set_user(es->c, NULL);
+				tcp_abort(a->ts, es->c); /* the peer sees RST */
+				es->c = NULL;
+			}
+		}
+	}
+	/* Connections the app had closed but that still use its FIFOs
+	 * (FIN_WAIT, TIME_WAIT...): they cannot outlive the segment. */
+	if (a->slot_conn)
+		for (uint32_t s = 0; s < a->n_slots; s++)
+			if (a->slot_conn[s])
+				tcp_abort(a->ts, a->slot_conn[s]);
+	MST_COUNT(a->st, app_detaches);
+	free(a->es);
+	free(a->free_socks);
+	free(a->free_slots);
+	free(a->slot_conn);
+	free(a);
+}
+
+int eng_app_id(const struct eng_app *a)
+{
+	return a->id;
+}
