@@ -371,7 +371,7 @@ int mst_sim_listen(struct mst_sim *sim, int fd, int backlog)
 		return f->listening ? 0 : -EISCONN;
 	if (!f->port)
 		return -EDESTADDRREQ;
-	rc = tcp_listen(sim->ts, f->port, backlog, NULL, NULL, &f->c);
+	rc = tcp_listen(sim->ts, f->port, backlog, NULL, NULL, NULL, &f->c);
 	if (rc)
 		return rc;
 	f->listening = true;
@@ -416,7 +416,7 @@ int mst_sim_connect(struct mst_sim *sim, int fd, uint32_t ip, uint16_t port)
 		return -EINVAL;
 	if (f->c)
 		return f->c->state == TCP_SYN_SENT ? -EALREADY : -EISCONN;
-	rc = tcp_connect(sim->ts, ip, port, f->port, NULL, NULL, &f->c);
+	rc = tcp_connect(sim->ts, ip, port, f->port, NULL, NULL, NULL, &f->c);
 	if (rc)
 		return rc;
 	tcp_set_user(f->c, f);
