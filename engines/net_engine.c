@@ -241,6 +241,8 @@ static int net_engine_poll(void *eng, uint64_t now)
 			rte_prefetch0(pkts[i + 1]->data);
 		net_input(e->ns, pkts[i], now);
 	}
+	if (n)
+		tcp_flush_acks(e->ts); /* one ACK per connection per burst */
 	if (unlikely(!rte_ring_empty(e->arp_ring)))
 		drain_arp_ring(e, now);
 	if (unlikely(e->garp_pending)) {

@@ -217,6 +217,7 @@ int mst_sim_input(struct mst_sim *sim, const void *frame, size_t len)
 	MST_COUNT(&sim->stats, rx_frames);
 	MST_COUNT_N(&sim->stats, rx_bytes, len);
 	net_input(sim->ns, p, sim->now);
+	tcp_flush_acks(sim->ts);
 	return 0;
 }
 

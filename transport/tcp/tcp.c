@@ -404,6 +404,15 @@ static void accept_remove(struct tcp_stack *ts, struct tcp_cb *c)
 
 static void release(struct tcp_stack *ts, struct tcp_cb *c)
 {
+	if (c->flags & TCPF_ACK_QUEUED) {
+		struct tcp_cb **pp;
+
+		for (pp = &ts->ack_list; *pp; pp = &(*pp)->anext)
+			if (*pp == c) {
+				*pp = c->anext;
+				break;
+			}
+	}
 	dirty_remove(ts, c);
 	cb_free(ts, c);
 }

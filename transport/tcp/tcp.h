@@ -84,6 +84,9 @@ void tcp_destroy(struct tcp_stack *ts);
 void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx);
 /* Run due timers and pending output; returns units of work done. */
 unsigned tcp_timer(struct tcp_stack *ts, uint64_t now_ns);
+/* Send the ACKs segment processing left owed. Call after each RX burst:
+ * all segments of a connection in one burst get one ACK (like GRO). */
+void tcp_flush_acks(struct tcp_stack *ts);
 /* Stack-wide event sink for connections without their own. */
 void tcp_set_default_handler(struct tcp_stack *ts, tcp_event_fn fn, void *ctx);
 

@@ -741,8 +741,25 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 	if (c->state == TCP_CLOSED)
 		return;
 	tcp_output(ts, c);
-	if (c->flags & TCPF_ACK_NOW)
-		tcp_send_ack(ts, c);
+	if ((c->flags & (TCPF_ACK_NOW | TCPF_ACK_QUEUED)) == TCPF_ACK_NOW) {
+		c->flags |= TCPF_ACK_QUEUED;
+		c->anext = ts->ack_list;
+		ts->ack_list = c;
+	}
+}
+
+void tcp_flush_acks(struct tcp_stack *ts)
+{
+	while (ts->ack_list) {
+		struct tcp_cb *c = ts->ack_list;
+
+		ts->ack_list = c->anext;
+		c->anext = NULL;
+		c->flags &= ~TCPF_ACK_QUEUED;
+		/* A data segment sent meanwhile carried the ACK already. */
+		if ((c->flags & TCPF_ACK_NOW) && c->state != TCP_CLOSED && c->state != TCP_LISTEN)
+			tcp_send_ack(ts, c);
+	}
 }
 
 /* ---- entry -------------------------------------------------------------- */

@@ -174,6 +174,7 @@ static uint32_t send_at(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, ui
 	 * wire: the sequence space is used and the RTO recovers it. */
 	(void)xmit(ts, &s);
 	/* Any segment carries our ACK: the delayed ACK is no longer due. */
+	c->flags &= ~TCPF_ACK_NOW;
 	c->unacked_segs = 0;
 	tw_cancel(ts->wheel, &c->t_delack);
 	return len + (fin ? 1 : 0);

@@ -71,6 +71,7 @@ enum { TCP_T_RTX, TCP_T_DELACK, TCP_T_KEEP };
 #define TCPF_PASSIVE 0x10000    /* created by a listener */
 #define TCPF_PERSIST 0x20000    /* RTX timer is the persist timer */
 #define TCPF_HASHED 0x40000
+#define TCPF_ACK_QUEUED 0x80000 /* on the stack's ack list (sent at the end of the burst) */
 
 struct tcp_range {
 	uint32_t start, end; /* [start, end) */
@@ -143,6 +144,7 @@ struct tcp_cb {
 	void *user;
 	uint32_t events_pending;       /* not yet delivered (batched per input) */
 	struct tcp_cb *dnext;          /* stack's list of connections with events */
+	struct tcp_cb *anext;          /* stack's list of connections owing an ACK */
 	struct tcp_cb *listener;       /* passive: the listener that made us */
 	struct tcp_cb *aq_next;        /* listener accept queue link */
 	uint64_t bytes_acked, bytes_received;
@@ -187,6 +189,7 @@ struct tcp_stack {
 	void *default_ctx;
 	struct tcp_cb *dirty;          /* connections with events to deliver (via dnext) */
 	bool flushing;                 /* tcp_flush_events() is running */
+	struct tcp_cb *ack_list;       /* ACKs owed, sent by tcp_flush_acks() */
 };
 
 /* tcp.c */
