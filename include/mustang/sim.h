@@ -55,6 +55,7 @@ struct mst_sim_conf {
 	const char *cc;            /* "cubic" (default), "newreno" */
 	int no_sack, no_timestamps, no_wscale, no_syncookies; /* turn an option off */
 	uint64_t start_ns;         /* initial virtual time */
+	uint32_t bufs;             /* packet buffers (10 KiB each), default 8192; fuzzers want few */
 };
 
 #define MST_SIM_SVC_UDP_ECHO (1u << 0)

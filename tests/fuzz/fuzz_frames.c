@@ -743,6 +743,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conf.mtu = 576;
 	}
 	conf.start_ns = 1000000000ull;
+	conf.bufs = 512; /* a small pool: creating the sim per input stays cheap */
 
 	memset(&z, 0, sizeof(z));
 	z.raw_drain = cfg & 1;

@@ -56,8 +56,8 @@ struct mst_sim {
 	uint64_t now;
 	struct sim_buf *bufs;
 	struct sim_buf *free_bufs;
-	struct mst_pkt *outq[SIM_BUFS]; /* ring of frames sent, oldest first */
-	unsigned out_head, out_n;
+	struct mst_pkt **outq;          /* ring of n_bufs frames sent, oldest first */
+	unsigned out_head, out_n, n_bufs;
 	struct sim_fd fds[SIM_FDS];
 };
 
@@ -93,12 +93,12 @@ static void sim_xmit(void *ctx, struct mst_pkt *p)
 {
 	struct mst_sim *sim = ctx;
 
-	if (sim->out_n == SIM_BUFS) {
+	if (sim->out_n == sim->n_bufs) {
 		MST_DROP(&sim->stats, tx_full);
 		sim_free(sim, p);
 		return;
 	}
-	sim->outq[(sim->out_head + sim->out_n) % SIM_BUFS] = p;
+	sim->outq[(sim->out_head + sim->out_n) % sim->n_bufs] = p;
 	sim->out_n++;
 	MST_COUNT(&sim->stats, tx_frames);
 	MST_COUNT_N(&sim->stats, tx_bytes, p->len);
@@ -122,10 +122,16 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 		goto out;
 	sim->conf = *conf;
 	sim->now = conf->start_ns;
-	sim->bufs = calloc(SIM_BUFS, sizeof(*sim->bufs));
-	if (!sim->bufs)
+	sim->n_bufs = conf->bufs ? conf->bufs : SIM_BUFS;
+	if (sim->n_bufs < 16 || sim->n_bufs > (1u << 20)) {
+		err = EINVAL;
 		goto out_sim;
-	for (unsigned i = SIM_BUFS; i-- > 0;) {
+	}
+	sim->bufs = calloc(sim->n_bufs, sizeof(*sim->bufs));
+	sim->outq = calloc(sim->n_bufs, sizeof(*sim->outq));
+	if (!sim->bufs || !sim->outq)
+		goto out_bufs;
+	for (unsigned i = sim->n_bufs; i-- > 0;) {
 		sim->bufs[i].next_free = sim->free_bufs;
 		sim->free_bufs = &sim->bufs[i];
 	}
@@ -184,6 +190,7 @@ out_tcp:
 out_net:
 	net_destroy(sim->ns);
 out_bufs:
+	free(sim->outq);
 	free(sim->bufs);
 out_sim:
 	free(sim);
@@ -198,6 +205,7 @@ void mst_sim_destroy(struct mst_sim *sim)
 		return;
 	tcp_destroy(sim->ts);
 	net_destroy(sim->ns);
+	free(sim->outq);
 	free(sim->bufs);
 	free(sim);
 }
@@ -271,7 +279,7 @@ ssize_t mst_sim_output(struct mst_sim *sim, void *buf, size_t cap)
 		return -EMSGSIZE;
 	len = p->len;
 	memcpy(buf, p->data, len);
-	sim->out_head = (sim->out_head + 1) % SIM_BUFS;
+	sim->out_head = (sim->out_head + 1) % sim->n_bufs;
 	sim->out_n--;
 	sim_free(sim, p);
 	return (ssize_t)len;
