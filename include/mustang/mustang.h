@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libmustang: the application API of the Mustang TCP/IP stack.
+ *
+ * An application links libmustang (pkg-config: mustang) and calls
+ * mst_init() once; the library attaches to mustangd over its control
+ * socket and maps a shared-memory segment. From then on the data path is
+ * shared memory only: no system call per operation while the app is busy
+ * (a thread that must block sleeps on its eventfd).
+ *
+ * Three layers:
+ *   1. POSIX-shaped calls (mst_socket ... mst_epoll_wait): the same
+ *      arguments, return values and errno values as Linux, on descriptors
+ *      private to the library (>= MST_FD_BASE, never kernel fds: pass them
+ *      only to mst_* calls). mst_poll and mst_epoll_* also accept kernel
+ *      descriptors, so one loop can wait on both.
+ *   2. A native non-blocking API: mst_watch() + mst_ev_poll() deliver
+ *      readiness of sockets to the calling thread; mst_event_fd() lets an
+ *      app put "mustang has events for this thread" into its own epoll.
+ *   3. Zero-copy FIFO access: mst_rx_peek/mst_rx_consume and
+ *      mst_tx_reserve/mst_tx_commit hand out pointers into the socket's
+ *      RX/TX byte FIFOs in the shared segment.
+ *
+ * Threads: any thread may use any socket. Each thread gets its own queue
+ * pair to the engine on first use (at most MST_SHM_MAX_QPS threads use the
+ * library at once; a thread's queue pair is released when it exits).
+ * Concurrent sends (or concurrent receives) on one socket are serialized by
+ * a per-socket lock; a send and a receive on the same socket proceed in
+ * parallel. The zero-copy calls take no lock: use them from one thread per
+ * direction and socket at a time.
+ *
+ * Differences from Linux, on purpose:
+ *   - SIGPIPE is never raised; writing to a shut-down or reset connection
+ *     fails with EPIPE whether or not MSG_NOSIGNAL is given.
+ *   - Only AF_INET / SOCK_STREAM (TCP). SOCK_DGRAM fails with
+ *     EPROTONOSUPPORT until the engines have UDP sockets.
+ *   - Before mst_init() (or after mst_fini()), calls that create a
+ *     descriptor (mst_socket, mst_epoll_create1) fail with ENOTCONN;
+ *     calls on a descriptor fail with EBADF.
+ *   - SO_RCVBUF/SO_SNDBUF can be read (the FIFO sizes); setting them is
+ *     accepted and ignored. SO_LINGER {1, 0} makes close send RST; other
+ *     linger values are stored and reported but close never blocks.
+ *   - SOCK_CLOEXEC / FD_CLOEXEC are accepted and meaningless (library
+ *     descriptors do not survive exec anyway).
+ */
+#ifndef MUSTANG_MUSTANG_H
+#define MUSTANG_MUSTANG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Library descriptors start here, far above any kernel fd in practice. */
+#define MST_FD_BASE (1 << 20)
+
+/* ---- Setup ---------------------------------------------------------- */
+
+/* Attach to mustangd. ctl_path: the control socket; NULL means
+ * $MUSTANG_CTL, else MST_CTL_DEFAULT_PATH. Returns 0, or -1 with errno
+ * (ENOENT/ECONNREFUSED: no daemon; EACCES: refused by the daemon;
+ * EPROTO: bad response or segment; EISCONN: already attached). */
+int mst_init(const char *ctl_path);
+
+/* Detach: closes the control connection (the daemon resets every
+ * connection still open) and unmaps the segment. Threads must have stopped
+ * using the library. */
+void mst_fini(void);
+
+/* ---- POSIX-shaped API (returns and errno as Linux) ------------------ */
+
+int mst_socket(int domain, int type, int protocol);
+int mst_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int mst_listen(int fd, int backlog);
+int mst_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int mst_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int mst_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t mst_send(int fd, const void *buf, size_t len, int flags);
+ssize_t mst_recv(int fd, void *buf, size_t len, int flags);
+ssize_t mst_write(int fd, const void *buf, size_t len);
+ssize_t mst_read(int fd, void *buf, size_t len);
+int mst_shutdown(int fd, int how);
+int mst_close(int fd);
+int mst_setsockopt(int fd, int level, int name, const void *val, socklen_t len);
+int mst_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+/* F_GETFL / F_SETFL (O_NONBLOCK), F_GETFD / F_SETFD. */
+int mst_fcntl(int fd, int cmd, ...);
+int mst_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int mst_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+
+/* poll(2) over library and kernel descriptors mixed. */
+int mst_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+
+/* epoll over library and kernel descriptors mixed. Level-triggered by
+ * default; EPOLLET and EPOLLONESHOT are supported. Events: EPOLLIN,
+ * EPOLLOUT, EPOLLRDHUP, EPOLLERR, EPOLLHUP (the last two always). A closed
+ * library socket leaves every interest list. Each wait scans the interest
+ * list (O(registered sockets)). */
+int mst_epoll_create1(int flags);
+int mst_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int mst_epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms);
+
+/* ---- Native non-blocking API ----------------------------------------- */
+
+struct mst_event {
+	int fd;          /* library socket */
+	uint32_t events; /* POLLIN/POLLOUT/POLLERR/POLLHUP/POLLRDHUP now */
+};
+
+/* Route fd's readiness notifications to the calling thread (one engine
+ * round trip the first time, none while this thread stays the receiver).
+ * 0 or -1 with errno. */
+int mst_watch(int fd);
+
+/* Report watched sockets whose readiness changed since the last call,
+ * with their readiness now (level). Waits up to timeout_ms (-1 forever,
+ * 0 never). Returns the count (0 on timeout) or -1 with errno (EINTR). */
+int mst_ev_poll(struct mst_event *evs, int max, int timeout_ms);
+
+/* The calling thread's eventfd. After this call the engine signals it
+ * whenever it posts events for this thread, so an app can add it to its
+ * own epoll (EPOLLIN) and then call mst_ev_poll(..., 0) or
+ * mst_epoll_wait(..., 0). Readiness stays in the shared segment: treat a
+ * wake-up as a hint and drain it with read(2) (the fd is non-blocking).
+ * -1 with errno if the library is not attached. */
+int mst_event_fd(void);
+
+/* ---- Zero-copy FIFO access ------------------------------------------- */
+
+/* Readable bytes of fd's RX FIFO, as up to two regions (*p2 may be NULL).
+ * Returns the total (n1 + n2), 0 when nothing is buffered (check
+ * mst_recv for EOF/errors), or -1 with errno. Never blocks. */
+ssize_t mst_rx_peek(int fd, const void **p1, size_t *n1, const void **p2, size_t *n2);
+/* Release the first n peeked bytes (the TCP window reopens). */
+int mst_rx_consume(int fd, size_t n);
+
+/* Free space of fd's TX FIFO, as up to two writable regions. Returns the
+ * total, 0 when full or while the connection is still being established
+ * (wait for POLLOUT), or -1 with errno (EPIPE when not connected, after
+ * shutdown or an error). Never blocks. */
+ssize_t mst_tx_reserve(int fd, void **p1, size_t *n1, void **p2, size_t *n2);
+/* Publish the first n reserved bytes and ring the engine's doorbell. */
+int mst_tx_commit(int fd, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* MUSTANG_MUSTANG_H */
