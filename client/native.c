@@ -133,7 +133,7 @@ static int tx_space(uint32_t idx, uint32_t *fr)
 	struct mst_shm_sock *s = &mst_lib.socks[idx];
 	uint32_t state = ld_acq(&s->state), used;
 
-	if (mst_lib.ls[idx].shut_wr || ld_acq((const uint32_t *)&s->error))
+	if (mst_lib.ls[idx].shut_wr || sock_error_pending(idx))
 		return -EPIPE;
 	if (state == MST_SOCK_SYN_SENT || state == MST_SOCK_SYN_RECEIVED) {
 		*fr = 0;

@@ -49,6 +49,10 @@ struct lsock {
 	uint16_t peer_port;        /* host order */
 	uint32_t bound_ip;         /* network order, from bind() */
 	uint16_t bound_port;
+	int32_t err_ack;           /* shm error value already taken by SO_ERROR
+				    * (the engine may republish it late) */
+	uint32_t pend_mask;        /* options set before the connection existed */
+	uint32_t pend_val[16];     /* ... their values, by MST_OPT_* */
 };
 
 /* Per-qp library state that outlives the thread owning the qp. */
@@ -122,6 +126,8 @@ int thr_own(struct thr *t, uint32_t sock, bool force);
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */
 uint32_t sock_readiness(uint32_t idx);          /* POLL* bits now */
+int sock_error_pending(uint32_t idx);           /* positive errno or 0 */
+void sock_apply_pending_opts(struct thr *t, uint32_t idx);
 void sock_rx_doorbell(struct thr *t, uint32_t idx, uint32_t head, uint32_t before);
 int sock_tx_state(uint32_t idx);                /* 0 or -errno for send */
 

@@ -204,9 +204,13 @@ static bool got_reply(void *arg)
 int cmd_call(struct thr *t, struct mst_shm_msg *m)
 {
 	struct wait_spec w = { .ready = got_reply, .arg = t };
-	uint32_t seq = mst_lib.lqp[t->qp].seq++;
+	uint32_t seq = ++mst_lib.lqp[t->qp].seq;
 	int r;
 
+	/* seq 0 is never waited for: doorbells carry it and the engine may
+	 * answer a bad doorbell with an ERROR echoing it. */
+	if (seq == 0)
+		seq = ++mst_lib.lqp[t->qp].seq;
 	m->seq = seq;
 	t->want_seq = seq;
 	t->got = 0;
@@ -288,6 +292,8 @@ int thr_own(struct thr *t, uint32_t sock, bool force)
 	struct mst_lib *L = &mst_lib;
 	struct lsock *ls = &L->ls[sock];
 	struct mst_shm_msg m = { .op = MST_CMD_NOTIFY, .sock = (int32_t)sock };
+	struct mst_shm_msg fence = { .op = MST_CMD_GETOPT, .sock = (int32_t)sock,
+				     .a = MST_OPT_REUSEADDR };
 	int o = __atomic_load_n(&ls->notify_qp, __ATOMIC_ACQUIRE);
 	int r = 0;
 
@@ -300,7 +306,13 @@ int thr_own(struct thr *t, uint32_t sock, bool force)
 	pthread_mutex_lock(&ls->own_lock);
 	o = __atomic_load_n(&ls->notify_qp, __ATOMIC_ACQUIRE);
 	if (o != t->qp && (force || o < 0 || !__atomic_load_n(&L->lqp[o].in_wait, __ATOMIC_SEQ_CST))) {
-		r = cmd_call(t, &m);
+		/* mustangd answers NOTIFY with a READY, not a DONE, so a
+		 * GETOPT behind it on the same qp tells us when it took
+		 * effect (commands of a qp run in order). A DONE for the
+		 * NOTIFY itself, should the engine send one, is ignored. */
+		r = cmd_post(t, &m);
+		if (r == 0)
+			r = cmd_call(t, &fence);
 		if (r >= 0) {
 			__atomic_store_n(&ls->notify_qp, t->qp, __ATOMIC_SEQ_CST);
 			r = 0;

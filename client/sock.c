@@ -74,6 +74,8 @@ static int sock_open(struct thr *t, int32_t idx, int nonblock)
 	ls->linger_on = ls->linger_s = 0;
 	ls->peer_ip = ls->bound_ip = 0;
 	ls->peer_port = ls->bound_port = 0;
+	ls->err_ack = 0;
+	ls->pend_mask = 0;
 	__atomic_store_n(&ls->waiters, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&ls->notify_qp, t->qp, __ATOMIC_RELAXED); /* creator gets READY */
 	__atomic_store_n(&ls->open, 1, __ATOMIC_RELEASE);
@@ -111,7 +113,7 @@ uint32_t sock_readiness(uint32_t idx)
 	uint32_t state = ld_acq(&s->state), eof, mask = 0, used, fr;
 	bool bad, bad2;
 
-	if (ld_acq((const uint32_t *)&s->error))
+	if (sock_error_pending(idx))
 		mask |= POLLERR;
 	if (state == MST_SOCK_LISTEN || ls->listening) {
 		if (ld_acq(&s->accept_queue))
@@ -148,8 +150,18 @@ uint32_t sock_readiness(uint32_t idx)
 	}
 	if (ls->shut_rd && ls->shut_wr)
 		mask |= POLLHUP;
-	mask |= ld_acq(&s->ready) & (POLLERR | POLLHUP | POLLRDHUP);
+	mask |= ld_acq(&s->ready) & (POLLHUP | POLLRDHUP);
 	return mask;
+}
+
+int sock_error_pending(uint32_t idx)
+{
+	struct lsock *ls = &mst_lib.ls[idx];
+	int32_t e = (int32_t)ld_acq((const uint32_t *)&ssock(idx)->error);
+
+	if (e <= 0)
+		return 0;
+	return e == __atomic_load_n(&ls->err_ack, __ATOMIC_RELAXED) ? 0 : e;
 }
 
 /* The pending error (positive errno) and clear it, as SO_ERROR does. */
@@ -157,13 +169,17 @@ static int sock_take_error(struct thr *t, uint32_t idx)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_GETOPT, .sock = (int32_t)idx,
 				 .a = MST_OPT_ERROR };
+	int32_t seen = (int32_t)ld_acq((const uint32_t *)&ssock(idx)->error);
 	int r;
 
-	if (!ld_acq((const uint32_t *)&ssock(idx)->error))
+	if (!sock_error_pending(idx))
 		return 0;
 	r = cmd_call(t, &m);
 	if (r < 0)
 		return -r;
+	/* GETOPT cleared the engine's error; the shm copy may lag until the
+	 * engine next publishes the socket: do not report it twice. */
+	__atomic_store_n(&mst_lib.ls[idx].err_ack, seen, __ATOMIC_RELAXED);
 	return (int)m.a;
 }
 
@@ -417,6 +433,7 @@ MST_EXPORT int mst_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	if (r < 0)
 		RET_ERR(-r);
 	ls->connecting = 1;
+	sock_apply_pending_opts(t, idx);
 	ls->peer_ip = sin->sin_addr.s_addr;
 	ls->peer_port = ntohs(sin->sin_port);
 	if (ls->nonblock)

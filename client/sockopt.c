@@ -37,6 +37,25 @@ static int opt_of(int level, int name)
 	return 0;
 }
 
+/* Options set on a socket before its connection exists: mustangd keeps
+ * options on the connection and answers ENOTCONN, so remember them and
+ * apply them right after CONNECT (sock_apply_pending_opts). */
+static int setopt(uint32_t idx, int opt, uint64_t v);
+
+void sock_apply_pending_opts(struct thr *t, uint32_t idx)
+{
+	struct lsock *ls = &mst_lib.ls[idx];
+	uint32_t mask = ls->pend_mask;
+
+	ls->pend_mask = 0;
+	while (mask) {
+		int opt = __builtin_ctz(mask);
+
+		mask &= mask - 1;
+		setopt(idx, opt, ls->pend_val[opt]);
+	}
+}
+
 static int setopt(uint32_t idx, int opt, uint64_t v)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_SETOPT, .sock = (int32_t)idx,
@@ -47,6 +66,12 @@ static int setopt(uint32_t idx, int opt, uint64_t v)
 	if (!t)
 		return -errno;
 	r = cmd_call(t, &m);
+	if (r == -ENOTCONN && opt < 16 &&
+	    __atomic_load_n(&mst_lib.socks[idx].state, __ATOMIC_ACQUIRE) == MST_SOCK_NEW) {
+		mst_lib.ls[idx].pend_mask |= 1u << opt;
+		mst_lib.ls[idx].pend_val[opt] = (uint32_t)v;
+		return 0;
+	}
 	return r < 0 ? r : 0;
 }
 
@@ -62,6 +87,8 @@ static int getopt_(uint32_t idx, int opt, uint64_t *v)
 	if (r < 0)
 		return r;
 	*v = m.a;
+	if (opt < 16 && (mst_lib.ls[idx].pend_mask & (1u << opt)))
+		*v = mst_lib.ls[idx].pend_val[opt];
 	return 0;
 }
 
@@ -162,7 +189,7 @@ MST_EXPORT int mst_getsockopt(int fd, int level, int name, void *val, socklen_t 
 		case SO_ACCEPTCONN: iv = !!ls->listening; goto out_int;
 		case SO_ERROR:
 			/* No round trip when nothing is pending. */
-			if (!__atomic_load_n(&s->error, __ATOMIC_ACQUIRE)) {
+			if (!sock_error_pending(idx)) {
 				iv = 0;
 				goto out_int;
 			}

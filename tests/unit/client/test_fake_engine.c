@@ -159,12 +159,13 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 	case MST_CMD_RX_DONE:
 		return; /* doorbells: the pump does the work */
 	case MST_CMD_NOTIFY:
+		/* As mustangd: no DONE, a READY to the new receiver. */
 		if (valid) {
 			E.owner[s] = qp;
 			E.notifies++;
+			eng_ready(s);
 		}
-		r.result = valid ? 0 : -EBADF;
-		break;
+		return;
 	case MST_CMD_GETOPT:
 		r.result = valid ? 0 : -EBADF;
 		if (valid && c->a == MST_OPT_ERROR) {
