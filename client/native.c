@@ -99,6 +99,11 @@ MST_EXPORT ssize_t mst_rx_peek(int fd, const void **p1, size_t *n1, const void *
 	if (!p1 || !n1 || !p2 || !n2)
 		RET_ERR(EINVAL);
 	s = &mst_lib.socks[idx];
+	if (!sock_fifo_ok(idx)) {
+		*p1 = *p2 = NULL;
+		*n1 = *n2 = 0;
+		return 0;
+	}
 	avail = ld_acq(&s->rx_tail) - s->rx_head; /* F1 */
 	if (avail > s->rx_size)
 		RET_ERR(EIO);
@@ -117,6 +122,11 @@ MST_EXPORT int mst_rx_consume(int fd, size_t n)
 	if (!sock_get(fd, &idx) || !(t = thr_get()))
 		return -1;
 	s = &mst_lib.socks[idx];
+	if (!sock_fifo_ok(idx)) {
+		if (n)
+			RET_ERR(EINVAL);
+		return 0;
+	}
 	avail = ld_acq(&s->rx_tail) - s->rx_head;
 	if (avail > s->rx_size)
 		RET_ERR(EIO);
@@ -139,7 +149,7 @@ static int tx_space(uint32_t idx, uint32_t *fr)
 		*fr = 0;
 		return 0;
 	}
-	if (state != MST_SOCK_ESTABLISHED && state != MST_SOCK_CLOSE_WAIT)
+	if ((state != MST_SOCK_ESTABLISHED && state != MST_SOCK_CLOSE_WAIT) || !sock_fifo_ok(idx))
 		return -EPIPE;
 	used = s->tx_tail - ld_acq(&s->tx_head); /* F4 */
 	if (used > s->tx_size)

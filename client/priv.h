@@ -126,7 +126,8 @@ int thr_own(struct thr *t, uint32_t sock, bool force);
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */
 uint32_t sock_readiness(uint32_t idx);          /* POLL* bits now */
-int sock_error_pending(uint32_t idx);           /* positive errno or 0 */
+int sock_error_pending(uint32_t idx);
+bool sock_fifo_ok(uint32_t idx);                /* FIFO geometry sane */           /* positive errno or 0 */
 void sock_apply_pending_opts(struct thr *t, uint32_t idx);
 void sock_rx_doorbell(struct thr *t, uint32_t idx, uint32_t head, uint32_t before);
 int sock_tx_state(uint32_t idx);                /* 0 or -errno for send */

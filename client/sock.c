@@ -46,6 +46,20 @@ static bool pow2(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/* The FIFO geometry is engine-written when the socket gets a connection
+ * (connect or accept; a new or listening socket has none: sizes 0). The
+ * data path checks it on every use: a power-of-two size, inside the
+ * segment. */
+bool sock_fifo_ok(uint32_t idx)
+{
+	const struct mst_shm_sock *s = ssock(idx);
+	uint64_t size = mst_lib.size;
+
+	return pow2(s->rx_size) && pow2(s->tx_size) &&
+	       s->rx_off <= size && s->rx_size <= size - s->rx_off &&
+	       s->tx_off <= size && s->tx_size <= size - s->tx_off;
+}
+
 /* Adopt an engine socket index returned by SOCKET or ACCEPT. */
 static int sock_open(struct thr *t, int32_t idx, int nonblock)
 {
@@ -57,16 +71,6 @@ static int sock_open(struct thr *t, int32_t idx, int nonblock)
 		return -EIO;
 	s = ssock((uint32_t)idx);
 	ls = &L->ls[idx];
-	/* The FIFO locations are engine-written; check them once here so
-	 * the data path can trust them for the socket's life. */
-	if (!pow2(s->rx_size) || !pow2(s->tx_size) ||
-	    s->rx_off > L->size || s->rx_size > L->size - s->rx_off ||
-	    s->tx_off > L->size || s->tx_size > L->size - s->tx_off) {
-		struct mst_shm_msg m = { .op = MST_CMD_CLOSE, .sock = idx };
-
-		cmd_call(t, &m);
-		return -EIO;
-	}
 	ls->gen++;
 	ls->nonblock = (uint32_t)nonblock;
 	ls->listening = ls->connecting = ls->shut_rd = ls->shut_wr = 0;
@@ -91,6 +95,12 @@ static uint32_t rx_level(uint32_t idx, uint32_t *eof, bool *bad)
 	uint32_t e = ld_acq(&s->eof);
 	uint32_t n = ld_acq(&s->rx_tail) - s->rx_head;
 
+	if (!sock_fifo_ok(idx)) { /* no connection (yet) */
+		*bad = false;
+		if (eof)
+			*eof = e;
+		return 0;
+	}
 	*bad = n > s->rx_size;
 	if (eof)
 		*eof = e;
@@ -102,6 +112,10 @@ static uint32_t tx_free(uint32_t idx, bool *bad)
 	struct mst_shm_sock *s = ssock(idx);
 	uint32_t used = s->tx_tail - ld_acq(&s->tx_head); /* F4 */
 
+	if (!sock_fifo_ok(idx)) {
+		*bad = false;
+		return 0;
+	}
 	*bad = used > s->tx_size;
 	return *bad ? 0 : s->tx_size - used;
 }
@@ -583,8 +597,10 @@ MST_EXPORT ssize_t mst_recv(int fd, void *buf, size_t len, int flags)
 		if (r)
 			break;
 		state = ld_acq(&s->state);
-		if (eof || ls->shut_rd || state == MST_SOCK_CLOSED)
+		if (eof || ls->shut_rd || state == MST_SOCK_CLOSED) {
+			sock_rx_doorbell(t, idx, s->rx_head, (uint32_t)~0u);
 			break; /* EOF */
+		}
 		if (nb) {
 			r = -EAGAIN;
 			break;
@@ -629,6 +645,8 @@ MST_EXPORT int mst_shutdown(int fd, int how)
 	if (!ls->listening && state != MST_SOCK_LISTEN && !connected(state) &&
 	    state != MST_SOCK_SYN_SENT && state != MST_SOCK_SYN_RECEIVED)
 		RET_ERR(ENOTCONN);
+	if (sock_fifo_ok(idx))
+		sock_rx_doorbell(t, idx, ssock(idx)->rx_head, (uint32_t)~0u);
 	m.sock = (int32_t)idx;
 	m.a = (uint64_t)how;
 	r = cmd_call(t, &m);
@@ -658,6 +676,10 @@ MST_EXPORT int mst_close(int fd)
 	if (!__atomic_exchange_n(&ls->open, 0, __ATOMIC_ACQ_REL))
 		RET_ERR(EBADF);
 	ls->gen++;
+	/* Report every byte we consumed first: the engine resets a
+	 * connection closed with unread data (as Linux does). */
+	if (sock_fifo_ok(idx))
+		sock_rx_doorbell(t, idx, ssock(idx)->rx_head, (uint32_t)~0u);
 	m.sock = (int32_t)idx;
 	r = cmd_call(t, &m);
 	__atomic_store_n(&ls->notify_qp, -1, __ATOMIC_RELAXED);
