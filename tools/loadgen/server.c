@@ -51,20 +51,27 @@ static void on_signal(int sig)
 	s_stop = 1;
 }
 
+static const char *l_failed;   /* the call that failed, for the message */
+
 static int listener(const struct lg_ops *o, int type, uint16_t port, bool reuseport)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) };
 	int fd = o->socket(AF_INET, type, 0), one = 1;
 
+	l_failed = "socket";
 	if (fd < 0)
 		return -1;
 	o->setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	l_failed = "setsockopt(SO_REUSEPORT)";
 	if (reuseport && o->setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
 		goto out_close;
+	l_failed = "bind";
 	if (o->bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		goto out_close;
+	l_failed = "listen";
 	if (type == SOCK_STREAM && o->listen(fd, 4096) < 0)
 		goto out_close;
+	l_failed = "fcntl(O_NONBLOCK)";
 	if (o->set_nonblock(fd) < 0)
 		goto out_close;
 	return fd;
@@ -314,8 +321,8 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 			}
 			if (r < 0) {
 				rc = -errno;
-				fprintf(stderr, "mustang-load: cannot listen on port %u or %u: %s\n",
-					a->port, a->port + 1, strerror(errno));
+				fprintf(stderr, "mustang-load: cannot listen on port %u or %u: %s: %s\n",
+					a->port, a->port + 1, l_failed, strerror(errno));
 				goto out;
 			}
 		}
