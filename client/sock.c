@@ -214,6 +214,21 @@ void sock_rx_doorbell(struct thr *t, uint32_t idx, uint32_t head, uint32_t befor
 	}
 }
 
+/* Before SHUTDOWN or CLOSE on this thread's qp: ring both doorbells here
+ * too. Commands on different qps are not ordered, so the TX doorbell of
+ * another thread's last send might otherwise run after our FIN (its bytes
+ * lost); the engine reads the counters from shm, so any qp's doorbell
+ * covers every byte produced so far. */
+static void sock_flush_doorbells(struct thr *t, uint32_t idx)
+{
+	struct mst_shm_msg m = { .op = MST_CMD_TX, .sock = (int32_t)idx };
+
+	if (!sock_fifo_ok(idx))
+		return;
+	cmd_post(t, &m);
+	sock_rx_doorbell(t, idx, ssock(idx)->rx_head, (uint32_t)~0u);
+}
+
 struct sock_cond {
 	uint32_t idx;
 	uint32_t what; /* POLL* bits that end the wait */
@@ -645,8 +660,7 @@ MST_EXPORT int mst_shutdown(int fd, int how)
 	if (!ls->listening && state != MST_SOCK_LISTEN && !connected(state) &&
 	    state != MST_SOCK_SYN_SENT && state != MST_SOCK_SYN_RECEIVED)
 		RET_ERR(ENOTCONN);
-	if (sock_fifo_ok(idx))
-		sock_rx_doorbell(t, idx, ssock(idx)->rx_head, (uint32_t)~0u);
+	sock_flush_doorbells(t, idx);
 	m.sock = (int32_t)idx;
 	m.a = (uint64_t)how;
 	r = cmd_call(t, &m);
@@ -676,10 +690,9 @@ MST_EXPORT int mst_close(int fd)
 	if (!__atomic_exchange_n(&ls->open, 0, __ATOMIC_ACQ_REL))
 		RET_ERR(EBADF);
 	ls->gen++;
-	/* Report every byte we consumed first: the engine resets a
+	/* Report every byte sent and consumed first: the engine resets a
 	 * connection closed with unread data (as Linux does). */
-	if (sock_fifo_ok(idx))
-		sock_rx_doorbell(t, idx, ssock(idx)->rx_head, (uint32_t)~0u);
+	sock_flush_doorbells(t, idx);
 	m.sock = (int32_t)idx;
 	r = cmd_call(t, &m);
 	__atomic_store_n(&ls->notify_qp, -1, __ATOMIC_RELAXED);
