@@ -8,8 +8,11 @@
 #   1. the Linux host pinging Mustang,
 #   2. UDP datagrams echoed by Mustang's echo service, and ICMP port
 #      unreachable from a closed port,
-#   3. the same ping between two Linux namespaces, for comparison,
-#   4. `mustangctl stats`,
+#   3. apps on libmustang: http_hello answering `curl` and a 3-second `wrk`
+#      from the Linux namespace, and echo_client on Mustang talking to a
+#      Linux echo server (active open through Mustang),
+#   4. the same ping between two Linux namespaces, for comparison,
+#   5. `mustangctl stats`,
 # and tears everything down, whatever happens. Idempotent; nothing is left
 # on the host.
 #
@@ -24,7 +27,13 @@ ensure_packages "${MST_PACKAGES[@]}" || mst_die "could not install the packages"
 ensure_build || mst_die "build failed"
 
 TMP=$(mktemp -d /tmp/mustang-demo.XXXXXX)
+DEMO_PIDS=()   # apps and the Linux echo server, killed by PID on exit
 demo_cleanup() {
+	local p
+	for p in "${DEMO_PIDS[@]}"; do
+		kill "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
 	mst_cleanup
 	rm -rf "$TMP"
 }
@@ -69,7 +78,39 @@ run ip netns exec "$TOPO_NS_L" "$MST_PY" tests/integration/udp_echo.py echo "$MS
 echo "A closed port answers with ICMP port unreachable:"
 run ip netns exec "$TOPO_NS_L" "$MST_PY" tests/integration/udp_echo.py closed "$MST" 9 || FAILED=1
 
-step "3. Ping RTT: Linux -> Mustang vs Linux -> Linux on a second veth pair"
+step "3. Apps on libmustang (examples/): http_hello, echo_client"
+EX=$MST_BUILD/examples
+echo "An app attaches to mustangd through its control socket ($MST_DAEMON_CTL)"
+echo "and then talks to it through shared memory; it runs outside the namespaces."
+printf '$ %s\n' "http_hello -p 8080 --ctl $MST_DAEMON_CTL &"
+"$EX/http_hello" -p 8080 --ctl "$MST_DAEMON_CTL" >"$TMP/http_hello.out" 2>&1 &
+HH_PID=$!
+DEMO_PIDS+=("$HH_PID")
+for _ in $(seq 50); do grep -qs listening "$TMP/http_hello.out" && break; sleep 0.1; done
+cat "$TMP/http_hello.out"
+run ip netns exec "$TOPO_NS_L" curl -sS -i --max-time 5 "http://$MST:8080/" || FAILED=1
+run ip netns exec "$TOPO_NS_L" wrk -t 2 -c 16 -d 3s "http://$MST:8080/" | tee "$TMP/wrk.out" ||
+	FAILED=1
+if ! grep -q '^Requests/sec' "$TMP/wrk.out" || grep -q -e 'Socket errors' -e 'Non-2xx' "$TMP/wrk.out"; then
+	echo "wrk reported errors"
+	FAILED=1
+fi
+kill -TERM "$HH_PID"
+wait "$HH_PID" || FAILED=1
+cat "$TMP/http_hello.out"
+echo
+echo "A Linux echo server in the Linux namespace, and echo_client on Mustang (active open):"
+ip netns exec "$TOPO_NS_L" "$MST_PY" tests/integration/app_peer.py echo-server 9000 \
+	--ready "$TMP/echo.ready" >/dev/null 2>&1 &
+DEMO_PIDS+=($!)
+for _ in $(seq 50); do [ -f "$TMP/echo.ready" ] && break; sleep 0.1; done
+run "$EX/echo_client" --ctl "$MST_DAEMON_CTL" --size 64 --count 2000 "$TOPO_IP_L:9000" || FAILED=1
+run "$EX/echo_client" --ctl "$MST_DAEMON_CTL" --size 1M --count 8 --conns 4 "$TOPO_IP_L:9000" ||
+	FAILED=1
+echo "ARP on Mustang learned the Linux host: $("$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" stats --json |
+	"$MST_PY" tests/integration/mststats.py get /dev/stdin counters arp_cache_learned) entries"
+
+step "4. Ping RTT: Linux -> Mustang vs Linux -> Linux on a second veth pair"
 DEMO_NS_L=$TOPO_NS_L   # the Linux host facing Mustang
 topo_up base linux 2 || mst_die "could not create the Linux<->Linux pair"
 N=50 I=0.02
@@ -83,7 +124,7 @@ printf '%-28s %8s %9s %9s %9s\n' "Linux -> Mustang ($DRIVER)" "$m_rx/$N" "$m_min
 printf '%-28s %8s %9s %9s %9s\n' "Linux -> Linux (veth)" "$l_rx/$N" "$l_min" "$l_avg" "$l_max"
 echo "RTT: Mustang ($DRIVER, spreading) avg $m_avg ms vs Linux<->Linux avg $l_avg ms"
 
-step "4. mustangctl stats"
+step "5. mustangctl stats"
 run "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" stats
 
 step "Stopping mustangd (SIGTERM) and removing the namespaces"
