@@ -83,13 +83,14 @@ static void attach_work(void *eng, void *arg)
 struct engine_detach {
 	const struct apps_conf *conf;
 	int id;
+	int rc;
 };
 
 static void detach_work(void *eng, void *arg)
 {
 	struct engine_detach *w = arg;
 
-	(void)w->conf->ops->detach_app(eng, w->id);
+	w->rc = w->conf->ops->detach_app(eng, w->id);
 }
 
 /* Lay out a fresh segment: header, queue pairs, sockets, FIFO arena. */
@@ -221,6 +222,7 @@ void apps_detach(void *ctx, unsigned client)
 		return;
 	w.conf = &a->conf;
 	w.id = s->id;
+	w.rc = 0;
 	/* The engine must let go of the segment before we unmap it; if it
 	 * does not answer, leak the mapping rather than pull it from under
 	 * a running engine. */
@@ -229,8 +231,14 @@ void apps_detach(void *ctx, unsigned client)
 			a->conf.log("app %d: engine did not answer the detach; segment kept", s->id);
 		return;
 	}
+	if (w.rc == 1) {
+		/* The engine keeps the mapping until the connections the app
+		 * closed have finished, and unmaps it itself. */
+		s->base = NULL;
+	}
 	if (a->conf.log)
-		a->conf.log("app %d detached (pid %d)", s->id, (int)s->pid);
+		a->conf.log("app %d detached (pid %d)%s", s->id, (int)s->pid,
+			    w.rc == 1 ? "; its closed connections finish first" : "");
 	slot_release(s);
 }
 

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <mustang/shm_abi.h>
@@ -70,6 +71,9 @@ struct eng_app {
 	uint32_t *free_socks, n_free_socks; /* stack of free socket indices */
 	uint32_t *free_slots, n_free_slots; /* stack of free FIFO slots */
 	struct tcp_cb **slot_conn;          /* n_slots: connection using each slot */
+	bool draining;                      /* the app is gone; closed connections finish */
+	uint64_t drain_deadline_ns;         /* then whatever is left is reset */
+	bool own_mapping;                   /* unmap base when freed (draining) */
 };
 
 static inline uint32_t load_acq(const uint32_t *p)
@@ -88,11 +92,15 @@ static void post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 {
 	struct mst_shm_ring *r = &a->qps[q].evt;
 	uint32_t prod = a->evt_prod[q];
-	uint32_t cons = load_acq(&r->cons); /* app-written: only trusted if sane */
+	uint32_t cons;
 
+	if (a->draining)
+		return; /* nobody listens any more */
+	cons = load_acq(&r->cons); /* app-written: only trusted if sane */
 	if (prod - cons >= MST_SHM_RING_SLOTS) {
-		/* Full, or a cons the app broke: drop, tell it to rescan. */
-		__atomic_store_n(&a->qps[q].evt_overflow, 1, __ATOMIC_RELAXED);
+		/* Full, or a cons the app broke: drop, tell it to rescan (a
+		 * counter, so that every overflow is visible). */
+		__atomic_fetch_add(&a->qps[q].evt_overflow, 1, __ATOMIC_RELEASE);
 		MST_DROP(a->st, app_evt_overflow);
 		a->kick[q] = 1;
 		return;
@@ -129,6 +137,8 @@ void eng_app_kick(struct eng_app *a)
 {
 	bool any = false;
 
+	if (a->draining)
+		return;
 	for (unsigned q = 0; q < a->n_qps; q++)
 		any |= a->kick[q];
 	if (!any)
@@ -180,7 +190,8 @@ static void sock_sync(struct eng_app *a, struct esock *es, bool force)
 		tcp_fifo_state(es->c, &rx_head, &rx_tail, &tx_head, &tx_tail);
 		store_rel(&sh->rx_tail, rx_tail);
 		store_rel(&sh->tx_head, tx_head);
-		__atomic_store_n(&sh->eof, eof ? 1u : 0u, __ATOMIC_RELAXED);
+		/* Release: whoever sees eof (acquire) sees the final rx_tail. */
+		store_rel(&sh->eof, eof ? 1u : 0u);
 		if (rx_tail != rx_head || eof || err || st == TCP_CLOSED)
 			ready |= MST_READY_IN;
 		if ((st == TCP_ESTABLISHED || st == TCP_CLOSE_WAIT) &&
@@ -193,8 +204,8 @@ static void sock_sync(struct eng_app *a, struct esock *es, bool force)
 	}
 	if (err)
 		ready |= MST_READY_ERR;
-	__atomic_store_n(&sh->error, err, __ATOMIC_RELAXED);
-	__atomic_store_n(&sh->state, (uint32_t)st, __ATOMIC_RELAXED);
+	store_rel((uint32_t *)&sh->error, (uint32_t)err);
+	store_rel(&sh->state, (uint32_t)st);
 	store_rel(&sh->ready, ready);
 	if (force || ready != es->last_ready || rx_tail != es->rx_seen || tx_head != es->tx_seen) {
 		struct mst_shm_msg m = { .op = MST_EV_READY, .sock = (int32_t)idx, .a = ready };
@@ -467,7 +478,7 @@ static int cmd_fifo(struct eng_app *a, struct esock *es, bool tx)
 static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 {
 	struct esock *es;
-	enum tcp_sockopt opt;
+	enum tcp_sockopt opt = TCP_SO_NODELAY;
 	int rc, v;
 
 	MST_COUNT(a->st, app_cmds);
@@ -553,6 +564,8 @@ static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 		}
 		if (rc == 0)
 			rc = tcp_getopt(a->ts, es->c, opt, &v);
+		if (opt == TCP_SO_ERROR)
+			sock_sync(a, es, false); /* the shared copy of the error too */
 		post_done(a, q, m, rc, (uint64_t)(int64_t)v, 0, 0);
 		return;
 	case MST_CMD_NOTIFY:
@@ -569,6 +582,8 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 	int done = 0;
 
 	(void)now_ns;
+	if (a->draining)
+		return 0;
 	for (uint32_t q = 0; q < a->n_qps && done < APP_CMD_BUDGET; q++) {
 		struct mst_shm_ring *r = &a->qps[q].cmd;
 		uint32_t cons = a->cmd_cons[q];
@@ -585,8 +600,15 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 			post_error(a, q, NULL, -EPROTO);
 			continue;
 		}
-		while (avail-- && done < APP_CMD_BUDGET) {
+		while (avail && done < APP_CMD_BUDGET) {
 			struct mst_shm_msg m;
+
+			/* A command's completion must fit in the event ring: if
+			 * the app does not drain it, stop taking its commands
+			 * (backpressure) rather than drop a completion. */
+			if (a->evt_prod[q] - load_acq(&a->qps[q].evt.cons) + 8 > MST_SHM_RING_SLOTS)
+				break;
+			avail--;
 
 			/* One copy: the app may rewrite the slot meanwhile. */
 			memcpy(&m, &r->slots[cons & (MST_SHM_RING_SLOTS - 1)], sizeof(m));
@@ -601,6 +623,8 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 }
 
 /* ---- attach / detach ------------------------------------------------------ */
+
+static void app_free(struct eng_app *a);
 
 struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size)
@@ -657,7 +681,7 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
 	a->free_slots = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->free_slots));
 	a->slot_conn = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->slot_conn));
 	if (!a->es || !a->free_socks || !a->free_slots || !a->slot_conn) {
-		eng_app_detach(a);
+		app_free(a);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -669,43 +693,83 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
 	return a;
 }
 
-void eng_app_detach(struct eng_app *a)
+static void app_free(struct eng_app *a)
 {
-	if (!a)
-		return;
-	if (a->es) {
-		/* Listeners first: closing one resets its unaccepted children. */
-		for (unsigned i = 0; i < a->n_socks; i++) {
-			struct esock *es = &a->es[i];
-
-			if (es->kind == ES_LISTEN && es->c) {
-				tcp_set_user(es->c, NULL);
-				tcp_close(a->ts, es->c);
-				es->c = NULL;
-			}
-		}
-		for (unsigned i = 0; i < a->n_socks; i++) {
-			struct esock *es = &a->es[i];
-
-			if (es->kind == ES_CONN && es->c) {
-				tcp_set_user(es->c, NULL);
-				tcp_abort(a->ts, es->c); /* the peer sees RST */
-				es->c = NULL;
-			}
-		}
-	}
-	/* Connections the app had closed but that still use its FIFOs
-	 * (FIN_WAIT, TIME_WAIT...): they cannot outlive the segment. */
-	if (a->slot_conn)
-		for (uint32_t s = 0; s < a->n_slots; s++)
-			if (a->slot_conn[s])
-				tcp_abort(a->ts, a->slot_conn[s]);
-	MST_COUNT(a->st, app_detaches);
+	if (a->own_mapping)
+		munmap(a->base, a->len);
 	free(a->es);
 	free(a->free_socks);
 	free(a->free_slots);
 	free(a->slot_conn);
 	free(a);
+}
+
+static bool slots_all_free(const struct eng_app *a)
+{
+	return a->n_free_slots == a->n_slots;
+}
+
+int eng_app_detach(struct eng_app *a)
+{
+	if (!a)
+		return 0;
+	MST_COUNT(a->st, app_detaches);
+	if (!a->es || !a->slot_conn) { /* failed attach */
+		app_free(a);
+		return 0;
+	}
+	a->draining = true;
+	/* Listeners first: closing one resets its unaccepted children. */
+	for (unsigned i = 0; i < a->n_socks; i++) {
+		struct esock *es = &a->es[i];
+
+		if (es->kind == ES_LISTEN && es->c) {
+			tcp_set_user(es->c, NULL);
+			tcp_close(a->ts, es->c);
+			es->c = NULL;
+		}
+	}
+	/* Connections the app still held: it is gone, the peer gets RST. */
+	for (unsigned i = 0; i < a->n_socks; i++) {
+		struct esock *es = &a->es[i];
+
+		if (es->kind == ES_CONN && es->c) {
+			tcp_set_user(es->c, NULL);
+			tcp_abort(a->ts, es->c);
+			es->c = NULL;
+		}
+	}
+	/* Connections it had closed keep sending what it wrote (as a Linux
+	 * process that exits after close()); only TIME_WAIT, which has
+	 * nothing left to do, goes now. */
+	for (uint32_t s = 0; s < a->n_slots; s++)
+		if (a->slot_conn[s] && tcp_state_of(a->slot_conn[s]) == TCP_TIME_WAIT)
+			tcp_abort(a->ts, a->slot_conn[s]);
+	if (slots_all_free(a)) {
+		app_free(a);
+		return 0;
+	}
+	return 1; /* draining: eng_app_reap() finishes it */
+}
+
+void eng_app_drain(struct eng_app *a, uint64_t now_ns, uint64_t deadline_ns)
+{
+	a->own_mapping = true;
+	a->drain_deadline_ns = now_ns + deadline_ns;
+}
+
+bool eng_app_reap(struct eng_app *a, uint64_t now_ns)
+{
+	if (!slots_all_free(a) && now_ns >= a->drain_deadline_ns) {
+		/* The peer would not let them finish: reset what is left. */
+		for (uint32_t s = 0; s < a->n_slots; s++)
+			if (a->slot_conn[s])
+				tcp_abort(a->ts, a->slot_conn[s]);
+	}
+	if (!slots_all_free(a))
+		return false;
+	app_free(a);
+	return true;
 }
 
 int eng_app_id(const struct eng_app *a)

@@ -16,6 +16,7 @@
 #ifndef MST_ENGINES_APP_H
 #define MST_ENGINES_APP_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <mustang/counters.h>
@@ -27,7 +28,14 @@ struct eng_app;
 /* NULL + errno (EINVAL: the segment's layout is not one we made). */
 struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size);
-void eng_app_detach(struct eng_app *a);
+/* The app is gone. Its open connections are reset; connections it had
+ * closed go on until they finish. Returns 0 when everything is released,
+ * 1 when some are still finishing: then call eng_app_drain() (the engine
+ * takes over the segment mapping) and eng_app_reap() from poll until it
+ * returns true. */
+int eng_app_detach(struct eng_app *a);
+void eng_app_drain(struct eng_app *a, uint64_t now_ns, uint64_t deadline_ns);
+bool eng_app_reap(struct eng_app *a, uint64_t now_ns);
 int eng_app_id(const struct eng_app *a);
 /* Commands taken (bounded per call). */
 int eng_app_poll(struct eng_app *a, uint64_t now_ns);

@@ -29,6 +29,7 @@
 #define RX_BURST 32
 #define TX_BATCH 64
 #define MAX_APPS 64
+#define APP_DRAIN_NS (60ull * 1000000000ull) /* closed connections of a gone app: at most this long */
 #define MST_MAX_ENGINES_NET 64 /* = MST_MAX_ENGINES */
 #define TIMER_PERIOD_NS (1000 * 1000) /* = the TCP timer wheel's tick */
 
@@ -47,6 +48,9 @@ struct net_engine {
 	struct rte_ring *arp_ring;         /* neighbours other engines learned */
 	struct eng_app *apps[MAX_APPS];    /* attached applications */
 	unsigned n_apps;
+	struct eng_app *draining[MAX_APPS]; /* gone, their closed connections finishing */
+	unsigned n_draining;
+	uint64_t now;                      /* time of the current poll */
 	uint32_t rx_buf, tx_buf;           /* TCP FIFO sizes (apps' slots) */
 	uint16_t n_tx;                     /* frames waiting in tx[] */
 	bool garp_pending;                 /* announce ourselves on the first poll */
@@ -254,8 +258,14 @@ static int net_engine_poll(void *eng, uint64_t now)
 		work += (int)tcp_timer(e->ts, now);
 		e->next_timer_ns = now + TIMER_PERIOD_NS;
 	}
+	e->now = now;
 	for (unsigned i = 0; i < e->n_apps; i++)
 		work += eng_app_poll(e->apps[i], now);
+	for (unsigned i = 0; i < e->n_draining;)
+		if (eng_app_reap(e->draining[i], now))
+			e->draining[i] = e->draining[--e->n_draining];
+		else
+			i++;
 	for (unsigned i = 0; i < e->n_apps; i++)
 		eng_app_kick(e->apps[i]);
 	work += e->n_tx;
@@ -303,12 +313,23 @@ static int net_engine_detach_app(void *eng, int app_id)
 	struct net_engine *e = eng;
 
 	for (unsigned i = 0; i < e->n_apps; i++) {
-		if (eng_app_id(e->apps[i]) != app_id)
+		struct eng_app *a = e->apps[i];
+		int rc;
+
+		if (eng_app_id(a) != app_id)
 			continue;
-		eng_app_detach(e->apps[i]);
 		e->apps[i] = e->apps[--e->n_apps];
+		rc = eng_app_detach(a);
+		if (rc == 1) {
+			if (e->n_draining == MAX_APPS) { /* cannot happen: apps <= MAX_APPS */
+				eng_app_drain(a, e->now, 0);
+			} else {
+				eng_app_drain(a, e->now, APP_DRAIN_NS);
+				e->draining[e->n_draining++] = a;
+			}
+		}
 		flush_tx(e); /* the RSTs */
-		return 0;
+		return rc;
 	}
 	return -ENOENT;
 }
@@ -362,8 +383,16 @@ static void net_engine_destroy(void *eng)
 		return;
 	if (e->q)
 		flush_tx(e);
-	while (e->n_apps)
-		eng_app_detach(e->apps[--e->n_apps]);
+	while (e->n_apps) {
+		struct eng_app *a = e->apps[--e->n_apps];
+
+		if (eng_app_detach(a) == 1) {
+			eng_app_drain(a, 0, 0);
+			(void)eng_app_reap(a, UINT64_MAX); /* shutting down: reset the rest */
+		}
+	}
+	while (e->n_draining)
+		(void)eng_app_reap(e->draining[--e->n_draining], UINT64_MAX);
 	tcp_destroy(e->ts);
 	net_destroy(e->ns);
 	free(e);

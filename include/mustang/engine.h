@@ -75,6 +75,9 @@ struct mst_engine_ops {
 	/* Apps (client library): called on the engine's own thread (mailbox).
 	 * The engine serves the app's queue pairs until detach_app(). */
 	int (*attach_app)(void *eng, const struct mst_app *app);
+	/* 0: the engine no longer touches the segment; 1: connections the app
+	 * had closed are still finishing, and the engine took over the
+	 * mapping (it unmaps it itself); -errno. */
 	int (*detach_app)(void *eng, int app_id);
 	/* Upgrade hooks: bytes written/read, or -errno (-ENOSPC: need a bigger buf). */
 	long (*export_state)(void *eng, void *buf, size_t len);

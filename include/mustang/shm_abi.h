@@ -74,7 +74,7 @@ extern "C" {
 	X(CLOSE, 9, "sock: release the socket index")                            \
 	X(SETOPT, 10, "sock; a: MST_OPT_*, b: value")                            \
 	X(GETOPT, 11, "sock; a: MST_OPT_* -> result 0, a: value")                \
-	X(NOTIFY, 12, "sock: send readiness events to this command's qp from now on")
+	X(NOTIFY, 12, "sock: send readiness events to this command's qp from now on (answered by a READY event, no DONE)")
 
 enum mst_cmd {
 #define MST_X_ENUM(name, val, help) MST_CMD_##name = val,
@@ -134,7 +134,7 @@ struct mst_shm_qp {
 	struct mst_shm_ring evt;   /* engine -> app */
 	MST_ALIGNAS(MST_SHM_CACHELINE) uint32_t wake; /* app: 1 = about to sleep, signal my eventfd */
 	uint32_t in_use;           /* app: 1 once a thread owns this qp (informational) */
-	uint32_t evt_overflow;     /* engine: events were dropped (ring full): rescan sockets */
+	uint32_t evt_overflow;     /* engine: count of events dropped (ring full): rescan sockets when it moves */
 };
 
 /* Socket states as the app sees them (TCP states in RFC 9293 order, then ours). */
