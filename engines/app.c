@@ -97,7 +97,9 @@ static void post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 	if (a->draining)
 		return; /* nobody listens any more */
 	cons = load_acq(&r->cons); /* app-written: only trusted if sane */
-	if (prod - cons >= MST_SHM_RING_SLOTS) {
+	/* prod - cons > SLOTS cannot happen in a ring the app keeps: it broke
+	 * its own ring, write on (slots are always in bounds). */
+	if (prod - cons == MST_SHM_RING_SLOTS) {
 		/* Full, or a cons the app broke: drop, tell it to rescan (a
 		 * counter, so that every overflow is visible). */
 		__atomic_fetch_add(&a->qps[q].evt_overflow, 1, __ATOMIC_RELEASE);
@@ -606,7 +608,9 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 			/* A command's completion must fit in the event ring: if
 			 * the app does not drain it, stop taking its commands
 			 * (backpressure) rather than drop a completion. */
-			if (a->evt_prod[q] - load_acq(&a->qps[q].evt.cons) + 8 > MST_SHM_RING_SLOTS)
+			uint32_t fill = a->evt_prod[q] - load_acq(&a->qps[q].evt.cons);
+
+			if (fill <= MST_SHM_RING_SLOTS && fill + 8 > MST_SHM_RING_SLOTS)
 				break;
 			avail--;
 
