@@ -63,7 +63,7 @@ extern "C" {
 
 /* X(name, value, help) — commands (app -> engine). Arguments in a..d. */
 #define MST_FOREACH_CMD(X)                                                       \
-	X(SOCKET, 1, "a: type (1 stream, 2 dgram) -> result: socket index")     \
+	X(SOCKET, 1, "a: type (1 stream, 2 dgram) -> result: socket index (dgram: FIFOs published at once)")     \
 	X(BIND, 2, "sock; a: port (host order), b: ip (network order, 0 = any)") \
 	X(LISTEN, 3, "sock; a: backlog")                                         \
 	X(ACCEPT, 4, "sock (listener) -> result: new socket index, b: peer ip, c: peer port") \
@@ -81,6 +81,31 @@ enum mst_cmd {
 	MST_FOREACH_CMD(MST_X_ENUM)
 #undef MST_X_ENUM
 };
+
+/*
+ * UDP sockets (SOCKET a = 2). The RX and TX FIFOs carry datagrams as
+ * records: a struct mst_shm_dgram header followed by len payload bytes,
+ * the whole record padded to a multiple of 8 bytes; a record may wrap
+ * around the end of the FIFO like any bytes. The counters (rx_tail,
+ * rx_head, tx_tail, tx_head) move by whole records. TX: the app writes a
+ * record (addr/port = destination; 0/0 = the connected peer) at tx_tail,
+ * moves tx_tail and rings MST_CMD_TX; the engine sends every complete
+ * record, rejecting (EV_ERROR, counter) one whose len exceeds
+ * MST_SHM_DGRAM_MAX or the path MTU, and frees the space (tx_head). RX:
+ * the engine appends a record per datagram (addr/port = source); a
+ * datagram that does not fit is dropped and counted (as Linux with a full
+ * receive buffer). BIND port 0 / an unbound first send picks an
+ * ephemeral port. CONNECT sets the default destination (no handshake).
+ */
+struct mst_shm_dgram {
+	uint32_t len;      /* payload bytes */
+	uint32_t addr;     /* IPv4, network order */
+	uint16_t port;     /* host order */
+	uint16_t flags;    /* 0 */
+	uint32_t pad;
+};
+#define MST_SHM_DGRAM_MAX 65507u
+#define MST_SHM_DGRAM_ALIGN 8u
 
 /* Events (engine -> app). */
 enum mst_ev {
@@ -184,6 +209,7 @@ static_assert(sizeof(struct mst_shm_msg) == 64, "one cache line per message");
 static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets stay line aligned");
 #else
 _Static_assert(sizeof(struct mst_shm_msg) == 64, "one cache line per message");
+_Static_assert(sizeof(struct mst_shm_dgram) == 16, "datagram record header");
 _Static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets stay line aligned");
 _Static_assert(sizeof(struct mst_shm_hdr) <= MST_SHM_CACHELINE + 8, "header stays small");
 #endif
