@@ -32,11 +32,12 @@
 #include <mustang/shm_abi.h>
 
 #include "engines/app.h"
+#include "transport/net/net.h"
 #include "transport/tcp/tcp.h"
 
 #define APP_CMD_BUDGET 256 /* commands per app per poll */
 
-enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN };
+enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN, ES_UDP };
 
 /* The engine's private view of one app socket. */
 struct esock {
@@ -47,12 +48,18 @@ struct esock {
 	uint32_t rx_seen;       /* rx_tail last posted */
 	uint32_t tx_seen;       /* tx_head last posted */
 	struct tcp_cb *c;
-	uint32_t slot;          /* FIFO slot of c (connections) */
+	uint32_t slot;          /* FIFO slot (connections, UDP) */
+	/* UDP: our view of the FIFO counters (the truth), and the peer */
+	uint32_t rx_head, rx_tail, tx_head, tx_tail;
+	uint32_t peer_ip;       /* network order, 0 = not connected */
+	uint16_t peer_port;     /* host order */
 };
 
 struct eng_app {
 	int id;
 	struct tcp_stack *ts;
+	struct net_stack *ns;
+	struct eng_udp_bind *udp;           /* the engine's UDP port table */
 	struct mst_stats *st;
 	uint8_t *base;
 	size_t len;
@@ -326,6 +333,241 @@ static void slot_free(void *ctx, struct tcp_cb *c, void *cookie)
 	a->free_slots[a->n_free_slots++] = slot;
 }
 
+/* ---- UDP sockets (datagram records in the FIFOs, see shm_abi.h) ------------ */
+
+#define DGRAM_HDR ((uint32_t)sizeof(struct mst_shm_dgram))
+
+static inline uint32_t dgram_rec(uint32_t len)
+{
+	return (DGRAM_HDR + len + MST_SHM_DGRAM_ALIGN - 1) & ~(MST_SHM_DGRAM_ALIGN - 1);
+}
+
+/* Copy n bytes to/from FIFO position pos (wrapping). */
+static void ring_in(uint8_t *fifo, uint32_t size, uint32_t pos, const void *src, uint32_t n)
+{
+	uint32_t at = pos & (size - 1), first = size - at < n ? size - at : n;
+
+	memcpy(fifo + at, src, first);
+	memcpy(fifo, (const uint8_t *)src + first, n - first);
+}
+
+static void ring_out(const uint8_t *fifo, uint32_t size, uint32_t pos, void *dst, uint32_t n)
+{
+	uint32_t at = pos & (size - 1), first = size - at < n ? size - at : n;
+
+	memcpy(dst, fifo + at, first);
+	memcpy((uint8_t *)dst + first, fifo, n - first);
+}
+
+static uint8_t *udp_rx_fifo(struct eng_app *a, const struct esock *es)
+{
+	return a->base + a->fifo_off + (uint64_t)es->slot * a->slot_size;
+}
+
+static uint8_t *udp_tx_fifo(struct eng_app *a, const struct esock *es)
+{
+	return udp_rx_fifo(a, es) + a->rx_size;
+}
+
+static void udp_sync(struct eng_app *a, struct esock *es)
+{
+	struct mst_shm_sock *sh = &a->socks[sock_index(a, es)];
+	uint32_t ready = 0;
+
+	store_rel(&sh->rx_tail, es->rx_tail);
+	store_rel(&sh->tx_head, es->tx_head);
+	if (es->rx_tail != es->rx_head)
+		ready |= MST_READY_IN;
+	if (a->tx_size - (es->tx_tail - es->tx_head) >= dgram_rec(1))
+		ready |= MST_READY_OUT;
+	store_rel(&sh->ready, ready);
+	if (ready != es->last_ready || es->rx_tail != es->rx_seen || es->tx_head != es->tx_seen) {
+		struct mst_shm_msg m = { .op = MST_EV_READY, .sock = (int32_t)sock_index(a, es),
+					 .a = ready };
+
+		es->last_ready = ready;
+		es->rx_seen = es->rx_tail;
+		es->tx_seen = es->tx_head;
+		post(a, es->notify_qp, &m);
+	}
+}
+
+static int udp_bind_port(struct eng_app *a, struct esock *es, uint32_t port)
+{
+	if (port == 0) {
+		/* Ephemeral, starting from a spot that moves with time of use. */
+		static uint32_t next = 49152;
+
+		for (uint32_t i = 0; i < 16384 && !port; i++) {
+			uint32_t p = 49152 + (next++ - 49152) % 16384;
+
+			if (!a->udp[p].app)
+				port = p;
+		}
+		if (!port)
+			return -EADDRINUSE;
+	} else if (port > 65535) {
+		return -EINVAL;
+	} else if (a->udp[port].app) {
+		return -EADDRINUSE;
+	}
+	a->udp[port].app = a;
+	a->udp[port].sock = sock_index(a, es);
+	es->port = (uint16_t)port;
+	a->socks[sock_index(a, es)].local_port = es->port;
+	a->socks[sock_index(a, es)].local_ip = a->local_ip;
+	return 0;
+}
+
+static void udp_release(struct eng_app *a, struct esock *es)
+{
+	if (es->port && a->udp[es->port].app == a && a->udp[es->port].sock == sock_index(a, es))
+		a->udp[es->port].app = NULL;
+	es->port = 0;
+	a->free_slots[a->n_free_slots++] = es->slot;
+}
+
+static void cmd_udp_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct esock *es = sock_new(a, ES_UDP, q);
+	struct mst_shm_sock *sh;
+
+	if (!es) {
+		post_done(a, q, m, -EMFILE, 0, 0, 0);
+		return;
+	}
+	if (!a->n_free_slots) {
+		MST_DROP(a->st, app_no_memory);
+		sock_free(a, es);
+		post_done(a, q, m, -ENOBUFS, 0, 0, 0);
+		return;
+	}
+	es->slot = a->free_slots[--a->n_free_slots];
+	sh = &a->socks[sock_index(a, es)];
+	sh->rx_off = a->fifo_off + (uint64_t)es->slot * a->slot_size;
+	sh->tx_off = sh->rx_off + a->rx_size;
+	sh->rx_size = a->rx_size;
+	sh->tx_size = a->tx_size;
+	sh->local_ip = a->local_ip;
+	udp_sync(a, es);
+	post_done(a, q, m, (int32_t)sock_index(a, es), 0, 0, 0);
+}
+
+static int udp_rx_done(struct eng_app *a, struct esock *es)
+{
+	uint32_t v = load_acq(&a->socks[sock_index(a, es)].rx_head);
+
+	if (v - es->rx_head > es->rx_tail - es->rx_head) {
+		MST_DROP(a->st, app_bad_fifo);
+		return -EINVAL;
+	}
+	es->rx_head = v;
+	return 0;
+}
+
+/* Send every complete record between our tx_head and the app's tx_tail. */
+static int udp_tx(struct eng_app *a, uint32_t q, struct esock *es, const struct mst_shm_msg *m)
+{
+	uint32_t v = load_acq(&a->socks[sock_index(a, es)].tx_tail);
+	const uint8_t *fifo = udp_tx_fifo(a, es);
+	int rc = 0;
+
+	if (v - es->tx_head > a->tx_size) {
+		MST_DROP(a->st, app_bad_fifo);
+		return -EINVAL;
+	}
+	es->tx_tail = v;
+	while (es->tx_head != es->tx_tail) {
+		uint32_t have = es->tx_tail - es->tx_head, rec;
+		struct mst_shm_dgram d;
+		struct mst_pkt *p;
+		uint32_t dst;
+		uint16_t dport;
+
+		if (have < DGRAM_HDR)
+			break; /* a partial header: wait for the rest */
+		ring_out(fifo, a->tx_size, es->tx_head, &d, DGRAM_HDR);
+		if (d.len > MST_SHM_DGRAM_MAX) {
+			/* Garbage: we cannot find the next record; drop the lot. */
+			MST_DROP(a->st, app_bad_fifo);
+			es->tx_head = es->tx_tail;
+			rc = -EINVAL;
+			break;
+		}
+		rec = dgram_rec(d.len);
+		if (rec > have)
+			break; /* not all written yet */
+		dst = d.addr ? d.addr : es->peer_ip;
+		dport = d.addr ? d.port : es->peer_port;
+		if (!dst || !dport) {
+			post_error(a, q, m, -EDESTADDRREQ);
+		} else if (!es->port && udp_bind_port(a, es, 0) < 0) {
+			post_error(a, q, m, -EADDRINUSE);
+		} else if (d.len + 28 > net_mtu(a->ns)) {
+			post_error(a, q, m, -EMSGSIZE);
+		} else if ((p = net_alloc(a->ns)) != NULL) {
+			uint8_t *dst_buf;
+
+			mst_pkt_adj(p, 0);
+			/* leave room for Ethernet + IP + UDP in front */
+			p->data += 64;
+			p->headroom = (uint16_t)(p->headroom + 64);
+			p->tailroom = (uint16_t)(p->tailroom - 64);
+			dst_buf = mst_pkt_append(p, (uint16_t)d.len);
+			if (!dst_buf) {
+				net_free(a->ns, p);
+				post_error(a, q, m, -EMSGSIZE);
+			} else {
+				ring_out(fifo, a->tx_size, es->tx_head + DGRAM_HDR, dst_buf, d.len);
+				(void)net_udp_output(a->ns, p, dst, es->port, dport, 0);
+			}
+		}
+		es->tx_head += rec;
+	}
+	udp_sync(a, es);
+	return rc;
+}
+
+bool eng_app_udp_input(void *table, struct mst_pkt *p, uint32_t src, uint32_t dst,
+		       uint16_t dport, uint64_t now_ns)
+{
+	struct eng_udp_bind *b = &((struct eng_udp_bind *)table)[dport];
+	struct eng_app *a = b->app;
+	struct mst_shm_dgram d;
+	struct esock *es;
+	uint32_t len, rec;
+	uint16_t sport;
+
+	(void)dst;
+	(void)now_ns;
+	if (!a)
+		return false;
+	es = &a->es[b->sock];
+	if (es->kind != ES_UDP || a->draining)
+		return false;
+	sport = (uint16_t)(p->data[0] << 8 | p->data[1]);
+	/* A connected socket hears only its peer (as Linux). */
+	if (es->peer_ip && (src != es->peer_ip || sport != es->peer_port))
+		return false;
+	len = p->len - 8u;
+	rec = dgram_rec(len);
+	if (rec > a->rx_size - (es->rx_tail - es->rx_head)) {
+		MST_DROP(a->st, udp_rcvbuf_full);
+		net_free(a->ns, p);
+		return true;
+	}
+	memset(&d, 0, sizeof(d));
+	d.len = len;
+	d.addr = src;
+	d.port = sport;
+	ring_in(udp_rx_fifo(a, es), a->rx_size, es->rx_tail, &d, DGRAM_HDR);
+	ring_in(udp_rx_fifo(a, es), a->rx_size, es->rx_tail + DGRAM_HDR, p->data + 8, len);
+	es->rx_tail += rec;
+	net_free(a->ns, p);
+	udp_sync(a, es);
+	return true;
+}
+
 /* ---- commands ------------------------------------------------------------ */
 
 static int map_opt(uint64_t o, enum tcp_sockopt *out)
@@ -348,7 +590,7 @@ static void cmd_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *
 	struct esock *es;
 
 	if (m->a == 2) {
-		post_done(a, q, m, -EPROTONOSUPPORT, 0, 0, 0); /* no UDP sockets yet */
+		cmd_udp_socket(a, q, m);
 		return;
 	}
 	if (m->a != 1) {
@@ -494,6 +736,67 @@ static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 		return;
 	}
 	es = &a->es[m->sock];
+	if (es->kind == ES_UDP) {
+		switch (m->op) {
+		case MST_CMD_BIND:
+			if (es->port) {
+				post_done(a, q, m, -EINVAL, 0, 0, 0);
+				return;
+			}
+			if (m->b != 0 && (uint32_t)m->b != a->local_ip) {
+				post_done(a, q, m, -EADDRNOTAVAIL, 0, 0, 0);
+				return;
+			}
+			post_done(a, q, m, udp_bind_port(a, es, (uint32_t)(m->a > 65535 ? 70000 : m->a)), 0, 0, 0);
+			return;
+		case MST_CMD_CONNECT:
+			if (!m->a || !m->b || m->b > 65535) {
+				post_done(a, q, m, -EINVAL, 0, 0, 0);
+				return;
+			}
+			if (!es->port && (rc = udp_bind_port(a, es, 0)) < 0) {
+				post_done(a, q, m, rc, 0, 0, 0);
+				return;
+			}
+			es->peer_ip = (uint32_t)m->a;
+			es->peer_port = (uint16_t)m->b;
+			a->socks[m->sock].remote_ip = es->peer_ip;
+			a->socks[m->sock].remote_port = es->peer_port;
+			post_done(a, q, m, 0, 0, 0, 0);
+			return;
+		case MST_CMD_TX:
+			rc = udp_tx(a, q, es, m);
+			if (rc)
+				post_error(a, q, m, rc);
+			return;
+		case MST_CMD_RX_DONE:
+			rc = udp_rx_done(a, es);
+			if (rc)
+				post_error(a, q, m, rc);
+			udp_sync(a, es);
+			return;
+		case MST_CMD_CLOSE:
+			udp_release(a, es);
+			sock_free(a, es);
+			post_done(a, q, m, 0, 0, 0, 0);
+			return;
+		case MST_CMD_NOTIFY:
+			es->notify_qp = q;
+			es->last_ready = ~0u; /* force a READY */
+			udp_sync(a, es);
+			return;
+		case MST_CMD_SETOPT:
+		case MST_CMD_GETOPT:
+			if (m->a == MST_OPT_RCVBUF || m->a == MST_OPT_SNDBUF)
+				post_done(a, q, m, 0, m->a == MST_OPT_RCVBUF ? a->rx_size : a->tx_size, 0, 0);
+			else
+				post_done(a, q, m, m->op == MST_CMD_GETOPT ? 0 : 0, 0, 0, 0); /* accepted, no effect */
+			return;
+		default:
+			post_done(a, q, m, -EOPNOTSUPP, 0, 0, 0);
+			return;
+		}
+	}
 	switch (m->op) {
 	case MST_CMD_BIND:
 		post_done(a, q, m, cmd_bind(a, es, m), 0, 0, 0);
@@ -630,7 +933,8 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 
 static void app_free(struct eng_app *a);
 
-struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
+struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
+			       struct eng_udp_bind *udp, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size)
 {
 	const struct mst_shm_hdr *h = app->base;
@@ -657,6 +961,8 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
 		return NULL;
 	a->id = app->id;
 	a->ts = ts;
+	a->ns = ns;
+	a->udp = udp;
 	a->st = st;
 	a->base = app->base;
 	a->len = app->len;
@@ -736,6 +1042,12 @@ int eng_app_detach(struct eng_app *a)
 	/* Connections the app still held: it is gone, the peer gets RST. */
 	for (unsigned i = 0; i < a->n_socks; i++) {
 		struct esock *es = &a->es[i];
+
+		if (es->kind == ES_UDP) {
+			udp_release(a, es);
+			es->kind = ES_FREE;
+			continue;
+		}
 
 		if (es->kind == ES_CONN && es->c) {
 			tcp_set_user(es->c, NULL);

@@ -23,10 +23,24 @@
 #include <mustang/engine.h>
 
 struct tcp_stack;
+struct net_stack;
 struct eng_app;
+struct mst_pkt;
+
+/* UDP port bindings of one engine, shared by its apps: who owns a port. */
+struct eng_udp_bind {
+	struct eng_app *app;    /* NULL: free */
+	uint32_t sock;          /* socket index in that app */
+};
+#define ENG_UDP_PORTS 65536
+
+/* The net stack's UDP hook (ctx = the engine's eng_udp_bind table). */
+bool eng_app_udp_input(void *table, struct mst_pkt *p, uint32_t src, uint32_t dst,
+		       uint16_t dport, uint64_t now_ns);
 
 /* NULL + errno (EINVAL: the segment's layout is not one we made). */
-struct eng_app *eng_app_attach(struct tcp_stack *ts, struct mst_stats *st,
+struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
+			       struct eng_udp_bind *udp, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size);
 /* The app is gone. Its open connections are reset; connections it had
  * closed go on until they finish. Returns 0 when everything is released,

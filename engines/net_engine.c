@@ -46,6 +46,7 @@ struct net_engine {
 	struct net_stack *ns;
 	struct tcp_stack *ts;
 	struct rte_ring *arp_ring;         /* neighbours other engines learned */
+	struct eng_udp_bind *udp;          /* UDP port -> app socket */
 	struct eng_app *apps[MAX_APPS];    /* attached applications */
 	unsigned n_apps;
 	struct eng_app *draining[MAX_APPS]; /* gone, their closed connections finishing */
@@ -209,6 +210,12 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 		errno = EADDRINUSE;
 		goto out_tcp;
 	}
+	e->udp = calloc(ENG_UDP_PORTS, sizeof(*e->udp));
+	if (!e->udp) {
+		errno = ENOMEM;
+		goto out_tcp;
+	}
+	net_set_udp_hook(e->ns, eng_app_udp_input, e->udp);
 	e->garp_pending = conf->id == 0;
 	return e;
 
@@ -301,7 +308,7 @@ static int net_engine_attach_app(void *eng, const struct mst_app *app)
 
 	if (e->n_apps == MAX_APPS)
 		return -ENOSPC;
-	a = eng_app_attach(e->ts, &e->stats, app, e->rx_buf, e->tx_buf);
+	a = eng_app_attach(e->ts, e->ns, e->udp, &e->stats, app, e->rx_buf, e->tx_buf);
 	if (!a)
 		return -errno;
 	e->apps[e->n_apps++] = a;
@@ -393,6 +400,7 @@ static void net_engine_destroy(void *eng)
 	}
 	while (e->n_draining)
 		(void)eng_app_reap(e->draining[--e->n_draining], UINT64_MAX);
+	free(e->udp);
 	tcp_destroy(e->ts);
 	net_destroy(e->ns);
 	free(e);

@@ -135,6 +135,7 @@ extern "C" {
 	X(app_bad_fifo, "app moved a FIFO counter past what the FIFO allows") \
 	X(app_evt_overflow, "event for an app dropped: its event ring was full") \
 	X(app_no_memory, "app socket or FIFO slots exhausted")              \
+	X(udp_rcvbuf_full, "UDP datagram dropped: the socket's receive FIFO is full") \
 	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \
 	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
 	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \

@@ -118,3 +118,9 @@ uint32_t net_tx_offloads(const struct net_stack *ns)
 {
 	return ns->conf.tx_offloads;
 }
+
+void net_set_udp_hook(struct net_stack *ns, net_udp_input_fn fn, void *ctx)
+{
+	ns->udp_hook = fn;
+	ns->udp_ctx = ctx;
+}

@@ -124,6 +124,21 @@ typedef void (*net_tcp_icmp_fn)(void *ctx, uint8_t type, uint8_t code, uint16_t 
 				const uint8_t *quoted, unsigned quoted_len, uint64_t now_ns);
 void net_set_tcp_hook(struct net_stack *ns, net_tcp_input_fn in, net_tcp_icmp_fn icmp, void *ctx);
 
+/*
+ * UDP sockets: the hook gets each datagram that passed the checks (p->data
+ * at the UDP header, len = the datagram; src/dst network order, dport host
+ * order) and returns true when it took p, false when no socket is bound
+ * (then the built-in echo or port unreachable happens).
+ */
+typedef bool (*net_udp_input_fn)(void *ctx, struct mst_pkt *p, uint32_t src, uint32_t dst,
+				 uint16_t dport, uint64_t now_ns);
+void net_set_udp_hook(struct net_stack *ns, net_udp_input_fn fn, void *ctx);
+/* Send p (data = the UDP payload, >= 42 bytes of headroom) from our
+ * address; ports host order. Takes ownership; -EMSGSIZE above the MTU (no
+ * fragmentation). */
+int net_udp_output(struct net_stack *ns, struct mst_pkt *p, uint32_t dst, uint16_t sport,
+		   uint16_t dport, uint64_t now_ns);
+
 /* Our address (network order) and IP MTU. */
 uint32_t net_ip(const struct net_stack *ns);
 uint16_t net_mtu(const struct net_stack *ns);

@@ -229,6 +229,8 @@ struct net_stack {
 	net_tcp_input_fn tcp_hook;  /* set by net_set_tcp_hook() */
 	net_tcp_icmp_fn tcp_icmp_hook;
 	void *tcp_ctx;
+	net_udp_input_fn udp_hook;  /* set by net_set_udp_hook() */
+	void *udp_ctx;
 };
 
 /* eth.c */

@@ -4,26 +4,58 @@
  *
  * Call order:
  *   ipv4_input() -> udp_input(): length field, checksum -> udp_sock_input()
- *       (no sockets yet: always "none") -> echo service on port 7
+ *       (the socket layer's hook) -> echo service on port 7
  *       -> udp_echo(): swap ports, checksum -> net_ip_output(), reusing the
  *       received buffer; or a closed port: udp_no_port + ICMP port
  *       unreachable.
  */
+#include <errno.h>
+
 #include "transport/net/net_priv.h"
 
-/* Hook for future UDP sockets: deliver p to the socket bound to (dst,
- * dport) and return true, or return false when there is none (the caller
- * keeps p). Sockets are not implemented yet, so every port without a
- * built-in service is closed. */
+/* UDP sockets (net_set_udp_hook): the hook gets the datagram (p->data at
+ * the UDP header, len = the datagram) and returns true when a socket took
+ * it (and p with it), false when none is bound to dport (we keep p). */
 static bool udp_sock_input(struct net_stack *ns, struct mst_pkt *p,
 			   const struct net_ip_rx *rx, uint16_t dport, uint64_t now_ns)
 {
-	(void)ns;
-	(void)p;
-	(void)rx;
-	(void)dport;
-	(void)now_ns;
-	return false;
+	if (!ns->udp_hook)
+		return false;
+	return ns->udp_hook(ns->udp_ctx, p, rx->src, rx->dst, dport, now_ns);
+}
+
+int net_udp_output(struct net_stack *ns, struct mst_pkt *p, uint32_t dst, uint16_t sport,
+		   uint16_t dport, uint64_t now_ns)
+{
+	struct net_udp_hdr *uh;
+	uint16_t ulen;
+	uint32_t sum;
+
+	if (p->len > 65507 || p->len + ((uint16_t)sizeof(struct net_udp_hdr)) + NET_IP_HLEN > ns->conf.mtu) {
+		NET_DROP(ns, p, too_big);
+		return -EMSGSIZE;
+	}
+	uh = (struct net_udp_hdr *)mst_pkt_prepend(p, ((uint16_t)sizeof(struct net_udp_hdr)));
+	if (!uh) {
+		NET_DROP(ns, p, no_headroom);
+		return -ENOBUFS;
+	}
+	ulen = p->len;
+	net_st16(&uh->sport, sport);
+	net_st16(&uh->dport, dport);
+	net_st16(&uh->len, ulen);
+	uh->cksum = 0;
+	p->flags = 0;
+	sum = net_pseudo_sum(ns->conf.ip, dst, NET_IP_PROTO_UDP, ulen);
+	if (ns->conf.tx_offloads & NET_OFL_UDP_CKSUM) {
+		net_st_cksum(&uh->cksum, (uint16_t)~net_cksum_fold(sum));
+		p->flags |= MST_PKT_TX_UDP_CKSUM;
+	} else {
+		uint16_t c = net_cksum_fold(net_cksum_partial(uh, ulen, sum));
+
+		net_st_cksum(&uh->cksum, c ? c : 0xffff);
+	}
+	return net_ip_output(ns, p, dst, NET_IP_PROTO_UDP, now_ns);
 }
 
 /* Source ports an echo must never answer: 0 cannot be replied to, and the
