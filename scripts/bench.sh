@@ -62,6 +62,15 @@ LOAD=$MST_BUILD/tools/loadgen/mustang-load
 "$LOAD" run --stack mustang --target 1.1.1.1:1 --mode tcp_rr --requests 1 --ctl /nonexistent \
 	2>&1 | grep -q "this build has no libmustang" && mst_die "$LOAD was built without libmustang"
 
+# Both stacks run at the same raised priority, so that other work on the
+# machine (a test suite, a build) disturbs the figures less; the CPU busy
+# before the run is sampled and printed with the table.
+renice -n -10 -p $$ >/dev/null 2>&1 || true
+BG_BUSY=$(awk '/^cpu /{b=$2+$3+$4+$7+$8+$9; t=b+$5+$6; print b, t}' /proc/stat)
+sleep 1
+BG_BUSY=$(awk -v p="$BG_BUSY" '/^cpu /{split(p, a, " "); b=$2+$3+$4+$7+$8+$9; t=b+$5+$6;
+	printf "%.2f", (t > a[2]) ? (b - a[1]) / (t - a[2]) * '"$(nproc)"' : 0}' /proc/stat)
+
 TMP=$(mktemp -d /tmp/mustang-bench.XXXXXX)
 BG_PIDS=()        # mustang-load servers, by PID
 DAEMON_PIDS=()    # every mustangd started here, by PID
@@ -103,7 +112,7 @@ stop_bg() {
 wait_port() {
 	local i
 	for i in $(seq 100); do
-		"$@" 2>/dev/null && return 0
+		"$@" >/dev/null 2>&1 && return 0
 		sleep 0.1
 	done
 	return 1
@@ -227,9 +236,10 @@ stop_bg "$SRV"
 
 # --- report ---------------------------------------------------------------------
 mkdir -p "$OUT" || mst_die "cannot create $OUT"
-"$MST_PY" - "$RUNS" "$OUT" "$SECS" "$WARM" "$QUICK" <<'PY' || mst_die "report failed"
+"$MST_PY" - "$RUNS" "$OUT" "$SECS" "$WARM" "$QUICK" "$BG_BUSY" <<'PY' || mst_die "report failed"
 import json, os, platform, sys, time
 runs, out, secs, warm, quick = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), sys.argv[5] == "1"
+bg_busy = float(sys.argv[6])
 TOPOS = ["kernel-veth-on", "kernel-veth-off", "mustang-memif", "linux-to-mustang", "mustang-to-linux"]
 LABEL = {"kernel-veth-on": "kernel<->kernel veth, offloads on",
          "kernel-veth-off": "kernel<->kernel veth, offloads off",
@@ -263,6 +273,8 @@ def fmt_rate(v, case):
 def us(ns): return f"{ns / 1000:.1f}"
 print(f"Mustang vs Linux, {secs:g} s per case after {warm:g} s warm-up, {platform.release()}, {os.cpu_count()} cores"
       + (" (--quick: checks the script, not the figures)" if quick else ""))
+print(f"Other work on the machine just before the run: {bg_busy:.2f} of {os.cpu_count()} cores busy"
+      + (" -- figures disturbed, rerun on a quiet machine" if bg_busy > 0.2 else ""))
 print()
 print("| case | stack / topology | rate | ratio vs kernel | p50 us | p99 us | p50 ratio | CPU-s/Mop | errors |")
 print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
@@ -292,7 +304,7 @@ for t in TOPOS:
 print()
 print(f"Chart: ![throughput and p99 per stack]({os.path.join(out, 'latest.png')})")
 doc = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kernel": platform.release(),
-       "cpus": os.cpu_count(), "seconds": secs, "warmup": warm, "quick": quick,
+       "cpus": os.cpu_count(), "background_busy_cores": bg_busy, "seconds": secs, "warmup": warm, "quick": quick,
        "placement": place, "runs": [{"topology": t, "case": c, "result": res.get((t, c))}
                                     for t in TOPOS for c in CASES if (t, c) in res]}
 json.dump(doc, open(os.path.join(out, "latest.json"), "w"), indent=1)
