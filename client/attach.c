@@ -40,6 +40,10 @@ static bool range_ok(uint64_t off, uint64_t len, uint64_t size)
 	return off <= size && len <= size - off;
 }
 
+/* The engine's doorbell eventfd (-1 before attach). Here rather than in
+ * struct mst_lib to keep the attach ABI change in two files. */
+int mst_engine_doorbell = -1;
+
 /* Map the segment and adopt the descriptors. Takes ownership of every fd
  * on success (memfd is closed after mmap); on failure closes nothing. */
 int lib_attach_fds(int ctl_fd, int memfd, const int *efds, unsigned n_efds)
@@ -195,7 +199,7 @@ static int ctl_attach(int fd)
 	struct mst_ctl_hdr rsp;
 	char text[128] = "";
 	union {
-		char buf[CMSG_SPACE(sizeof(int) * (1 + MST_SHM_MAX_QPS))];
+		char buf[CMSG_SPACE(sizeof(int) * (2 + MST_SHM_MAX_QPS))];
 		struct cmsghdr align;
 	} cm;
 	struct iovec iov = { .iov_base = &rsp, .iov_len = sizeof(rsp) };
@@ -203,7 +207,7 @@ static int ctl_attach(int fd)
 		.msg_iov = &iov, .msg_iovlen = 1,
 		.msg_control = cm.buf, .msg_controllen = sizeof(cm.buf),
 	};
-	int fds[1 + MST_SHM_MAX_QPS];
+	int fds[2 + MST_SHM_MAX_QPS];
 	unsigned n_fds = 0, qps = 0, app_id = 0;
 	struct cmsghdr *c;
 	ssize_t r;
@@ -220,8 +224,8 @@ static int ctl_attach(int fd)
 		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
 			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 
-			if (n_fds + k > 1 + MST_SHM_MAX_QPS)
-				k = 1 + MST_SHM_MAX_QPS - n_fds;
+			if (n_fds + k > 2 + MST_SHM_MAX_QPS)
+				k = 2 + MST_SHM_MAX_QPS - n_fds;
 			memcpy(fds + n_fds, CMSG_DATA(c), k * sizeof(int));
 			n_fds += k;
 		}
@@ -243,11 +247,14 @@ static int ctl_attach(int fd)
 		goto out_fds;
 	text[rsp.len] = '\0';
 	if (sscanf(text, "app_id %u qps %u", &app_id, &qps) != 2 || qps == 0 ||
-	    qps > MST_SHM_MAX_QPS || n_fds != 1 + qps)
+	    qps > MST_SHM_MAX_QPS || n_fds != 2 + qps)
 		goto out_fds;
 	err = lib_attach_fds(fd, fds[0], fds + 1, qps);
-	if (err == 0)
+	if (err == 0) {
+		/* The last descriptor: the engine's doorbell (shm_abi.h). */
+		mst_engine_doorbell = fds[1 + qps];
 		return 0;
+	}
 out_fds:
 	close_fds(fds, n_fds);
 	return err;

@@ -184,6 +184,23 @@ void thr_release(struct thr *t)
 
 /* Push a command; when the ring is full, keep draining our events (the
  * engine may be waiting for room to post them) until it has room. */
+extern int mst_engine_doorbell; /* attach.c */
+
+/* Wake a sleeping engine (shm_abi.h, engine_sleeping): the fence pairs
+ * with the engine's fence between announcing its sleep and re-checking
+ * the command rings, so either it sees our command or we see its flag. */
+static void ring_engine(void)
+{
+	const struct mst_shm_hdr *h = mst_lib.hdr;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (mst_engine_doorbell >= 0 && __atomic_load_n(&h->engine_sleeping, __ATOMIC_RELAXED)) {
+		uint64_t one = 1;
+
+		(void)!write(mst_engine_doorbell, &one, sizeof(one));
+	}
+}
+
 int cmd_post(struct thr *t, struct mst_shm_msg *m)
 {
 	while (ring_push(&t->q->cmd, m) < 0) {
@@ -193,6 +210,7 @@ int cmd_post(struct thr *t, struct mst_shm_msg *m)
 			return -EIO;
 		sched_yield();
 	}
+	ring_engine();
 	return 0;
 }
 

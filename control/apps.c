@@ -128,7 +128,7 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	int rc;
 
 	(void)uid;
-	if (client >= APPS_MAX || max < 1 + APP_QPS) {
+	if (client >= APPS_MAX || max < 2 + APP_QPS) {
 		snprintf(payload, payload_len, "too many applications");
 		return -EMFILE;
 	}
@@ -172,7 +172,8 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 
 	w.conf = &a->conf;
 	w.app = (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,
-				  .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)pid };
+				  .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)pid,
+				  .doorbell = rt_engine_doorbell(a->conf.group, 0) };
 	w.rc = -EIO;
 	rc = rt_engine_call(a->conf.group, 0, attach_work, &w, 2000);
 	if (rc == 0)
@@ -185,7 +186,8 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	fds[0] = dup(s->memfd);
 	for (unsigned q = 0; q < APP_QPS; q++)
 		fds[1 + q] = dup(s->efd[q]);
-	*n_fds = 1 + APP_QPS;
+	fds[1 + APP_QPS] = w.app.doorbell >= 0 ? dup(w.app.doorbell) : eventfd(0, EFD_CLOEXEC);
+	*n_fds = 2 + APP_QPS;
 	for (unsigned i = 0; i < *n_fds; i++)
 		if (fds[i] < 0) {
 			rc = -EMFILE;

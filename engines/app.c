@@ -1088,6 +1088,29 @@ bool eng_app_reap(struct eng_app *a, uint64_t now_ns)
 	return true;
 }
 
+bool eng_app_may_sleep(struct eng_app *a)
+{
+	struct mst_shm_hdr *h = (struct mst_shm_hdr *)a->base;
+
+	if (a->draining)
+		return true;
+	__atomic_store_n(&h->engine_sleeping, 1, __ATOMIC_RELAXED);
+	/* Pairs with the app's fence between publishing a command and
+	 * reading engine_sleeping: it rings, or we see its command here. */
+	atomic_thread_fence(memory_order_seq_cst);
+	for (unsigned q = 0; q < a->n_qps; q++)
+		if (__atomic_load_n(&a->qps[q].cmd.prod, __ATOMIC_RELAXED) != a->cmd_cons[q])
+			return false;
+	return true;
+}
+
+void eng_app_woke(struct eng_app *a)
+{
+	if (!a->draining)
+		__atomic_store_n(&((struct mst_shm_hdr *)a->base)->engine_sleeping, 0,
+				 __ATOMIC_RELAXED);
+}
+
 int eng_app_id(const struct eng_app *a)
 {
 	return a->id;

@@ -51,6 +51,10 @@ int eng_app_detach(struct eng_app *a);
 void eng_app_drain(struct eng_app *a, uint64_t now_ns, uint64_t deadline_ns);
 bool eng_app_reap(struct eng_app *a, uint64_t now_ns);
 int eng_app_id(const struct eng_app *a);
+/* Announce that the engine is going to sleep (shm_abi.h doorbell); false
+ * when a command is already waiting. eng_app_woke() withdraws it. */
+bool eng_app_may_sleep(struct eng_app *a);
+void eng_app_woke(struct eng_app *a);
 /* Commands taken (bounded per call). */
 int eng_app_poll(struct eng_app *a, uint64_t now_ns);
 /* Signal the eventfd of every queue pair that got events and sleeps. */

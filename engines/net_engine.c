@@ -375,6 +375,24 @@ unsigned net_engine_conns(void *eng, struct tcp_conn_info *out, unsigned max)
 	return w.n;
 }
 
+static bool net_engine_may_sleep(void *eng)
+{
+	struct net_engine *e = eng;
+	bool ok = true;
+
+	for (unsigned i = 0; i < e->n_apps; i++)
+		ok &= eng_app_may_sleep(e->apps[i]);
+	return ok;
+}
+
+static void net_engine_woke(void *eng)
+{
+	struct net_engine *e = eng;
+
+	for (unsigned i = 0; i < e->n_apps; i++)
+		eng_app_woke(e->apps[i]);
+}
+
 static const struct mst_stats *net_engine_stats(void *eng)
 {
 	struct net_engine *e = eng;
@@ -417,6 +435,8 @@ const struct mst_engine_ops net_engine_ops = {
 	.detach_app = net_engine_detach_app,
 	.export_state = net_engine_export,
 	.import_state = net_engine_import,
+	.may_sleep = net_engine_may_sleep,
+	.woke = net_engine_woke,
 	.stats = net_engine_stats,
 	.destroy = net_engine_destroy,
 };

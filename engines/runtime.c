@@ -14,6 +14,8 @@
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -112,6 +114,36 @@ static void count_sleep(struct rt_engine *e)
 			 __ATOMIC_RELAXED);
 }
 
+/* Sleep up to us on the engine's doorbell, unless the engine (or the
+ * mailbox) has work. The flags are announced before the last look, with a
+ * full fence, so a waker either sees them or its work is seen here. */
+static void engine_sleep(struct rt_engine *e, unsigned us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+	struct pollfd pfd = { .fd = e->doorbell, .events = POLLIN };
+	uint64_t v;
+
+	atomic_store_explicit(&e->sleeping, true, memory_order_relaxed);
+	atomic_thread_fence(memory_order_seq_cst); /* pairs with rt_engine_call()'s fence */
+	if (atomic_load_explicit(&e->mailbox, memory_order_relaxed) ||
+	    (e->ops->may_sleep && !e->ops->may_sleep(e->eng))) {
+		atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+		if (e->ops->woke)
+			e->ops->woke(e->eng);
+		return;
+	}
+	count_sleep(e);
+	if (e->doorbell >= 0) {
+		if (ppoll(&pfd, 1, &ts, NULL) > 0)
+			(void)!read(e->doorbell, &v, sizeof(v));
+	} else {
+		nanosleep(&ts, NULL);
+	}
+	atomic_store_explicit(&e->sleeping, false, memory_order_relaxed);
+	if (e->ops->woke)
+		e->ops->woke(e->eng);
+}
+
 /* dedicated and spreading: one engine, one thread. */
 static void *engine_thread(void *arg)
 {
@@ -131,10 +163,8 @@ static void *engine_thread(void *arg)
 		if (spin)
 			continue;
 		us = sched_backoff_next(&bo, work);
-		if (us) {
-			count_sleep(e);
-			sleep_us(us);
-		}
+		if (us)
+			engine_sleep(e, us);
 	}
 	rte_thread_unregister();
 	return NULL;
@@ -273,6 +303,12 @@ int rt_engine_call(struct rt_group *g, unsigned id, rt_work_fn fn, void *arg, in
 	pthread_mutex_lock(&g->call_lock);
 	/* Release pairs with the engine's acquire in run_mailbox(). */
 	atomic_store_explicit(&e->mailbox, &w, memory_order_release);
+	atomic_thread_fence(memory_order_seq_cst); /* pairs with engine_sleep()'s fence */
+	if (atomic_load_explicit(&e->sleeping, memory_order_relaxed) && e->doorbell >= 0) {
+		uint64_t one = 1;
+
+		(void)!write(e->doorbell, &one, sizeof(one));
+	}
 	while (!atomic_load_explicit(&w.done, memory_order_acquire)) {
 		if (rt_now_ns() > deadline) {
 			struct rt_work *expect = &w;
@@ -306,6 +342,8 @@ int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng
 	atomic_init(&e->busy, false);
 	atomic_init(&e->tick_delay_ns, 0);
 	atomic_init(&e->mailbox, NULL);
+	atomic_init(&e->sleeping, false);
+	e->doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: plain sleeps */
 	return 0;
 }
 
@@ -388,6 +426,11 @@ void rt_engine_load(const struct rt_engine *e, uint64_t out[MST_LOAD__COUNT])
 {
 	for (unsigned i = 0; i < MST_LOAD__COUNT; i++)
 		out[i] = __atomic_load_n(&e->load[i], __ATOMIC_RELAXED);
+}
+
+int rt_engine_doorbell(const struct rt_group *g, unsigned id)
+{
+	return id < g->n_engines ? g->engines[id].doorbell : -1;
 }
 
 unsigned rt_engine_worker(const struct rt_group *g, const struct rt_engine *e)

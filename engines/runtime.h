@@ -49,6 +49,8 @@ struct rt_engine {
 	pthread_t thread;                  /* dedicated/spreading */
 	struct rt_group *group;
 	_Atomic(struct rt_work *) mailbox; /* pending work item, NULL if none */
+	int doorbell;                      /* eventfd: apps and the mailbox wake a sleeping engine */
+	atomic_bool sleeping;              /* on the doorbell now (mailbox side) */
 };
 
 struct rt_worker {
@@ -94,6 +96,9 @@ unsigned rt_engine_worker(const struct rt_group *g, const struct rt_engine *e);
  * plane only). After timeout_ms the item is withdrawn (-ETIMEDOUT) unless
  * the engine already took it, in which case this waits for it to finish. */
 int rt_engine_call(struct rt_group *g, unsigned id, rt_work_fn fn, void *arg, int timeout_ms);
+
+/* The engine's doorbell eventfd (apps get a dup at attach). */
+int rt_engine_doorbell(const struct rt_group *g, unsigned id);
 
 uint64_t rt_now_ns(void);
 

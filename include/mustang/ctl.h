@@ -11,8 +11,9 @@
  * Responses echo the request type, set status to 0 or a negative errno and
  * carry text (human form or JSON, as the request's flags asked).
  * attach (apps): the response's payload is "app_id N qps Q" and, in the
- * same sendmsg(), SCM_RIGHTS carries 1 + Q descriptors: the segment memfd
- * (see <mustang/shm_abi.h>) then one eventfd per queue pair, in qp order.
+ * same sendmsg(), SCM_RIGHTS carries 2 + Q descriptors: the segment memfd
+ * (see <mustang/shm_abi.h>), one eventfd per queue pair in qp order, then
+ * the engine's doorbell eventfd (see mst_shm_hdr.engine_sleeping).
  * The connection then stays open without a deadline: it is the app's
  * lifeline; when it closes the daemon resets the app's connections and
  * reclaims its segment. An attached connection accepts no other request.

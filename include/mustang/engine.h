@@ -18,6 +18,7 @@
 #ifndef MUSTANG_ENGINE_H
 #define MUSTANG_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,6 +60,7 @@ struct mst_app {
 	size_t len;             /* segment bytes */
 	const int *eventfds;    /* one per queue pair, in qp order */
 	unsigned n_eventfds;
+	int doorbell;           /* the engine's doorbell eventfd (apps ring it) */
 	int pid;                /* for logs */
 };
 
@@ -82,6 +84,12 @@ struct mst_engine_ops {
 	/* Upgrade hooks: bytes written/read, or -errno (-ENOSPC: need a bigger buf). */
 	long (*export_state)(void *eng, void *buf, size_t len);
 	int (*import_state)(void *eng, const void *buf, size_t len);
+	/* Optional, spreading mode: the thread is about to sleep (up to the
+	 * back-off time) on the engine's doorbell eventfd. Return false if
+	 * work arrived meanwhile (after announcing the sleep: see the wake
+	 * protocol in <mustang/shm_abi.h>); woke() follows every sleep. */
+	bool (*may_sleep)(void *eng);
+	void (*woke)(void *eng);
 	/* Counters; the pointer stays valid until destroy(). */
 	const struct mst_stats *(*stats)(void *eng);
 	void (*destroy)(void *eng);

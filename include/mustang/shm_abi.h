@@ -202,6 +202,11 @@ struct mst_shm_hdr {
 	uint32_t engine;           /* engine serving this app */
 	uint32_t local_ip;         /* the stack's address, network order */
 	uint32_t pad;
+	/* Engine doorbell (same protocol as qp->wake, roles swapped): the
+	 * engine stores 1 before it sleeps, fences, re-checks the command
+	 * rings. An app that posted a command fences and, if it reads 1,
+	 * writes the doorbell eventfd (the last descriptor of the attach). */
+	MST_ALIGNAS(MST_SHM_CACHELINE) uint32_t engine_sleeping;
 };
 
 #ifdef __cplusplus
@@ -211,7 +216,7 @@ static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets sta
 _Static_assert(sizeof(struct mst_shm_msg) == 64, "one cache line per message");
 _Static_assert(sizeof(struct mst_shm_dgram) == 16, "datagram record header");
 _Static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets stay line aligned");
-_Static_assert(sizeof(struct mst_shm_hdr) <= MST_SHM_CACHELINE + 8, "header stays small");
+_Static_assert(sizeof(struct mst_shm_hdr) <= 4 * MST_SHM_CACHELINE, "header stays small");
 #endif
 
 #ifdef __cplusplus
