@@ -481,6 +481,31 @@ int mst_sim_close(struct mst_sim *sim, int fd)
 	return 0;
 }
 
+/* Linux (level, optname) -> the tcp_* option. */
+static int opt_map(int level, int optname, enum tcp_sockopt *o)
+{
+	static const struct {
+		int level, name;
+		enum tcp_sockopt opt;
+	} map[] = {
+		{ SOL_SOCKET, SO_KEEPALIVE, TCP_SO_KEEPALIVE },
+		{ SOL_SOCKET, SO_RCVBUF, TCP_SO_RCVBUF },
+		{ SOL_SOCKET, SO_SNDBUF, TCP_SO_SNDBUF },
+		{ IPPROTO_TCP, SIM_TCP_NODELAY, TCP_SO_NODELAY },
+		{ IPPROTO_TCP, SIM_TCP_MAXSEG, TCP_SO_MAXSEG },
+		{ IPPROTO_TCP, SIM_TCP_KEEPIDLE, TCP_SO_KEEPIDLE },
+		{ IPPROTO_TCP, SIM_TCP_KEEPINTVL, TCP_SO_KEEPINTVL },
+		{ IPPROTO_TCP, SIM_TCP_KEEPCNT, TCP_SO_KEEPCNT },
+	};
+
+	for (unsigned i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (map[i].level == level && map[i].name == optname) {
+			*o = map[i].opt;
+			return 0;
+		}
+	return -1;
+}
+
 static int opt_int(const void *val, size_t len, int *out)
 {
 	if (!val || len < sizeof(int))
@@ -526,23 +551,7 @@ int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, cons
 	rc = opt_int(val, len, &v);
 	if (rc)
 		return rc;
-	if (level == SOL_SOCKET && optname == SO_KEEPALIVE)
-		o = TCP_SO_KEEPALIVE;
-	else if (level == SOL_SOCKET && optname == SO_RCVBUF)
-		o = TCP_SO_RCVBUF;
-	else if (level == SOL_SOCKET && optname == SO_SNDBUF)
-		o = TCP_SO_SNDBUF;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_NODELAY)
-		o = TCP_SO_NODELAY;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_MAXSEG)
-		o = TCP_SO_MAXSEG;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPIDLE)
-		o = TCP_SO_KEEPIDLE;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPINTVL)
-		o = TCP_SO_KEEPINTVL;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPCNT)
-		o = TCP_SO_KEEPCNT;
-	else
+	if (opt_map(level, optname, &o) < 0)
 		return -ENOPROTOOPT;
 apply:
 	if (!f->c) {
@@ -588,23 +597,7 @@ int mst_sim_getsockopt(struct mst_sim *sim, int fd, int level, int optname, void
 			f->c->err = 0;
 		goto out;
 	}
-	if (level == SOL_SOCKET && optname == SO_KEEPALIVE)
-		o = TCP_SO_KEEPALIVE;
-	else if (level == SOL_SOCKET && optname == SO_RCVBUF)
-		o = TCP_SO_RCVBUF;
-	else if (level == SOL_SOCKET && optname == SO_SNDBUF)
-		o = TCP_SO_SNDBUF;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_NODELAY)
-		o = TCP_SO_NODELAY;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_MAXSEG)
-		o = TCP_SO_MAXSEG;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPIDLE)
-		o = TCP_SO_KEEPIDLE;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPINTVL)
-		o = TCP_SO_KEEPINTVL;
-	else if (level == IPPROTO_TCP && optname == SIM_TCP_KEEPCNT)
-		o = TCP_SO_KEEPCNT;
-	else
+	if (opt_map(level, optname, &o) < 0)
 		return -ENOPROTOOPT;
 	if (!f->c)
 		return -ENOTCONN;
