@@ -4,6 +4,8 @@
  * delivered to the calling thread), mst_event_fd (hand the thread's
  * eventfd to the app's own loop) and zero-copy FIFO access
  * (mst_rx_peek/consume, mst_tx_reserve/commit; orderings F1-F4 in fifo.h).
+ * The zero-copy calls are for stream sockets: a datagram socket's FIFOs
+ * hold records whose framing only mst_sendto/mst_recvfrom keep (EOPNOTSUPP).
  */
 #include <errno.h>
 #include <string.h>
@@ -88,13 +90,25 @@ MST_EXPORT int mst_event_fd(void)
 	return t->efd;
 }
 
+/* A stream socket's index, or NULL with errno (EBADF, EOPNOTSUPP). */
+static struct lsock *stream_get(int fd, uint32_t *idx)
+{
+	struct lsock *ls = sock_get(fd, idx);
+
+	if (ls && ls->dgram) {
+		errno = EOPNOTSUPP;
+		return NULL;
+	}
+	return ls;
+}
+
 MST_EXPORT ssize_t mst_rx_peek(int fd, const void **p1, size_t *n1, const void **p2, size_t *n2)
 {
 	struct mst_shm_sock *s;
 	uint32_t idx, avail;
 	void *q1, *q2;
 
-	if (!sock_get(fd, &idx))
+	if (!stream_get(fd, &idx))
 		return -1;
 	if (!p1 || !n1 || !p2 || !n2)
 		RET_ERR(EINVAL);
@@ -119,7 +133,7 @@ MST_EXPORT int mst_rx_consume(int fd, size_t n)
 	struct thr *t;
 	uint32_t idx, avail;
 
-	if (!sock_get(fd, &idx) || !(t = thr_get()))
+	if (!stream_get(fd, &idx) || !(t = thr_get()))
 		return -1;
 	s = &mst_lib.socks[idx];
 	if (!sock_fifo_ok(idx)) {
@@ -164,7 +178,7 @@ MST_EXPORT ssize_t mst_tx_reserve(int fd, void **p1, size_t *n1, void **p2, size
 	uint32_t idx, fr;
 	int r;
 
-	if (!sock_get(fd, &idx))
+	if (!stream_get(fd, &idx))
 		return -1;
 	if (!p1 || !n1 || !p2 || !n2)
 		RET_ERR(EINVAL);
@@ -184,7 +198,7 @@ MST_EXPORT int mst_tx_commit(int fd, size_t n)
 	uint32_t idx, fr;
 	int r;
 
-	if (!sock_get(fd, &idx) || !(t = thr_get()))
+	if (!stream_get(fd, &idx) || !(t = thr_get()))
 		return -1;
 	r = tx_space(idx, &fr);
 	if (r < 0)

@@ -39,6 +39,8 @@ struct lsock {
 	uint32_t gen;              /* bumped at each open (epoll entries check it) */
 	uint32_t nonblock;         /* O_NONBLOCK */
 	uint32_t listening;
+	uint32_t dgram;            /* SOCK_DGRAM: FIFOs carry mst_shm_dgram records */
+	uint32_t dg_peer;          /* dgram: connect() set a default peer */
 	uint32_t connecting;       /* CONNECT sent, outcome not yet reported */
 	uint32_t shut_rd, shut_wr; /* our own shutdown() calls */
 	int32_t notify_qp;         /* atomic: qp the engine sends READY to, -1 none */
@@ -126,11 +128,23 @@ int thr_own(struct thr *t, uint32_t sock, bool force);
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */
 uint32_t sock_readiness(uint32_t idx);          /* POLL* bits now */
-int sock_error_pending(uint32_t idx);
-bool sock_fifo_ok(uint32_t idx);                /* FIFO geometry sane */           /* positive errno or 0 */
+int sock_error_pending(uint32_t idx);          /* positive errno or 0 */
+bool sock_fifo_ok(uint32_t idx);                /* FIFO geometry sane */
 void sock_apply_pending_opts(struct thr *t, uint32_t idx);
 void sock_rx_doorbell(struct thr *t, uint32_t idx, uint32_t head, uint32_t before);
 int sock_tx_state(uint32_t idx);                /* 0 or -errno for send */
+
+/* sock.c, UDP (SOCK_DGRAM) sockets: one mst_shm_dgram record per datagram
+ * in each FIFO, padded to MST_SHM_DGRAM_ALIGN (see <mustang/shm_abi.h>). */
+#define DGRAM_HDR ((uint32_t)sizeof(struct mst_shm_dgram))
+/* Bytes a record of len payload bytes takes in a FIFO. */
+static inline uint32_t dgram_rec_size(uint32_t len)
+{
+	return (DGRAM_HDR + len + MST_SHM_DGRAM_ALIGN - 1) & ~(MST_SHM_DGRAM_ALIGN - 1);
+}
+/* POLLOUT for a datagram socket: room for a record of this many payload
+ * bytes (a "small" datagram; bigger ones may still have to wait). */
+#define DGRAM_POLLOUT_MIN 64u
 
 /* poll.c */
 void epoll_forget_all(void);

@@ -9,6 +9,13 @@
  * locks: tx_lock serializes senders (tx_tail has one writer), rx_lock
  * serializes receivers (rx_head has one writer); both are uncontended in a
  * one-thread-per-socket app.
+ *
+ * UDP sockets (SOCK_DGRAM, lsock.dgram) share the descriptors, locks, wait
+ * and readiness machinery; their FIFOs carry one record per datagram
+ * (struct mst_shm_dgram + payload, padded to MST_SHM_DGRAM_ALIGN), so the
+ * data path is separate: dgram_send() writes a whole record or nothing,
+ * dgram_recv() consumes a whole record (MSG_TRUNC semantics) and checks
+ * every engine-written header against the bytes actually published.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -61,7 +68,7 @@ bool sock_fifo_ok(uint32_t idx)
 }
 
 /* Adopt an engine socket index returned by SOCKET or ACCEPT. */
-static int sock_open(struct thr *t, int32_t idx, int nonblock)
+static int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram)
 {
 	struct mst_lib *L = &mst_lib;
 	struct mst_shm_sock *s;
@@ -74,6 +81,8 @@ static int sock_open(struct thr *t, int32_t idx, int nonblock)
 	ls->gen++;
 	ls->nonblock = (uint32_t)nonblock;
 	ls->listening = ls->connecting = ls->shut_rd = ls->shut_wr = 0;
+	ls->dgram = (uint32_t)dgram;
+	ls->dg_peer = 0;
 	ls->rx_doorbell = s->rx_head;
 	ls->linger_on = ls->linger_s = 0;
 	ls->peer_ip = ls->bound_ip = 0;
@@ -120,6 +129,31 @@ static uint32_t tx_free(uint32_t idx, bool *bad)
 	return *bad ? 0 : s->tx_size - used;
 }
 
+/* Datagram socket: readable while a record is published (an impossible
+ * level is POLLIN|POLLERR so the reader comes and gets EIO), writable
+ * while a small record fits. No connection states: Linux's UDP poll. */
+static uint32_t dgram_readiness(uint32_t idx, uint32_t mask)
+{
+	struct lsock *ls = &mst_lib.ls[idx];
+	uint32_t fr;
+	bool bad, bad2;
+
+	if (!sock_fifo_ok(idx))
+		return mask | POLLERR;
+	if (rx_level(idx, NULL, &bad) || bad || ls->shut_rd)
+		mask |= POLLIN;
+	if (ls->shut_rd)
+		mask |= POLLRDHUP;
+	fr = tx_free(idx, &bad2);
+	if (bad || bad2)
+		mask |= POLLERR;
+	if (ls->shut_wr || fr >= dgram_rec_size(DGRAM_POLLOUT_MIN))
+		mask |= POLLOUT;
+	if (ls->shut_rd && ls->shut_wr)
+		mask |= POLLHUP;
+	return mask;
+}
+
 uint32_t sock_readiness(uint32_t idx)
 {
 	struct mst_shm_sock *s = ssock(idx);
@@ -129,6 +163,8 @@ uint32_t sock_readiness(uint32_t idx)
 
 	if (sock_error_pending(idx))
 		mask |= POLLERR;
+	if (ls->dgram)
+		return dgram_readiness(idx, mask);
 	if (state == MST_SOCK_LISTEN || ls->listening) {
 		if (ld_acq(&s->accept_queue))
 			mask |= POLLIN;
@@ -254,7 +290,7 @@ static int sock_wait(struct thr *t, uint32_t idx, uint32_t what)
 MST_EXPORT int mst_socket(int domain, int type, int protocol)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_SOCKET, .sock = -1, .a = 1 };
-	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int base = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), dgram = base == SOCK_DGRAM;
 	struct thr *t;
 	int r;
 
@@ -262,19 +298,26 @@ MST_EXPORT int mst_socket(int domain, int type, int protocol)
 		RET_ERR(ENOTCONN);
 	if (domain != AF_INET)
 		RET_ERR(EAFNOSUPPORT);
-	if (base == SOCK_DGRAM)
-		RET_ERR(EPROTONOSUPPORT); /* no UDP sockets in the engines yet */
-	if (base != SOCK_STREAM)
+	if (base != SOCK_STREAM && !dgram)
 		RET_ERR(ESOCKTNOSUPPORT);
-	if (protocol != 0 && protocol != IPPROTO_TCP)
+	if (protocol != 0 && protocol != (dgram ? IPPROTO_UDP : IPPROTO_TCP))
 		RET_ERR(EPROTONOSUPPORT);
 	t = thr_get();
 	if (!t)
 		return -1;
+	m.a = dgram ? 2 : 1;
 	r = cmd_call(t, &m);
 	if (r < 0)
 		RET_ERR(-r);
-	r = sock_open(t, r, !!(type & SOCK_NONBLOCK));
+	/* A datagram socket has its FIFOs from the start (published before
+	 * the DONE we just acquired): refuse one whose geometry is insane. */
+	if (dgram && r < (int)mst_lib.n_socks && !sock_fifo_ok((uint32_t)r)) {
+		struct mst_shm_msg c = { .op = MST_CMD_CLOSE, .sock = r };
+
+		cmd_call(t, &c);
+		RET_ERR(EIO);
+	}
+	r = sock_open(t, r, !!(type & SOCK_NONBLOCK), base == SOCK_DGRAM);
 	if (r < 0)
 		RET_ERR(-r);
 	return r;
@@ -312,6 +355,9 @@ MST_EXPORT int mst_bind(int fd, const struct sockaddr *addr, socklen_t len)
 		RET_ERR(-r);
 	ls->bound_ip = sin->sin_addr.s_addr;
 	ls->bound_port = ntohs(sin->sin_port);
+	/* Port 0: the engine picked one and published it before the DONE. */
+	if (!ls->bound_port)
+		ls->bound_port = ssock(idx)->local_port;
 	return 0;
 }
 
@@ -325,6 +371,8 @@ MST_EXPORT int mst_listen(int fd, int backlog)
 
 	if (!(ls = sock_get(fd, &idx)) || !(t = thr_get()))
 		return -1;
+	if (ls->dgram)
+		RET_ERR(EOPNOTSUPP);
 	m.sock = (int32_t)idx;
 	m.a = backlog < 0 ? 0 : (uint64_t)backlog;
 	r = cmd_call(t, &m);
@@ -355,6 +403,8 @@ MST_EXPORT int mst_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 
 	if (!(ls = sock_get(fd, &idx)) || !(t = thr_get()))
 		return -1;
+	if (ls->dgram)
+		RET_ERR(EOPNOTSUPP);
 	if (flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC))
 		RET_ERR(EINVAL);
 	if (addr && (!len || (int)*len < 0))
@@ -384,7 +434,7 @@ MST_EXPORT int mst_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 			RET_ERR(-r);
 		break;
 	}
-	r = sock_open(t, r, !!(flags & SOCK_NONBLOCK));
+	r = sock_open(t, r, !!(flags & SOCK_NONBLOCK), 0);
 	if (r < 0)
 		RET_ERR(-r);
 	nls = &mst_lib.ls[r - MST_FD_SOCK_BASE];
@@ -428,6 +478,37 @@ static int connect_outcome(struct thr *t, uint32_t idx)
 	return -EINPROGRESS;
 }
 
+/* connect() on a datagram socket: the default destination (and, in the
+ * engine, the only accepted source); no handshake, DONE says 0. AF_UNSPEC
+ * dissolves the association (CONNECT 0/0), as on Linux. */
+static int dgram_connect(struct thr *t, struct lsock *ls, uint32_t idx,
+			 const struct sockaddr *addr, socklen_t len)
+{
+	struct mst_shm_msg m = { .op = MST_CMD_CONNECT, .sock = (int32_t)idx };
+	const struct sockaddr_in *sin = NULL;
+	int r;
+
+	if (addr && len >= (socklen_t)sizeof(sa_family_t) && addr->sa_family == AF_UNSPEC) {
+		if (!ls->dg_peer)
+			return 0;
+	} else {
+		r = check_sin(addr, len, &sin);
+		if (r < 0)
+			RET_ERR(-r);
+		if (!sin->sin_port)
+			RET_ERR(EINVAL); /* 0/0 means "no peer" in the ABI */
+		m.a = sin->sin_addr.s_addr;
+		m.b = ntohs(sin->sin_port);
+	}
+	r = cmd_call(t, &m);
+	if (r < 0)
+		RET_ERR(-r);
+	ls->peer_ip = sin ? sin->sin_addr.s_addr : 0;
+	ls->peer_port = sin ? ntohs(sin->sin_port) : 0;
+	__atomic_store_n(&ls->dg_peer, sin != NULL, __ATOMIC_RELEASE);
+	return 0;
+}
+
 MST_EXPORT int mst_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	const struct sockaddr_in *sin;
@@ -439,6 +520,8 @@ MST_EXPORT int mst_connect(int fd, const struct sockaddr *addr, socklen_t len)
 
 	if (!(ls = sock_get(fd, &idx)) || !(t = thr_get()))
 		return -1;
+	if (ls->dgram)
+		return dgram_connect(t, ls, idx, addr, len);
 	r = check_sin(addr, len, &sin);
 	if (r < 0)
 		RET_ERR(-r);
@@ -505,6 +588,11 @@ static int send_state(struct thr *t, uint32_t idx)
 	}
 }
 
+static ssize_t dgram_send(struct thr *t, struct lsock *ls, uint32_t idx, const void *buf,
+			  size_t len, int flags, const struct sockaddr_in *dst);
+static ssize_t dgram_recv(struct thr *t, struct lsock *ls, uint32_t idx, void *buf,
+			  size_t len, int flags, struct sockaddr *from, socklen_t *fromlen);
+
 MST_EXPORT ssize_t mst_send(int fd, const void *buf, size_t len, int flags)
 {
 	struct thr *t;
@@ -516,6 +604,13 @@ MST_EXPORT ssize_t mst_send(int fd, const void *buf, size_t len, int flags)
 
 	if (!(ls = sock_get(fd, &idx)) || !(t = thr_get()))
 		return -1;
+	if (ls->dgram) {
+		ssize_t d = dgram_send(t, ls, idx, buf, len, flags, NULL);
+
+		if (d < 0)
+			RET_ERR((int)-d);
+		return d;
+	}
 	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_MORE | MSG_WAITALL | MSG_EOR))
 		RET_ERR(EOPNOTSUPP);
 	nb = ls->nonblock || (flags & MSG_DONTWAIT);
@@ -573,6 +668,13 @@ MST_EXPORT ssize_t mst_recv(int fd, void *buf, size_t len, int flags)
 
 	if (!(ls = sock_get(fd, &idx)) || !(t = thr_get()))
 		return -1;
+	if (ls->dgram) {
+		ssize_t d = dgram_recv(t, ls, idx, buf, len, flags, NULL, NULL);
+
+		if (d < 0)
+			RET_ERR((int)-d);
+		return d;
+	}
 	if (flags & MSG_OOB)
 		RET_ERR(EINVAL);
 	nb = ls->nonblock || (flags & MSG_DONTWAIT);
@@ -634,6 +736,237 @@ MST_EXPORT ssize_t mst_recv(int fd, void *buf, size_t len, int flags)
 	return 0;
 }
 
+/* ---- datagrams ---------------------------------------------------------- */
+
+struct dgram_cond {
+	uint32_t idx;
+	uint32_t need;             /* TX bytes the record takes */
+};
+
+/* A blocked sender wakes when its whole record fits (POLLOUT alone only
+ * promises a small one), or on an error/shutdown that ends the send. */
+static bool dgram_tx_ready(void *arg)
+{
+	struct dgram_cond *c = arg;
+	bool bad;
+	uint32_t fr = tx_free(c->idx, &bad);
+
+	return bad || fr >= c->need || !sock_fifo_ok(c->idx) ||
+	       sock_error_pending(c->idx) || mst_lib.ls[c->idx].shut_wr ||
+	       !__atomic_load_n(&mst_lib.ls[c->idx].open, __ATOMIC_ACQUIRE);
+}
+
+/* One datagram: a record at tx_tail or nothing. dst NULL: the connected
+ * peer (addr/port 0/0 in the record). */
+static ssize_t dgram_send(struct thr *t, struct lsock *ls, uint32_t idx, const void *buf,
+			  size_t len, int flags, const struct sockaddr_in *dst)
+{
+	struct mst_shm_sock *s = ssock(idx);
+	struct mst_shm_dgram h = { .len = (uint32_t)len };
+	struct dgram_cond c = { .idx = idx };
+	struct wait_spec w = { .ready = dgram_tx_ready, .arg = &c, .socks = &idx, .n_socks = 1 };
+	int r, nb = ls->nonblock || (flags & MSG_DONTWAIT);
+
+	if (flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL | MSG_EOR | MSG_CONFIRM))
+		return -EOPNOTSUPP; /* MSG_MORE (corking) and MSG_OOB: no */
+	if (dst) {
+		if (!dst->sin_port)
+			return -EINVAL; /* as Linux; 0/0 would mean "connected peer" */
+		h.addr = dst->sin_addr.s_addr;
+		h.port = ntohs(dst->sin_port);
+	} else if (!__atomic_load_n(&ls->dg_peer, __ATOMIC_ACQUIRE)) {
+		return -EDESTADDRREQ;
+	}
+	if (len > MST_SHM_DGRAM_MAX)
+		return -EMSGSIZE;
+	if (!sock_fifo_ok(idx))
+		return -EIO;
+	c.need = dgram_rec_size((uint32_t)len);
+	if (c.need > s->tx_size)
+		return -EMSGSIZE; /* could never fit */
+	pthread_mutex_lock(&ls->tx_lock);
+	for (;;) {
+		uint32_t fr;
+		bool bad;
+
+		if (ls->shut_wr) {
+			r = -EPIPE;
+			break;
+		}
+		/* A pending error (ICMP unreachable...) fails this send once,
+		 * as Linux's sock_alloc_send_skb does. */
+		r = -sock_take_error(t, idx);
+		if (r)
+			break;
+		fr = tx_free(idx, &bad);
+		if (bad) {
+			r = -EIO;
+			break;
+		}
+		if (fr >= c.need) {
+			struct mst_shm_msg m = { .op = MST_CMD_TX, .sock = (int32_t)idx };
+			uint8_t *base = mst_lib.base + s->tx_off;
+			uint32_t tail = s->tx_tail;
+
+			fifo_copy_in(base, s->tx_size, tail, &h, DGRAM_HDR);
+			fifo_copy_in(base, s->tx_size, tail + DGRAM_HDR, buf, (uint32_t)len);
+			/* F3: header and payload before the new tx_tail. */
+			__atomic_store_n(&s->tx_tail, tail + c.need, __ATOMIC_RELEASE);
+			r = cmd_post(t, &m);
+			break;
+		}
+		if (nb) {
+			r = -EAGAIN;
+			break;
+		}
+		r = thr_wait(t, &w, -1);
+		if (r < 0)
+			break;
+	}
+	pthread_mutex_unlock(&ls->tx_lock);
+	return r < 0 ? r : (ssize_t)len;
+}
+
+/* One datagram from rx_head: copy min(len, its size), fill the source,
+ * consume the whole record (unless MSG_PEEK). The header is engine-written:
+ * a record that claims more than was published is an I/O error, never a
+ * read past rx_tail. */
+static ssize_t dgram_recv(struct thr *t, struct lsock *ls, uint32_t idx, void *buf,
+			  size_t len, int flags, struct sockaddr *from, socklen_t *fromlen)
+{
+	struct mst_shm_sock *s = ssock(idx);
+	struct mst_shm_dgram h;
+	ssize_t ret = 0;
+	int r = 0, nb = ls->nonblock || (flags & MSG_DONTWAIT);
+
+	if (flags & ~(MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC | MSG_WAITALL | MSG_NOSIGNAL |
+		      MSG_CMSG_CLOEXEC))
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&ls->rx_lock);
+	for (;;) {
+		uint32_t avail, need, n, head;
+		bool bad;
+
+		if (!sock_fifo_ok(idx)) {
+			r = -EIO;
+			break;
+		}
+		avail = rx_level(idx, NULL, &bad);
+		if (bad) {
+			r = -EIO;
+			break;
+		}
+		if (avail) {
+			head = s->rx_head;
+			if (avail < DGRAM_HDR) {
+				r = -EIO;
+				break;
+			}
+			fifo_copy_out(mst_lib.base + s->rx_off, s->rx_size, head, &h, DGRAM_HDR);
+			need = h.len <= MST_SHM_DGRAM_MAX ? dgram_rec_size(h.len) : 0;
+			if (!need || need > avail) {
+				r = -EIO;
+				break;
+			}
+			n = len < h.len ? (uint32_t)len : h.len;
+			if (n)
+				fifo_copy_out(mst_lib.base + s->rx_off, s->rx_size,
+					      head + DGRAM_HDR, buf, n);
+			ret = (flags & MSG_TRUNC) ? (ssize_t)h.len : (ssize_t)n;
+			if (from)
+				fill_sin(from, fromlen, h.addr, h.port);
+			if (!(flags & MSG_PEEK)) {
+				/* F2: our copy is done before the engine may reuse it. */
+				__atomic_store_n(&s->rx_head, head + need, __ATOMIC_RELEASE);
+				sock_rx_doorbell(t, idx, head + need, avail);
+			}
+			break;
+		}
+		r = -sock_take_error(t, idx);
+		if (r)
+			break;
+		if (ls->shut_rd)
+			break; /* 0, as Linux after SHUT_RD */
+		/* Drained: the engine drops datagrams that do not fit its view
+		 * of the FIFO, so give it all our space back (also when we
+		 * return EAGAIN to an event loop, which may not call again for
+		 * a while). No command if nothing was consumed since. */
+		sock_rx_doorbell(t, idx, s->rx_head, (uint32_t)~0u);
+		if (nb) {
+			r = -EAGAIN;
+			break;
+		}
+		r = sock_wait(t, idx, POLLIN);
+		if (r < 0)
+			break;
+		if (!__atomic_load_n(&ls->open, __ATOMIC_ACQUIRE)) {
+			r = -EBADF;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&ls->rx_lock);
+	return r < 0 ? r : ret;
+}
+
+MST_EXPORT ssize_t mst_sendto(int fd, const void *buf, size_t len, int flags,
+			      const struct sockaddr *to, socklen_t tolen)
+{
+	const struct sockaddr_in *sin = NULL;
+	struct thr *t;
+	struct lsock *ls;
+	uint32_t idx;
+	ssize_t r;
+
+	if (!(ls = sock_get(fd, &idx)))
+		return -1;
+	if (!ls->dgram) /* a stream socket ignores the address, as Linux's TCP */
+		return mst_send(fd, buf, len, flags);
+	if (!(t = thr_get()))
+		return -1;
+	if (to) {
+		r = check_sin(to, tolen, &sin);
+		if (r < 0)
+			RET_ERR((int)-r);
+	}
+	if (!buf && len)
+		RET_ERR(EFAULT);
+	r = dgram_send(t, ls, idx, buf, len, flags, sin);
+	if (r < 0)
+		RET_ERR((int)-r);
+	return r;
+}
+
+MST_EXPORT ssize_t mst_recvfrom(int fd, void *buf, size_t len, int flags,
+				struct sockaddr *from, socklen_t *fromlen)
+{
+	struct thr *t;
+	struct lsock *ls;
+	uint32_t idx;
+	ssize_t r;
+
+	if (!(ls = sock_get(fd, &idx)))
+		return -1;
+	if (from && !fromlen)
+		RET_ERR(EFAULT);
+	if (from && (int)*fromlen < 0)
+		RET_ERR(EINVAL);
+	if (!ls->dgram) {
+		/* A stream socket reports no source address (Linux: 0). */
+		r = mst_recv(fd, buf, len, flags);
+		if (r >= 0 && from)
+			*fromlen = 0;
+		return r;
+	}
+	if (!(t = thr_get()))
+		return -1;
+	if (!buf && len)
+		RET_ERR(EFAULT);
+	r = dgram_recv(t, ls, idx, buf, len, flags, from, fromlen);
+	if (r < 0)
+		RET_ERR((int)-r);
+	return r;
+}
+
 MST_EXPORT ssize_t mst_write(int fd, const void *buf, size_t len)
 {
 	return mst_send(fd, buf, len, 0);
@@ -656,6 +989,18 @@ MST_EXPORT int mst_shutdown(int fd, int how)
 		return -1;
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		RET_ERR(EINVAL);
+	if (ls->dgram) {
+		/* Library-local, as Linux's UDP: a connected socket stops
+		 * sending (EPIPE) and/or receiving (recv returns 0). */
+		if (!__atomic_load_n(&ls->dg_peer, __ATOMIC_ACQUIRE))
+			RET_ERR(ENOTCONN);
+		sock_flush_doorbells(t, idx);
+		if (how != SHUT_WR)
+			ls->shut_rd = 1;
+		if (how != SHUT_RD)
+			ls->shut_wr = 1;
+		return 0;
+	}
 	state = ld_acq(&ssock(idx)->state);
 	if (!ls->listening && state != MST_SOCK_LISTEN && !connected(state) &&
 	    state != MST_SOCK_SYN_SENT && state != MST_SOCK_SYN_RECEIVED)
@@ -743,7 +1088,8 @@ MST_EXPORT int mst_getsockname(int fd, struct sockaddr *addr, socklen_t *len)
 	s = ssock(idx);
 	ip = s->local_ip ? s->local_ip : ls->bound_ip;
 	port = s->local_port ? s->local_port : ls->bound_port;
-	if (!ip && connected(ld_acq(&s->state)))
+	if (!ip && (ls->dgram ? __atomic_load_n(&ls->dg_peer, __ATOMIC_ACQUIRE) :
+			       connected(ld_acq(&s->state))))
 		ip = mst_lib.hdr->local_ip;
 	fill_sin(addr, len, ip, port);
 	return 0;
@@ -758,6 +1104,14 @@ MST_EXPORT int mst_getpeername(int fd, struct sockaddr *addr, socklen_t *len)
 	if (!(ls = sock_get(fd, &idx)))
 		return -1;
 	s = ssock(idx);
+	if (ls->dgram) {
+		if (!__atomic_load_n(&ls->dg_peer, __ATOMIC_ACQUIRE))
+			RET_ERR(ENOTCONN);
+		if (!addr || !len || (int)*len < 0)
+			RET_ERR(EFAULT);
+		fill_sin(addr, len, ls->peer_ip, ls->peer_port);
+		return 0;
+	}
 	state = ld_acq(&s->state);
 	if (!connected(state) || ls->listening)
 		RET_ERR(ENOTCONN);

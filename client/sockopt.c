@@ -3,7 +3,9 @@
  * mst_setsockopt / mst_getsockopt: map SOL_SOCKET and IPPROTO_TCP options
  * onto SETOPT/GETOPT commands (MST_OPT_*), with Linux's argument checks.
  * SO_RCVBUF/SO_SNDBUF/SO_TYPE/... are answered from the segment and the
- * library without a round trip.
+ * library without a round trip. Datagram sockets have no TCP options
+ * (ENOPROTOOPT, as Linux's UDP); their SO_REUSEADDR/SO_KEEPALIVE are kept
+ * by the library (no effect on UDP in mustangd either).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -65,6 +67,11 @@ static int setopt(uint32_t idx, int opt, uint64_t v)
 
 	if (!t)
 		return -errno;
+	if (mst_lib.ls[idx].dgram && opt < 16) {
+		mst_lib.ls[idx].pend_mask |= 1u << opt;
+		mst_lib.ls[idx].pend_val[opt] = (uint32_t)v;
+		return 0;
+	}
 	r = cmd_call(t, &m);
 	if (r == -ENOTCONN && opt < 16 &&
 	    __atomic_load_n(&mst_lib.socks[idx].state, __ATOMIC_ACQUIRE) == MST_SOCK_NEW) {
@@ -83,6 +90,11 @@ static int getopt_(uint32_t idx, int opt, uint64_t *v)
 
 	if (!t)
 		return -errno;
+	if (mst_lib.ls[idx].dgram && opt != MST_OPT_ERROR) {
+		*v = opt < 16 && (mst_lib.ls[idx].pend_mask & (1u << opt)) ?
+		     mst_lib.ls[idx].pend_val[opt] : 0;
+		return 0;
+	}
 	r = cmd_call(t, &m);
 	if (r < 0)
 		return r;
@@ -101,6 +113,8 @@ MST_EXPORT int mst_setsockopt(int fd, int level, int name, const void *val, sock
 	if (!(ls = sock_get(fd, &idx)))
 		return -1;
 	if (level != SOL_SOCKET && level != IPPROTO_TCP)
+		RET_ERR(ENOPROTOOPT);
+	if (ls->dgram && level == IPPROTO_TCP)
 		RET_ERR(ENOPROTOOPT);
 	if (level == SOL_SOCKET && name == SO_LINGER) {
 		struct linger l;
@@ -183,9 +197,9 @@ MST_EXPORT int mst_getsockopt(int fd, int level, int name, void *val, socklen_t 
 		}
 		case SO_RCVBUF: iv = (int)s->rx_size; goto out_int;
 		case SO_SNDBUF: iv = (int)s->tx_size; goto out_int;
-		case SO_TYPE: iv = SOCK_STREAM; goto out_int;
+		case SO_TYPE: iv = ls->dgram ? SOCK_DGRAM : SOCK_STREAM; goto out_int;
 		case SO_DOMAIN: iv = AF_INET; goto out_int;
-		case SO_PROTOCOL: iv = IPPROTO_TCP; goto out_int;
+		case SO_PROTOCOL: iv = ls->dgram ? IPPROTO_UDP : IPPROTO_TCP; goto out_int;
 		case SO_ACCEPTCONN: iv = !!ls->listening; goto out_int;
 		case SO_ERROR:
 			/* No round trip when nothing is pending. */
@@ -198,7 +212,7 @@ MST_EXPORT int mst_getsockopt(int fd, int level, int name, void *val, socklen_t 
 		default:
 			break;
 		}
-	} else if (level != IPPROTO_TCP) {
+	} else if (level != IPPROTO_TCP || ls->dgram) {
 		RET_ERR(ENOPROTOOPT);
 	}
 	opt = opt_of(level, name);

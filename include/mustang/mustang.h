@@ -32,8 +32,18 @@
  * Differences from Linux, on purpose:
  *   - SIGPIPE is never raised; writing to a shut-down or reset connection
  *     fails with EPIPE whether or not MSG_NOSIGNAL is given.
- *   - Only AF_INET / SOCK_STREAM (TCP). SOCK_DGRAM fails with
- *     EPROTONOSUPPORT until the engines have UDP sockets.
+ *   - Only AF_INET: SOCK_STREAM (TCP) and SOCK_DGRAM (UDP).
+ *   - UDP: one datagram per mst_send/mst_sendto/mst_write (at most
+ *     MST_SHM_DGRAM_MAX bytes and what fits in the socket's TX FIFO, else
+ *     EMSGSIZE; a datagram larger than the path MTU is rejected by the
+ *     engine after the call returned, as no fragmentation is done). One
+ *     datagram per mst_recv/mst_recvfrom/mst_read: the part beyond the
+ *     buffer is discarded (MSG_TRUNC returns the full length). A datagram
+ *     arriving while the RX FIFO is full is dropped, as with a full Linux
+ *     receive buffer. POLLOUT means a small datagram fits; a blocking send
+ *     waits until its own fits. shutdown() is local to the library.
+ *     MSG_MORE (corking) is not supported (EOPNOTSUPP), nor are the
+ *     zero-copy calls (EOPNOTSUPP) on datagram sockets.
  *   - Before mst_init() (or after mst_fini()), calls that create a
  *     descriptor (mst_socket, mst_epoll_create1) fail with ENOTCONN;
  *     calls on a descriptor fail with EBADF.
@@ -83,6 +93,13 @@ int mst_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int mst_connect(int fd, const struct sockaddr *addr, socklen_t len);
 ssize_t mst_send(int fd, const void *buf, size_t len, int flags);
 ssize_t mst_recv(int fd, void *buf, size_t len, int flags);
+/* As POSIX. UDP: to NULL sends to the connect()ed peer (else
+ * EDESTADDRREQ); from receives the datagram's source. Stream sockets
+ * ignore to and report *fromlen 0, as Linux's TCP. */
+ssize_t mst_sendto(int fd, const void *buf, size_t len, int flags,
+		   const struct sockaddr *to, socklen_t tolen);
+ssize_t mst_recvfrom(int fd, void *buf, size_t len, int flags,
+		     struct sockaddr *from, socklen_t *fromlen);
 ssize_t mst_write(int fd, const void *buf, size_t len);
 ssize_t mst_read(int fd, void *buf, size_t len);
 int mst_shutdown(int fd, int how);
@@ -132,6 +149,8 @@ int mst_ev_poll(struct mst_event *evs, int max, int timeout_ms);
 int mst_event_fd(void);
 
 /* ---- Zero-copy FIFO access ------------------------------------------- */
+
+/* Stream (TCP) sockets only: EOPNOTSUPP on a datagram socket. */
 
 /* Readable bytes of fd's RX FIFO, as up to two regions (*p2 may be NULL).
  * Returns the total (n1 + n2), 0 when nothing is buffered (check

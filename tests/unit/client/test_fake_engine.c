@@ -5,7 +5,10 @@
  * lib_attach_fds() (client/priv.h), and runs a thread that plays the
  * engine: it consumes commands, answers DONE, echoes TX bytes back into RX
  * after a random delay, posts READY to the NOTIFY qp and signals eventfds
- * per the wake protocol.
+ * per the wake protocol. Datagram sockets (SOCKET a = 2) echo records: a
+ * datagram sent to A:P comes back from A:P (the connected peer for 0/0),
+ * one record at a time, only while it fits in RX (no drops: tests stay
+ * deterministic); E.paused stops the pump.
  */
 
 #include <fcntl.h>
@@ -49,6 +52,9 @@ static struct {
 	int max_delay_us;
 	unsigned seed;
 	uint64_t signals, notifies;
+	int dgram[N_SOCKS];
+	volatile int paused;       /* pump stopped (commands still served) */
+	uint64_t dgrams, bad_recs;
 } E;
 
 static int64_t now_ns(void)
@@ -81,6 +87,59 @@ static void eng_ready(int s)
 
 	m.a = __atomic_load_n(&E.socks[s].ready, __ATOMIC_RELAXED);
 	eng_post(E.owner[s], &m);
+}
+
+static uint32_t rec_size(uint32_t len)
+{
+	return (uint32_t)(sizeof(struct mst_shm_dgram) + len + 7) & ~7u;
+}
+
+/* Datagram socket: move whole records from TX to RX while they fit. */
+static void eng_echo_dgram(int s)
+{
+	struct mst_shm_sock *k = &E.socks[s];
+	uint32_t tail = __atomic_load_n(&k->tx_tail, __ATOMIC_ACQUIRE); /* F3 */
+	uint32_t rxh = __atomic_load_n(&k->rx_head, __ATOMIC_ACQUIRE);  /* F2 */
+	uint8_t buf[FIFO_SZ];
+	int moved = 0;
+
+	if (now_ns() < E.due[s])
+		return;
+	while (tail != k->tx_head) {
+		struct mst_shm_dgram h;
+		uint32_t pend = tail - k->tx_head, room = FIFO_SZ - (k->rx_tail - rxh), need;
+
+		if (pend < sizeof(h) || pend > FIFO_SZ) {
+			E.bad_recs++;
+			break;
+		}
+		fifo_copy_out(E.base + k->tx_off, FIFO_SZ, k->tx_head, &h, sizeof(h));
+		need = rec_size(h.len);
+		if (h.len > MST_SHM_DGRAM_MAX || need > pend) {
+			E.bad_recs++;
+			break;
+		}
+		if (need > room)
+			break; /* wait for the reader */
+		fifo_copy_out(E.base + k->tx_off, FIFO_SZ, k->tx_head, buf, need);
+		if (!h.addr && !h.port) {
+			h.addr = k->remote_ip;
+			h.port = k->remote_port;
+		}
+		memcpy(buf, &h, sizeof(h));
+		fifo_copy_in(E.base + k->rx_off, FIFO_SZ, k->rx_tail, buf, need);
+		__atomic_store_n(&k->tx_head, k->tx_head + need, __ATOMIC_RELEASE); /* F4 */
+		__atomic_store_n(&k->rx_tail, k->rx_tail + need, __ATOMIC_RELEASE); /* F1 */
+		E.dgrams++;
+		moved = 1;
+		if (E.max_delay_us)
+			break; /* one per delay */
+	}
+	if (!moved)
+		return;
+	__atomic_store_n(&k->ready, MST_READY_IN | MST_READY_OUT, __ATOMIC_RELEASE);
+	eng_ready(s);
+	E.due[s] = now_ns() + (E.max_delay_us ? (rand_r(&E.seed) % E.max_delay_us) * 1000 : 0);
 }
 
 /* Move TX bytes into RX (loopback echo) as far as RX space allows. */
@@ -118,7 +177,12 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 			r.result = -ENFILE;
 			break;
 		}
+		if (c->a != 1 && c->a != 2) {
+			r.result = -EINVAL;
+			break;
+		}
 		E.used[s] = 1;
+		E.dgram[s] = c->a == 2;
 		E.owner[s] = qp;
 		E.due[s] = 0;
 		{
@@ -143,6 +207,11 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 		}
 		E.socks[s].remote_ip = (uint32_t)c->a;
 		E.socks[s].remote_port = (uint16_t)c->b;
+		if (E.dgram[s]) { /* no handshake: DONE 0 */
+			if (!E.socks[s].local_port)
+				E.socks[s].local_port = (uint16_t)(50000 + s);
+			break;
+		}
 		E.socks[s].local_port = 40000;
 		if (c->b == 1) { /* port 1: refused */
 			__atomic_store_n(&E.socks[s].error, ECONNREFUSED, __ATOMIC_RELEASE);
@@ -171,6 +240,15 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 		if (valid && c->a == MST_OPT_ERROR) {
 			r.a = (uint64_t)__atomic_exchange_n(&E.socks[s].error, 0, __ATOMIC_ACQ_REL);
 		}
+		break;
+	case MST_CMD_BIND:
+		if (!valid || E.socks[s].local_port) {
+			r.result = valid ? -EINVAL : -EBADF;
+			break;
+		}
+		/* Port 0: an ephemeral one, published before the DONE. */
+		E.socks[s].local_port = c->a ? (uint16_t)c->a : (uint16_t)(50000 + s);
+		E.socks[s].local_ip = (uint32_t)c->b;
 		break;
 	case MST_CMD_SETOPT:
 	case MST_CMD_SHUTDOWN:
@@ -202,8 +280,10 @@ static void *engine(void *arg)
 				eng_cmd((int)q, &c);
 				busy = 1;
 			}
-		for (unsigned s = 0; s < N_SOCKS; s++)
-			if (E.used[s])
+		for (unsigned s = 0; s < N_SOCKS && !E.paused; s++)
+			if (E.used[s] && E.dgram[s])
+				eng_echo_dgram((int)s);
+			else if (E.used[s])
 				eng_echo((int)s);
 		if (!busy)
 			sched_yield();
@@ -213,7 +293,8 @@ static void *engine(void *arg)
 
 static int setup(void **state)
 {
-	size_t qp_off = 64, sock_off, fifo_off, size;
+	/* The header is more than one cache line (local_ip at 64): qps after. */
+	size_t qp_off = 2 * MST_SHM_CACHELINE, sock_off, fifo_off, size;
 	int memfd;
 
 	memset(&E, 0, sizeof(E));
@@ -330,7 +411,9 @@ static void test_socket_errno_like_linux(void **state)
 	int fd = mst_socket(AF_INET, SOCK_STREAM, 0);
 	char b[4];
 
-	assert_int_equal(mst_socket(AF_INET, SOCK_DGRAM, 0), -1);
+	assert_int_equal(mst_socket(AF_INET, SOCK_DGRAM, IPPROTO_TCP), -1);
+	assert_int_equal(errno, EPROTONOSUPPORT);
+	assert_int_equal(mst_socket(AF_INET, SOCK_STREAM, IPPROTO_UDP), -1);
 	assert_int_equal(errno, EPROTONOSUPPORT);
 	assert_int_equal(mst_socket(AF_INET6, SOCK_STREAM, 0), -1);
 	assert_int_equal(errno, EAFNOSUPPORT);
@@ -572,6 +655,386 @@ static void test_native_event_poll(void **state)
 	mst_close(fd);
 }
 
+/* ---- UDP sockets ------------------------------------------------------- */
+
+static struct sockaddr_in sin_of(uint32_t ip_host, uint16_t port)
+{
+	return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port),
+				     .sin_addr.s_addr = htonl(ip_host) };
+}
+
+static void fill_pattern(uint8_t *p, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed * 131u + i * 7u + (i >> 8));
+}
+
+static void test_udp_socket_bind_and_options(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0), v = 0;
+	int fd2 = mst_socket(AF_INET, SOCK_DGRAM, IPPROTO_UDP);
+	struct sockaddr_in a = sin_of(0, 0), got;
+	socklen_t l = sizeof(got), vl = sizeof(v);
+	uint32_t idx = (uint32_t)(fd - MST_FD_BASE);
+	char b[4];
+
+	assert_true(fd >= MST_FD_BASE);
+	assert_true(fd2 >= MST_FD_BASE);
+	/* FIFOs from the start: writable, nothing to read. */
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+	assert_int_equal(mst_poll(&p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLOUT);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), 0), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* Port 0: the engine's ephemeral port, read back for getsockname. */
+	assert_int_equal(mst_bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(mst_getsockname(fd, (struct sockaddr *)&got, &l), 0);
+	assert_int_equal(ntohs(got.sin_port), 50000 + idx);
+	a = sin_of(0, 5353);
+	assert_int_equal(mst_bind(fd2, (struct sockaddr *)&a, sizeof(a)), 0);
+	l = sizeof(got);
+	assert_int_equal(mst_getsockname(fd2, (struct sockaddr *)&got, &l), 0);
+	assert_int_equal(ntohs(got.sin_port), 5353);
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &vl), 0);
+	assert_int_equal(v, SOCK_DGRAM);
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &vl), 0);
+	assert_int_equal(v, IPPROTO_UDP);
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl), 0);
+	assert_int_equal(v, FIFO_SZ);
+	v = 1;
+	assert_int_equal(mst_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, sizeof(v)), 0);
+	v = 0;
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &v, &vl), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), -1);
+	assert_int_equal(errno, ENOPROTOOPT);
+	assert_int_equal(mst_listen(fd, 1), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(mst_accept(fd, NULL, NULL), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(mst_getpeername(fd, (struct sockaddr *)&got, &l), -1);
+	assert_int_equal(errno, ENOTCONN);
+	assert_int_equal(mst_shutdown(fd, SHUT_RDWR), -1);
+	assert_int_equal(errno, ENOTCONN);
+	void *w1, *w2;
+	size_t n1, n2;
+	assert_int_equal(mst_tx_reserve(fd, &w1, &n1, &w2, &n2), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_int_equal(mst_close(fd), 0);
+	assert_int_equal(mst_close(fd2), 0);
+}
+
+static void test_udp_destination_rules(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in peer = sin_of(0x0a000002, 9999), to = sin_of(0x0a000003, 53), from;
+	socklen_t l = sizeof(from);
+	char b[16];
+
+	assert_int_equal(mst_send(fd, "x", 1, 0), -1);
+	assert_int_equal(errno, EDESTADDRREQ);
+	assert_int_equal(mst_write(fd, "x", 1), -1);
+	assert_int_equal(errno, EDESTADDRREQ);
+	assert_int_equal(mst_sendto(fd, "x", 1, 0, NULL, 0), -1);
+	assert_int_equal(errno, EDESTADDRREQ);
+	to.sin_port = 0;
+	assert_int_equal(mst_sendto(fd, "x", 1, 0, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_int_equal(errno, EINVAL);
+	to.sin_port = htons(53);
+	assert_int_equal(mst_sendto(fd, "x", 1, 0, (struct sockaddr *)&to, 8), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_sendto(fd, "x", 1, MSG_MORE, (struct sockaddr *)&to, sizeof(to)), -1);
+	assert_int_equal(errno, EOPNOTSUPP);
+	/* connect: default peer, no handshake. */
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&peer, sizeof(peer)), 0);
+	assert_int_equal(mst_getpeername(fd, (struct sockaddr *)&from, &l), 0);
+	assert_int_equal(from.sin_port, peer.sin_port);
+	assert_int_equal(from.sin_addr.s_addr, peer.sin_addr.s_addr);
+	l = sizeof(from);
+	assert_int_equal(mst_getsockname(fd, (struct sockaddr *)&from, &l), 0);
+	assert_true(from.sin_port != 0);
+	assert_int_equal(from.sin_addr.s_addr, htonl(0x0a000001));
+	assert_int_equal(mst_send(fd, "hello", 5, 0), 5);
+	memset(&from, 0, sizeof(from));
+	l = sizeof(from);
+	assert_int_equal(mst_recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &l), 5);
+	assert_memory_equal(b, "hello", 5);
+	assert_int_equal(l, sizeof(from));
+	assert_int_equal(from.sin_family, AF_INET);
+	assert_int_equal(from.sin_port, peer.sin_port);
+	assert_int_equal(from.sin_addr.s_addr, peer.sin_addr.s_addr);
+	/* An explicit address still wins on a connected socket. */
+	assert_int_equal(mst_sendto(fd, "dns", 3, 0, (struct sockaddr *)&to, sizeof(to)), 3);
+	l = sizeof(from);
+	assert_int_equal(mst_recvfrom(fd, b, sizeof(b), 0, (struct sockaddr *)&from, &l), 3);
+	assert_int_equal(from.sin_port, to.sin_port);
+	assert_int_equal(from.sin_addr.s_addr, to.sin_addr.s_addr);
+	/* Zero-length datagrams exist. */
+	assert_int_equal(mst_send(fd, "", 0, 0), 0);
+	assert_int_equal(mst_read(fd, b, sizeof(b)), 0);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* SHUT_WR: EPIPE; SHUT_RD: recv returns 0. */
+	assert_int_equal(mst_shutdown(fd, SHUT_RDWR), 0);
+	assert_int_equal(mst_send(fd, "x", 1, 0), -1);
+	assert_int_equal(errno, EPIPE);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), 0), 0);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLOUT };
+	assert_int_equal(mst_poll(&p, 1, 0), 1);
+	assert_true(p.revents & POLLHUP);
+	mst_close(fd);
+	/* AF_UNSPEC dissolves the association. */
+	fd = mst_socket(AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&peer, sizeof(peer)), 0);
+	struct sockaddr un = { .sa_family = AF_UNSPEC };
+	assert_int_equal(mst_connect(fd, &un, sizeof(un)), 0);
+	assert_int_equal(mst_send(fd, "x", 1, 0), -1);
+	assert_int_equal(errno, EDESTADDRREQ);
+	mst_close(fd);
+}
+
+static void test_udp_truncation_peek_and_sizes(void **state)
+{
+	static uint8_t out[FIFO_SZ], in[FIFO_SZ];
+	struct sockaddr_in to = sin_of(0x0a000002, 7);
+	int fd = mst_socket(AF_INET, SOCK_DGRAM, 0);
+
+	fill_pattern(out, sizeof(out), 1);
+	/* Truncation: the rest of the datagram is gone. */
+	assert_int_equal(mst_sendto(fd, out, 100, 0, (struct sockaddr *)&to, sizeof(to)), 100);
+	assert_int_equal(mst_sendto(fd, out + 1, 5, 0, (struct sockaddr *)&to, sizeof(to)), 5);
+	assert_int_equal(mst_recv(fd, in, 10, 0), 10);
+	assert_memory_equal(in, out, 10);
+	assert_int_equal(mst_recv(fd, in, sizeof(in), 0), 5);
+	assert_memory_equal(in, out + 1, 5);
+	/* MSG_TRUNC: the real length; MSG_PEEK: still there. */
+	assert_int_equal(mst_sendto(fd, out, 300, 0, (struct sockaddr *)&to, sizeof(to)), 300);
+	assert_int_equal(mst_recv(fd, NULL, 0, MSG_PEEK | MSG_TRUNC), 300);
+	assert_int_equal(mst_recv(fd, in, 20, MSG_PEEK), 20);
+	assert_int_equal(mst_recv(fd, in, 20, MSG_TRUNC), 300);
+	assert_memory_equal(in, out, 20);
+	assert_int_equal(mst_recv(fd, in, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* recv(len 0) consumes a datagram, as Linux. */
+	assert_int_equal(mst_sendto(fd, out, 9, 0, (struct sockaddr *)&to, sizeof(to)), 9);
+	assert_int_equal(mst_recv(fd, in, 0, 0), 0);
+	assert_int_equal(mst_recv(fd, in, 1, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* EMSGSIZE: over the UDP maximum, or a record the FIFO cannot hold. */
+	assert_int_equal(mst_sendto(fd, out, MST_SHM_DGRAM_MAX + 1, 0, (struct sockaddr *)&to,
+				    sizeof(to)), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(mst_sendto(fd, out, FIFO_SZ - 16 + 1, 0, (struct sockaddr *)&to,
+				    sizeof(to)), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	/* The largest record that fits: the whole FIFO. */
+	assert_int_equal(mst_sendto(fd, out, FIFO_SZ - 16, 0, (struct sockaddr *)&to,
+				    sizeof(to)), FIFO_SZ - 16);
+	assert_int_equal(mst_recv(fd, in, sizeof(in), 0), FIFO_SZ - 16);
+	assert_memory_equal(in, out, FIFO_SZ - 16);
+	mst_close(fd);
+}
+
+/* Random sizes through FIFOs whose counters start near 2^32 and at an
+ * offset that is not a multiple of 8: headers and payloads straddle the
+ * FIFO end and the counter wrap. Every recv blocks (spin_ns 0). */
+static void udp_rounds(int fd, int rounds, unsigned seed)
+{
+	static __thread uint8_t out[4][1600], in[1600];
+
+	for (int i = 0; i < rounds; i++) {
+		int burst = 1 + rand_r(&seed) % 3;
+		size_t n[4];
+		uint16_t port[4];
+
+		for (int k = 0; k < burst; k++) {
+			struct sockaddr_in to;
+
+			n[k] = (size_t)rand_r(&seed) % 1501;
+			port[k] = (uint16_t)(1 + rand_r(&seed) % 65535);
+			to = sin_of(0x0a000000u + (uint32_t)k, port[k]);
+			fill_pattern(out[k], n[k], (unsigned)rand_r(&seed));
+			assert_int_equal(mst_sendto(fd, out[k], n[k], 0, (struct sockaddr *)&to,
+						    sizeof(to)), (ssize_t)n[k]);
+		}
+		for (int k = 0; k < burst; k++) {
+			struct sockaddr_in from;
+			socklen_t l = sizeof(from);
+			size_t want = n[k], buflen = sizeof(in);
+			ssize_t r;
+
+			if (rand_r(&seed) % 4 == 0 && n[k]) /* truncated read */
+				buflen = want = (size_t)rand_r(&seed) % n[k];
+			r = mst_recvfrom(fd, in, buflen, 0, (struct sockaddr *)&from, &l);
+			assert_int_equal(r, (ssize_t)want);
+			assert_memory_equal(in, out[k], want);
+			assert_int_equal(ntohs(from.sin_port), port[k]);
+			assert_int_equal(ntohl(from.sin_addr.s_addr), 0x0a000000u + (uint32_t)k);
+		}
+	}
+}
+
+static void test_udp_records_wrap_and_blocking_recv(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_DGRAM, 0);
+
+	E.max_delay_us = 30;
+	udp_rounds(fd, 5000, 3);
+	E.max_delay_us = 0;
+	udp_rounds(fd, 5000, 4);
+	assert_true(E.signals > 0);
+	assert_int_equal(E.bad_recs, 0);
+	/* The counters really wrapped. */
+	assert_true(E.socks[fd - MST_FD_BASE].rx_head < 0x80000000u);
+	mst_close(fd);
+}
+
+struct udp_thr {
+	int fd;
+	size_t len;
+	ssize_t r;
+	int err;
+	volatile int done;
+};
+
+static void *udp_blocking_send(void *arg)
+{
+	struct udp_thr *a = arg;
+	static uint8_t b[1200];
+
+	a->r = mst_send(a->fd, b, a->len, 0);
+	a->err = errno;
+	a->done = 1;
+	return NULL;
+}
+
+static void *udp_blocking_recv(void *arg)
+{
+	struct udp_thr *a = arg;
+	uint8_t b[64];
+
+	a->r = mst_recv(a->fd, b, sizeof(b), 0);
+	a->err = errno;
+	a->done = 1;
+	return NULL;
+}
+
+static void test_udp_full_fifo_eagain_pollout_and_blocking_send(void **state)
+{
+	struct sockaddr_in peer = sin_of(0x0a000002, 7);
+	int fd = mst_socket(AF_INET, SOCK_DGRAM, 0), i;
+	static uint8_t b[1200];
+	struct udp_thr a = { .fd = fd, .len = 1200 };
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	pthread_t th;
+
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&peer, sizeof(peer)), 0);
+	E.paused = 1;
+	for (i = 0; i < 3; i++) /* 3 x 1216 */
+		assert_int_equal(mst_send(fd, b, 1200, 0), 1200);
+	assert_int_equal(mst_send(fd, b, 1200, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_poll(&p, 1, 0), 1); /* a small one still fits */
+	for (i = 0; i < 5; i++) /* 5 x 80 */
+		assert_int_equal(mst_send(fd, b, 64, MSG_DONTWAIT), 64);
+	assert_int_equal(mst_send(fd, b, 64, MSG_DONTWAIT), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_send(fd, b, 1, MSG_DONTWAIT), 1); /* 24 <= 48 free */
+	assert_int_equal(mst_poll(&p, 1, 20), 0);
+	/* A blocking send waits for room for its own record. */
+	pthread_create(&th, NULL, udp_blocking_send, &a);
+	usleep(50000);
+	assert_false(a.done);
+	E.paused = 0;
+	pthread_join(th, NULL);
+	assert_int_equal(a.r, 1200);
+	size_t want[] = { 1200, 1200, 1200, 64, 64, 64, 64, 64, 1, 1200 };
+	for (i = 0; i < 10; i++)
+		assert_int_equal(mst_recv(fd, b, sizeof(b), 0), (ssize_t)want[i]);
+	assert_int_equal(mst_poll(&p, 1, 1000), 1);
+	mst_close(fd);
+}
+
+static void test_udp_blocking_recv_woken_poll_and_epoll(void **state)
+{
+	struct sockaddr_in to = sin_of(0x0a000002, 7);
+	int fd = mst_socket(AF_INET, SOCK_DGRAM, 0), ep = mst_epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = 5 }, out[2];
+	struct udp_thr a = { .fd = fd };
+	pthread_t th;
+	char b[8];
+
+	/* Another thread sleeps in recv; our send's echo must wake it. */
+	E.max_delay_us = 2000;
+	pthread_create(&th, NULL, udp_blocking_recv, &a);
+	usleep(20000);
+	assert_false(a.done);
+	assert_int_equal(mst_sendto(fd, "wake", 4, 0, (struct sockaddr *)&to, sizeof(to)), 4);
+	pthread_join(th, NULL);
+	assert_int_equal(a.r, 4);
+	E.max_delay_us = 0;
+	/* epoll, edge-triggered: one event per datagram arrival. */
+	assert_int_equal(mst_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 20), 0);
+	assert_int_equal(mst_sendto(fd, "a", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 1000), 1);
+	assert_int_equal(out[0].data.u32, 5);
+	assert_int_equal(out[0].events, EPOLLIN);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 0), 0);
+	assert_int_equal(mst_sendto(fd, "b", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 1000), 1);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), 0), 1);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), 0), 1);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	assert_int_equal(mst_poll(&p, 1, 0), 0);
+	assert_int_equal(mst_sendto(fd, "c", 1, 0, (struct sockaddr *)&to, sizeof(to)), 1);
+	assert_int_equal(mst_poll(&p, 1, 1000), 1);
+	assert_int_equal(p.revents, POLLIN);
+	mst_close(ep);
+	mst_close(fd);
+}
+
+/* Engine-written headers that lie: EIO, never a read past rx_tail. */
+static void test_udp_impossible_rx_records_are_eio(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+	struct mst_shm_sock *k = &E.socks[fd - MST_FD_BASE];
+	struct mst_shm_dgram h = { .addr = htonl(0x0a000002), .port = 7 };
+	uint8_t b[FIFO_SZ];
+	uint32_t head;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	E.paused = 1;
+	head = k->rx_head;
+	struct { uint32_t len, publish; } cases[] = {
+		{ 500, 16 + 100 },          /* claims more than published */
+		{ 0xffffffffu, 64 },        /* absurd length */
+		{ MST_SHM_DGRAM_MAX + 1, 2048 },
+		{ 0, 8 },                   /* not even a header */
+		{ 16, FIFO_SZ + 8 },        /* level above the FIFO size */
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		h.len = cases[i].len;
+		fifo_copy_in(E.base + k->rx_off, FIFO_SZ, head, &h, sizeof(h));
+		__atomic_store_n(&k->rx_tail, head + cases[i].publish, __ATOMIC_RELEASE);
+		assert_int_equal(mst_poll(&p, 1, 0), 1);
+		assert_true(p.revents & POLLIN);
+		assert_int_equal(mst_recv(fd, b, sizeof(b), 0), -1);
+		assert_int_equal(errno, EIO);
+		assert_int_equal(k->rx_head, head); /* nothing consumed */
+	}
+	/* The engine repairs (test only): a good record reads fine. */
+	h.len = 3;
+	fifo_copy_in(E.base + k->rx_off, FIFO_SZ, head, &h, sizeof(h));
+	fifo_copy_in(E.base + k->rx_off, FIFO_SZ, head + 16, "abc", 3);
+	__atomic_store_n(&k->rx_tail, head + 24, __ATOMIC_RELEASE);
+	assert_int_equal(mst_recv(fd, b, sizeof(b), 0), 3);
+	assert_memory_equal(b, "abc", 3);
+	assert_int_equal(k->rx_head, head + 24);
+	E.paused = 0;
+	mst_close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,6 +1050,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_epoll_level_and_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_copy_fifo_access, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_native_event_poll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_socket_bind_and_options, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_destination_rules, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_truncation_peek_and_sizes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_records_wrap_and_blocking_recv, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_full_fifo_eagain_pollout_and_blocking_send, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_blocking_recv_woken_poll_and_epoll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_udp_impossible_rx_records_are_eio, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
