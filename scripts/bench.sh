@@ -29,6 +29,7 @@
 # protocol work runs in those processes' system calls and softirqs).
 # Cases: tcp_rr 64 B on 1 and on 32 connections, tcp_crr 64 B on 8
 # connections, tcp_stream 64 KiB writes on 1 connection (MTU 1500).
+# Daemons: defaults except --app-arena-mb (see DOPTS below).
 # CPU-s/Mop = CPU-seconds of the whole machine (/proc/stat, every core,
 # the daemons' engines included) per million operations.
 #
@@ -178,7 +179,8 @@ for offl in on off; do
 		ns_tune "${ns_if%%:*}"
 	done
 	bg SRV ip netns exec "$TOPO_NS_M" taskset -c 0 "$LOAD" serve --stack kernel --port "$PORT"
-	wait_port probe "$TOPO_NS_L" "$TOPO_IP_M" "$PORT" || mst_die "kernel server did not start"
+	wait_port probe "$TOPO_NS_L" "$TOPO_IP_M" "$PORT" ||
+		{ tail -n 5 "$TMP/bg.log" >&2; mst_die "kernel server did not answer"; }
 	measure "kernel-veth-$offl" "$KPLACE" "$TOPO_IP_M:$PORT" "--stack kernel" \
 		ip netns exec "$TOPO_NS_L" taskset -c 1
 	stop_bg "$SRV"
@@ -187,7 +189,11 @@ done
 
 # --- 2. Mustang <-> Mustang over memif ----------------------------------------
 MEMIF=$TMP/memif.sock
-DOPTS=(--mode spreading --engines 1 --cores 0 --log-level warn)
+# --app-arena-mb: an app's FIFO arena (used only as touched) sized for
+# tcp_crr: a connection in TIME_WAIT keeps its 512 KiB FIFO slot for 60 s,
+# so the default 1 GiB arena (2048 slots) runs out after 2048 active closes
+# and connect() fails with ENOMEM.
+DOPTS=(--mode spreading --engines 1 --cores 0 --log-level warn --app-arena-mb 32768)
 start_mustangd --ns "" --ctl "$TMP/a.sock" --log "$TMP/a.log" -- \
 	--port "memif:socket=$MEMIF,role=server" --ip 10.78.0.1/24 "${DOPTS[@]}" ||
 	mst_die "mustangd A (memif server) did not start"
@@ -229,7 +235,8 @@ measure linux-to-mustang "engine: core 0; mustang-load server + kernel client: c
 	"$TOPO_IP_M:$PORT" "--stack kernel" ip netns exec "$TOPO_NS_L" taskset -c 1
 stop_bg "$SRV"
 bg SRV ip netns exec "$TOPO_NS_L" taskset -c 1 "$LOAD" serve --stack kernel --port "$PORT"
-wait_port probe "$TOPO_NS_L" "$TOPO_IP_L" "$PORT" || mst_die "kernel server did not start"
+wait_port probe "$TOPO_NS_L" "$TOPO_IP_L" "$PORT" ||
+	{ tail -n 5 "$TMP/bg.log" >&2; mst_die "kernel server (Linux namespace) did not answer"; }
 measure mustang-to-linux "engine: core 0; kernel server + mustang-load client: core 1" \
 	"$TOPO_IP_L:$PORT" "--stack mustang --ctl $X_CTL" taskset -c 1
 stop_bg "$SRV"

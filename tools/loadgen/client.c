@@ -69,6 +69,7 @@ struct worker {
 	/* counted in the measured interval; relaxed atomics (progress line) */
 	uint64_t nops, bytes_tx, bytes_rx, late;
 	uint64_t errors[LG_ERR_N];
+	int last_errno[LG_ERR_N];  /* errno at the last error of each kind */
 	int rc;
 };
 
@@ -88,6 +89,7 @@ static inline bool measuring(uint64_t now)
 static void count_err(struct worker *w, enum lg_err e)
 {
 	ADD(&w->errors[e], 1);
+	w->last_errno[e] = errno;   /* for the report: what "connect" etc. were */
 }
 
 static enum lg_err connect_err(int e)
@@ -321,6 +323,7 @@ static void on_readable(struct worker *w, struct conn *c, uint64_t now)
 				w->alive--;
 				return;
 			}
+			errno = 0;
 			conn_fail(w, c, LG_ERR_PEER_CLOSED, now);
 			return;
 		}
@@ -383,6 +386,7 @@ static void on_event(struct worker *w, struct conn *c, uint32_t ev, uint64_t now
 		if (err == 0 && (ev & (EPOLLERR | EPOLLHUP)))
 			err = ECONNREFUSED;
 		if (err != 0) {
+			errno = err;
 			conn_fail(w, c, connect_err(err), now);
 			return;
 		}
@@ -418,6 +422,7 @@ static void scan(struct worker *w, uint64_t now)
 	for (unsigned i = 0; i < w->n; i++) {
 		struct conn *c = &w->c[i];
 
+		errno = ETIMEDOUT;   /* what the timeouts below record */
 		switch (c->st) {
 		case C_CONNECTING:
 			if (now >= c->deadline)
@@ -752,8 +757,11 @@ int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *
 		r->bytes_tx += w->bytes_tx;
 		r->bytes_rx += w->bytes_rx;
 		r->ops_late += w->late;
-		for (int e = 0; e < LG_ERR_N; e++)
+		for (int e = 0; e < LG_ERR_N; e++) {
 			r->errors[e] += w->errors[e];
+			if (w->errors[e])
+				r->last_errno[e] = w->last_errno[e];
+		}
 		hist_merge(r->lat, w->h);
 		if (w->rc < 0 && rc == 0)
 			rc = w->rc;

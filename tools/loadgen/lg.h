@@ -133,6 +133,7 @@ struct lg_result {
 	uint64_t ops;                 /* completed in the interval */
 	uint64_t bytes_tx, bytes_rx;  /* payload, in the interval */
 	uint64_t errors[LG_ERR_N];
+	int last_errno[LG_ERR_N];     /* errno of the last error of each kind */
 	struct lg_cpu cpu;
 	struct hist *lat;             /* merged, nanoseconds */
 	uint64_t ops_late;            /* open loop: sent after their intended time */

@@ -102,7 +102,8 @@ void lg_report_text(FILE *f, const struct lg_result *r)
 	fprintf(f, "  %-22s %llu", "errors", (unsigned long long)total_errors(r));
 	for (int e = 0; e < LG_ERR_N; e++)
 		if (r->errors[e])
-			fprintf(f, "  %s %llu", lg_err_name[e], (unsigned long long)r->errors[e]);
+			fprintf(f, "  %s %llu (last: %s)", lg_err_name[e], (unsigned long long)r->errors[e],
+				r->last_errno[e] ? strerror(r->last_errno[e]) : "-");
 	fputc('\n', f);
 }
 
@@ -150,6 +151,15 @@ int lg_report_json(const char *path, const struct lg_result *r)
 	fprintf(f, "  \"errors\": {\"total\": %llu", (unsigned long long)total_errors(r));
 	for (int e = 0; e < LG_ERR_N; e++)
 		fprintf(f, ", \"%s\": %llu", lg_err_name[e], (unsigned long long)r->errors[e]);
+	fprintf(f, "},\n  \"errors_last_errno\": {");
+	first = true;
+	for (int e = 0; e < LG_ERR_N; e++) {
+		if (!r->errors[e])
+			continue;
+		fprintf(f, "%s\"%s\": \"%s\"", first ? "" : ", ", lg_err_name[e],
+			r->last_errno[e] ? strerror(r->last_errno[e]) : "");
+		first = false;
+	}
 	fprintf(f, "},\n");
 	fprintf(f, "  \"cpu\": {\"loadgen_user_s\": %.6f, \"loadgen_sys_s\": %.6f, "
 		   "\"machine_busy_s\": %.6f, \"machine_total_s\": %.6f, \"ncpu\": %u, "
