@@ -443,6 +443,7 @@ static int engines_start(struct daemon *d)
 	for (unsigned i = 0; i < c->engines; i++) {
 		struct mst_engine_conf ec = {
 			.id = i,
+			.n_engines = c->engines,
 			.ip = c->ip,
 			.prefix_len = c->prefix_len,
 			.gw = c->gw,

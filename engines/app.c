@@ -60,6 +60,7 @@ struct eng_app {
 	struct tcp_stack *ts;
 	struct net_stack *ns;
 	struct eng_udp_bind *udp;           /* the engine's UDP port table */
+	uint32_t udp_next;                  /* ephemeral UDP port cursor */
 	struct mst_stats *st;
 	uint8_t *base;
 	size_t len;
@@ -395,11 +396,9 @@ static void udp_sync(struct eng_app *a, struct esock *es)
 static int udp_bind_port(struct eng_app *a, struct esock *es, uint32_t port)
 {
 	if (port == 0) {
-		/* Ephemeral, starting from a spot that moves with time of use. */
-		static uint32_t next = 49152;
-
+		/* Ephemeral: the next free port after the last one handed out. */
 		for (uint32_t i = 0; i < 16384 && !port; i++) {
-			uint32_t p = 49152 + (next++ - 49152) % 16384;
+			uint32_t p = 49152 + (a->udp_next++ % 16384);
 
 			if (!a->udp[p].app)
 				port = p;
@@ -504,6 +503,9 @@ static int udp_tx(struct eng_app *a, uint32_t q, struct esock *es, const struct 
 		} else if (!es->port && udp_bind_port(a, es, 0) < 0) {
 			post_error(a, q, m, -EADDRINUSE);
 		} else if (d.len + 28 > net_mtu(a->ns)) {
+			/* No fragmentation: as a DF send, the app sees EMSGSIZE
+			 * (SO_ERROR / its next call), not a silent loss. */
+			store_rel((uint32_t *)&a->socks[sock_index(a, es)].error, EMSGSIZE);
 			post_error(a, q, m, -EMSGSIZE);
 		} else if ((p = net_alloc(a->ns)) != NULL) {
 			uint8_t *dst_buf;
@@ -750,6 +752,14 @@ static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 			post_done(a, q, m, udp_bind_port(a, es, (uint32_t)(m->a > 65535 ? 70000 : m->a)), 0, 0, 0);
 			return;
 		case MST_CMD_CONNECT:
+			if (!m->a && !m->b) { /* AF_UNSPEC: dissolve the association */
+				es->peer_ip = 0;
+				es->peer_port = 0;
+				a->socks[m->sock].remote_ip = 0;
+				a->socks[m->sock].remote_port = 0;
+				post_done(a, q, m, 0, 0, 0, 0);
+				return;
+			}
 			if (!m->a || !m->b || m->b > 65535) {
 				post_done(a, q, m, -EINVAL, 0, 0, 0);
 				return;

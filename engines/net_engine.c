@@ -46,6 +46,7 @@ struct net_engine {
 	struct net_stack *ns;
 	struct tcp_stack *ts;
 	struct rte_ring *arp_ring;         /* neighbours other engines learned */
+	struct rte_ring *steer_ring;       /* segments other engines received for us */
 	struct eng_udp_bind *udp;          /* UDP port -> app socket */
 	struct eng_app *apps[MAX_APPS];    /* attached applications */
 	unsigned n_apps;
@@ -140,6 +141,53 @@ static void drain_arp_ring(struct net_engine *e, uint64_t now)
 		(void)net_arp_learn(e->ns, n.ip, n.mac, now);
 }
 
+/*
+ * Software steering. A TCP connection's state lives in one engine, so all
+ * its segments must reach that engine. Port RSS cannot promise it on
+ * virtual ports (af_packet fanout follows the sender's skb hash, which
+ * Linux re-draws after a timeout), so every engine computes the owner of a
+ * segment itself from a hash of (peer address, peer port, our port) and
+ * hands segments that are not its own to the owner's ring. Active opens
+ * pick ephemeral ports whose owner is the opening engine.
+ */
+#define STEER_RING_SIZE 4096
+static struct rte_ring *steer_rings[MST_MAX_ENGINES_NET];
+static unsigned steer_count;
+
+static inline unsigned steer_owner_of(uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	uint64_t h = ((uint64_t)raddr << 32) | ((uint32_t)rport << 16) | lport;
+
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 31;
+	return (unsigned)(((h >> 32) * steer_count) >> 32);
+}
+
+/* Owner engine of a received frame (only TCP over IPv4 is steered). */
+static inline unsigned steer_owner(const struct mst_pkt *p, unsigned self)
+{
+	const uint8_t *d = p->data;
+	unsigned ihl;
+	uint32_t src;
+
+	if (steer_count < 2 || p->len < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00 ||
+	    d[14 + 9] != NET_IP_PROTO_TCP)
+		return self;
+	ihl = (unsigned)(d[14] & 0x0f) * 4u;
+	if (ihl < 20 || p->len < 14 + ihl + 4)
+		return self; /* malformed: let the stack count it */
+	memcpy(&src, d + 14 + 12, 4);
+	return steer_owner_of(src, (uint16_t)(d[14 + ihl] | d[14 + ihl + 1] << 8),
+			      (uint16_t)(d[14 + ihl + 2] | d[14 + ihl + 3] << 8));
+}
+
+static bool steer_port_ok(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport)
+{
+	const struct net_engine *e = ctx;
+
+	return steer_count < 2 || steer_owner_of(raddr, rport, lport) == e->conf.id;
+}
+
 static void *net_engine_create(const struct mst_engine_conf *conf)
 {
 	struct net_engine *e = calloc(1, sizeof(*e));
@@ -171,6 +219,17 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	arp_rings[conf->id] = e->arp_ring;
 	if (conf->id + 1 > arp_ring_count)
 		arp_ring_count = conf->id + 1;
+	snprintf(rname, sizeof(rname), "mst_steer%u", conf->id);
+	e->steer_ring = rte_ring_lookup(rname);
+	if (!e->steer_ring)
+		e->steer_ring = rte_ring_create(rname, STEER_RING_SIZE, SOCKET_ID_ANY, RING_F_SC_DEQ);
+	if (!e->steer_ring) {
+		free(e);
+		errno = ENOMEM;
+		return NULL;
+	}
+	steer_rings[conf->id] = e->steer_ring;
+	steer_count = conf->n_engines ? conf->n_engines : 1;
 	io.ctx = e;
 	memset(&nc, 0, sizeof(nc));
 	memcpy(nc.mac, conf->mac, sizeof(nc.mac));
@@ -216,6 +275,7 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 		goto out_tcp;
 	}
 	net_set_udp_hook(e->ns, eng_app_udp_input, e->udp);
+	tcp_set_port_filter(e->ts, steer_port_ok, e);
 	e->garp_pending = conf->id == 0;
 	return e;
 
@@ -246,11 +306,34 @@ static int net_engine_poll(void *eng, uint64_t now)
 	n = mst_queue_rx(e->q, pkts, RX_BURST);
 	work = n;
 	for (uint16_t i = 0; i < n; i++) {
+		unsigned owner;
+
 		MST_COUNT(&e->stats, rx_frames);
 		MST_COUNT_N(&e->stats, rx_bytes, pkts[i]->len);
 		if (i + 1 < n)
 			rte_prefetch0(pkts[i + 1]->data);
+		owner = steer_owner(pkts[i], e->conf.id);
+		if (unlikely(owner != e->conf.id)) {
+			if (rte_ring_mp_enqueue(steer_rings[owner], pkts[i]) == 0) {
+				MST_COUNT(&e->stats, steered_out);
+			} else {
+				MST_DROP(&e->stats, steer_full);
+				mst_queue_free(e->q, pkts[i]);
+			}
+			continue;
+		}
 		net_input(e->ns, pkts[i], now);
+	}
+	if (unlikely(steer_count > 1)) {
+		void *in[RX_BURST];
+		unsigned k = rte_ring_sc_dequeue_burst(e->steer_ring, in, RX_BURST, NULL);
+
+		for (unsigned i = 0; i < k; i++) {
+			MST_COUNT(&e->stats, steered_in);
+			net_input(e->ns, in[i], now);
+		}
+		n += (uint16_t)k;
+		work += (int)k;
 	}
 	if (n)
 		tcp_flush_acks(e->ts); /* one ACK per connection per burst */

@@ -65,6 +65,8 @@ extern "C" {
 	X(tcp_timewait_recycled, "TIME_WAIT connections reused by a new SYN") \
 	X(tcp_delayed_acks, "ACKs sent by the delayed-ACK timer")           \
 	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed") \
+	X(steered_out, "TCP segments handed to the engine that owns their connection") \
+	X(steered_in, "TCP segments received from another engine")          \
 	X(app_attaches, "applications attached")                            \
 	X(app_detaches, "applications detached (exit, crash or misbehaviour)") \
 	X(app_cmds, "commands taken from applications")                     \
@@ -136,6 +138,7 @@ extern "C" {
 	X(app_evt_overflow, "event for an app dropped: its event ring was full") \
 	X(app_no_memory, "app socket or FIFO slots exhausted")              \
 	X(udp_rcvbuf_full, "UDP datagram dropped: the socket's receive FIFO is full") \
+	X(steer_full, "TCP segment for another engine dropped: its steering ring was full") \
 	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \
 	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
 	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \

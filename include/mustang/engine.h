@@ -36,6 +36,7 @@ struct mst_queue; /* one RX/TX queue pair of a port; owned by the runtime */
 /* What an engine is created with. */
 struct mst_engine_conf {
 	unsigned id;            /* engine index in the daemon, 0.. */
+	unsigned n_engines;     /* engines serving the same port */
 	uint8_t mac[6];         /* MAC of the port it serves */
 	uint32_t ip;            /* our IPv4 address, network order */
 	uint8_t prefix_len;

@@ -148,6 +148,13 @@ void tcp_destroy(struct tcp_stack *ts)
 	free(ts);
 }
 
+void tcp_set_port_filter(struct tcp_stack *ts,
+			 bool (*ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport), void *ctx)
+{
+	ts->port_ok = ok;
+	ts->port_ok_ctx = ctx;
+}
+
 void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx)
 {
 	*rx = ts->conf.rx_buf;
@@ -541,7 +548,8 @@ static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t ra
 
 		if (ts->next_ephemeral >= 61000)
 			ts->next_ephemeral = 32768;
-		if (!tcp_lookup(ts, laddr, htons(p), raddr, rport) && !tcp_listener_find(ts, htons(p)))
+		if (!tcp_lookup(ts, laddr, htons(p), raddr, rport) && !tcp_listener_find(ts, htons(p)) &&
+		    (!ts->port_ok || ts->port_ok(ts->port_ok_ctx, raddr, rport, htons(p))))
 			return htons(p);
 	}
 	return 0;

@@ -80,6 +80,11 @@ void tcp_conf_defaults(struct tcp_conf *c);
 struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
 			     struct mst_stats *stats, uint64_t now_ns);
 void tcp_destroy(struct tcp_stack *ts);
+/* Active opens pick only ephemeral ports ok() accepts (addresses/ports in
+ * network order): with several engines, ports whose replies come back to
+ * this engine. */
+void tcp_set_port_filter(struct tcp_stack *ts,
+			 bool (*ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport), void *ctx);
 /* The FIFO sizes new connections get (after rounding). */
 void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx);
 /* Run due timers and pending output; returns units of work done. */

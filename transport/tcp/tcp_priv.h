@@ -190,6 +190,8 @@ struct tcp_stack {
 	struct tcp_cb *dirty;          /* connections with events to deliver (via dnext) */
 	bool flushing;                 /* tcp_flush_events() is running */
 	struct tcp_cb *ack_list;       /* ACKs owed, sent by tcp_flush_acks() */
+	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport);
+	void *port_ok_ctx;             /* ephemeral port filter (engine steering) */
 };
 
 /* tcp.c */
