@@ -275,6 +275,21 @@ static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t tx
 	return c;
 }
 
+void tcp_release_fifos(struct tcp_cb *c)
+{
+	if (c->state != TCP_TIME_WAIT || !(c->flags & TCPF_APP_CLOSED) || fifo_used(&c->rx) ||
+	    !c->rx.data)
+		return;
+	if (c->fops)
+		c->fops->free(c->fops->ctx, c, c->fcookie);
+	else
+		free(c->rx.data);
+	c->fops = NULL;
+	c->fcookie = NULL;
+	memset(&c->rx, 0, sizeof(c->rx));
+	memset(&c->tx, 0, sizeof(c->tx));
+}
+
 static void cb_free(struct tcp_stack *ts, struct tcp_cb *c)
 {
 	if (c->fops)
@@ -827,6 +842,7 @@ void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
 		return;
 	}
 	c->flags |= TCPF_APP_CLOSED | TCPF_SHUT_RD;
+	tcp_release_fifos(c); /* closed in TIME_WAIT */
 	if (!(c->flags & TCPF_SHUT_WR)) {
 		c->flags |= TCPF_SHUT_WR;
 		/* In SYN_RECEIVED the FIN waits for the handshake (established()). */

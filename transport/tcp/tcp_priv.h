@@ -203,6 +203,10 @@ struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 			  uint16_t rport, uint32_t rxbuf, uint32_t txbuf,
 			  const struct tcp_fifo_ops *fops);
 void tcp_set_state(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_state st);
+/* TIME_WAIT carries no data: once the app has closed and read everything,
+ * give the socket buffers back (a busy server would otherwise hold
+ * 2 MSL worth of them). No-op otherwise. */
+void tcp_release_fifos(struct tcp_cb *c);
 /* The protocol is done with c: error to the app, timers off, unhash;
  * freed now if the app already closed it, else when it does. */
 void tcp_drop(struct tcp_stack *ts, struct tcp_cb *c, int err);
