@@ -315,7 +315,7 @@ doc = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kernel"
        "cpus": os.cpu_count(), "background_busy_cores": bg_busy, "seconds": secs, "warmup": warm, "quick": quick,
        "placement": place, "runs": [{"topology": t, "case": c, "result": res.get((t, c))}
                                     for t in TOPOS for c in CASES if (t, c) in res]}
-json.dump(doc, open(os.path.join(out, "latest.json"), "w"), indent=1)
+json.dump(doc, open(os.path.join(out, "latest.json"), "w"), separators=(",", ":"))
 with open(os.path.join(out, "latest.dat"), "w") as f:
     f.write("# topology " + " ".join(f"{c}_rate {c}_p99us" for c in CASES) + "\n")
     for t in TOPOS:
