@@ -29,7 +29,7 @@
 # protocol work runs in those processes' system calls and softirqs).
 # Cases: tcp_rr 64 B on 1 and on 32 connections, tcp_crr 64 B on 8
 # connections, tcp_stream 64 KiB writes on 1 connection (MTU 1500).
-# Daemons: defaults except --app-arena-mb (see DOPTS below).
+# Daemons: defaults (one engine, spreading, pinned with --cores 0).
 # CPU-s/Mop = CPU-seconds of the whole machine (/proc/stat, every core,
 # the daemons' engines included) per million operations.
 #
@@ -190,11 +190,7 @@ done
 
 # --- 2. Mustang <-> Mustang over memif ----------------------------------------
 MEMIF=$TMP/memif.sock
-# --app-arena-mb: an app's FIFO arena (used only as touched) sized for
-# tcp_crr: a connection in TIME_WAIT keeps its 512 KiB FIFO slot for 60 s,
-# so the default 1 GiB arena (2048 slots) runs out after 2048 active closes
-# and connect() fails with ENOMEM.
-DOPTS=(--mode spreading --engines 1 --cores 0 --log-level warn --app-arena-mb 32768)
+DOPTS=(--mode spreading --engines 1 --cores 0 --log-level warn)
 start_mustangd --ns "" --ctl "$TMP/a.sock" --log "$TMP/a.log" -- \
 	--port "memif:socket=$MEMIF,role=server" --ip 10.78.0.1/24 "${DOPTS[@]}" ||
 	mst_die "mustangd A (memif server) did not start"
