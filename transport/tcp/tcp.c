@@ -244,6 +244,47 @@ uint8_t tcp_pick_wscale(uint32_t bufsize)
 	return ws;
 }
 
+static void tw_unlink(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	if (!c->tw_prev && ts->tw_head != c)
+		return; /* not on the list */
+	if (c->tw_prev)
+		c->tw_prev->tw_next = c->tw_next;
+	else
+		ts->tw_head = c->tw_next;
+	if (c->tw_next)
+		c->tw_next->tw_prev = c->tw_prev;
+	else
+		ts->tw_tail = c->tw_prev;
+	c->tw_next = c->tw_prev = NULL;
+}
+
+void tcp_tw_link(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	tw_unlink(ts, c); /* a restarted TIME_WAIT moves to the tail */
+	c->tw_prev = ts->tw_tail;
+	c->tw_next = NULL;
+	if (ts->tw_tail)
+		ts->tw_tail->tw_next = c;
+	else
+		ts->tw_head = c;
+	ts->tw_tail = c;
+}
+
+/* The pool is full: end the oldest TIME_WAIT early (as Linux does past
+ * tcp_max_tw_buckets) rather than refuse a new connection. */
+static bool tw_recycle_oldest(struct tcp_stack *ts)
+{
+	struct tcp_cb *c = ts->tw_head;
+
+	if (!c)
+		return false;
+	MST_COUNT(ts->st, tcp_timewait_recycled);
+	c->flags |= TCPF_APP_CLOSED; /* nobody holds it: release now */
+	tcp_drop(ts, c, 0);
+	return ts->free_list != NULL;
+}
+
 static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t txbuf,
 			      const struct tcp_fifo_ops *fops)
 {
@@ -251,6 +292,8 @@ static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t tx
 	uint8_t *rx, *tx;
 	void *cookie = NULL;
 
+	if (!c && tw_recycle_oldest(ts))
+		c = ts->free_list;
 	if (!c)
 		return NULL;
 	if (fops) {
@@ -326,7 +369,14 @@ struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 	c->keepintvl_s = ts->conf.keepintvl_s;
 	c->keepcnt = ts->conf.keepcnt;
 	c->cc = ts->cc_default;
-	c->ts_offset = (uint32_t)tcp_siphash(&ts->secret, &c, sizeof(c)) ^ (uint32_t)ts->now_ns;
+	{
+		/* Per 4-tuple, not per incarnation (RFC 7323 §5.4): a reused
+		 * tuple's timestamps keep growing, so the peer's PAWS accepts
+		 * the new connection and rejects the old one's duplicates. */
+		uint32_t tuple[3] = { laddr, raddr, (uint32_t)lport << 16 | rport };
+
+		c->ts_offset = (uint32_t)tcp_siphash(&ts->secret, tuple, sizeof(tuple));
+	}
 	c->t_rtx.kind = TCP_T_RTX;
 	c->t_delack.kind = TCP_T_DELACK;
 	c->t_keep.kind = TCP_T_KEEP;
@@ -426,6 +476,7 @@ static void accept_remove(struct tcp_stack *ts, struct tcp_cb *c)
 
 static void release(struct tcp_stack *ts, struct tcp_cb *c)
 {
+	tw_unlink(ts, c);
 	if (c->flags & TCPF_ACK_QUEUED) {
 		struct tcp_cb **pp;
 
@@ -563,8 +614,23 @@ static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t ra
 
 		if (ts->next_ephemeral >= 61000)
 			ts->next_ephemeral = 32768;
-		if (!tcp_lookup(ts, laddr, htons(p), raddr, rport) && !tcp_listener_find(ts, htons(p)) &&
-		    (!ts->port_ok || ts->port_ok(ts->port_ok_ctx, raddr, rport, htons(p))))
+		struct tcp_cb *old;
+
+		if (tcp_listener_find(ts, htons(p)) ||
+		    (ts->port_ok && !ts->port_ok(ts->port_ok_ctx, raddr, rport, htons(p))))
+			continue;
+		old = tcp_lookup(ts, laddr, htons(p), raddr, rport);
+		/* As Linux's tcp_tw_reuse: a TIME_WAIT tuple over a second old
+		 * with timestamps on may be reused — PAWS on the peer rejects
+		 * old duplicates of the previous incarnation. */
+		if (old && old->state == TCP_TIME_WAIT && (old->flags & TCPF_TS) &&
+		    ts->now_ns - old->last_rx_ns > 1000000000ull) {
+			MST_COUNT(ts->st, tcp_timewait_recycled);
+			old->flags |= TCPF_APP_CLOSED;
+			tcp_drop(ts, old, 0);
+			old = NULL;
+		}
+		if (!old)
 			return htons(p);
 	}
 	return 0;

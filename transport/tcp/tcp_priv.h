@@ -147,6 +147,7 @@ struct tcp_cb {
 	struct tcp_cb *anext;          /* stack's list of connections owing an ACK */
 	struct tcp_cb *listener;       /* passive: the listener that made us */
 	struct tcp_cb *aq_next;        /* listener accept queue link */
+	struct tcp_cb *tw_next, *tw_prev; /* stack's TIME_WAIT list, oldest first */
 	uint64_t bytes_acked, bytes_received;
 	uint32_t retransmits;
 };
@@ -190,6 +191,7 @@ struct tcp_stack {
 	struct tcp_cb *dirty;          /* connections with events to deliver (via dnext) */
 	bool flushing;                 /* tcp_flush_events() is running */
 	struct tcp_cb *ack_list;       /* ACKs owed, sent by tcp_flush_acks() */
+	struct tcp_cb *tw_head, *tw_tail; /* TIME_WAIT connections, oldest first */
 	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport);
 	void *port_ok_ctx;             /* ephemeral port filter (engine steering) */
 };
@@ -207,6 +209,8 @@ void tcp_set_state(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_state st);
  * give the socket buffers back (a busy server would otherwise hold
  * 2 MSL worth of them). No-op otherwise. */
 void tcp_release_fifos(struct tcp_cb *c);
+/* The stack's TIME_WAIT list (a full pool recycles its oldest entry). */
+void tcp_tw_link(struct tcp_stack *ts, struct tcp_cb *c);
 /* The protocol is done with c: error to the app, timers off, unhash;
  * freed now if the app already closed it, else when it does. */
 void tcp_drop(struct tcp_stack *ts, struct tcp_cb *c, int err);

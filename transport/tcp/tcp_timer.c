@@ -71,6 +71,7 @@ void tcp_enter_timewait(struct tcp_stack *ts, struct tcp_cb *c)
 	tw_cancel(ts->wheel, &c->t_delack);
 	tw_arm(ts->wheel, &c->t_keep, ts->now_ns + (uint64_t)ts->conf.timewait_ms * 1000000u);
 	tcp_release_fifos(c);
+	tcp_tw_link(ts, c);
 	tcp_event(ts, c, TCP_EV_READABLE);
 }
 
