@@ -34,6 +34,7 @@
 #include "engines/app.h"
 #include "transport/net/net.h"
 #include "transport/tcp/tcp.h"
+#include "transport/tcp/tcp_fifo.h"
 
 #define APP_CMD_BUDGET 256 /* commands per app per poll */
 
@@ -343,21 +344,19 @@ static inline uint32_t dgram_rec(uint32_t len)
 	return (DGRAM_HDR + len + MST_SHM_DGRAM_ALIGN - 1) & ~(MST_SHM_DGRAM_ALIGN - 1);
 }
 
-/* Copy n bytes to/from FIFO position pos (wrapping). */
+/* Copy n bytes to/from FIFO position pos (wrapping): the TCP FIFO's copy. */
 static void ring_in(uint8_t *fifo, uint32_t size, uint32_t pos, const void *src, uint32_t n)
 {
-	uint32_t at = pos & (size - 1), first = size - at < n ? size - at : n;
+	struct tcp_fifo f = { .data = fifo, .size = size };
 
-	memcpy(fifo + at, src, first);
-	memcpy(fifo, (const uint8_t *)src + first, n - first);
+	fifo_copy_in(&f, pos, src, n);
 }
 
 static void ring_out(const uint8_t *fifo, uint32_t size, uint32_t pos, void *dst, uint32_t n)
 {
-	uint32_t at = pos & (size - 1), first = size - at < n ? size - at : n;
+	struct tcp_fifo f = { .data = (uint8_t *)fifo, .size = size };
 
-	memcpy(dst, fifo + at, first);
-	memcpy((uint8_t *)dst + first, fifo, n - first);
+	fifo_copy_out(&f, pos, dst, n);
 }
 
 static uint8_t *udp_rx_fifo(struct eng_app *a, const struct esock *es)
