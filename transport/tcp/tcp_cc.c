@@ -42,3 +42,19 @@ int tcp_cc_register(const struct tcp_cc_ops *ops)
 	cc_table[cc_count++] = ops;
 	return 0;
 }
+
+uint32_t tcp_cc_slow_start(struct tcp_cc_state *s, uint32_t acked, uint32_t mss)
+{
+	uint32_t inc, room;
+
+	if (s->cwnd >= s->ssthresh)
+		return acked;
+	inc = acked < TCP_CC_ABC_L_SEGS * mss ? acked : TCP_CC_ABC_L_SEGS * mss;
+	room = s->ssthresh - s->cwnd;
+	if (inc <= room) {
+		s->cwnd += inc;
+		return 0;
+	}
+	s->cwnd = s->ssthresh;
+	return inc - room; /* the rest counts toward avoidance */
+}

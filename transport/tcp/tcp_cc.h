@@ -45,6 +45,12 @@ struct tcp_cc_ops {
 extern const struct tcp_cc_ops tcp_cc_newreno;
 extern const struct tcp_cc_ops tcp_cc_cubic;
 
+/* Slow start shared by the algorithms: RFC 5681 with RFC 3465 appropriate
+ * byte counting (at most TCP_CC_ABC_L_SEGS * mss per ACK), stopping at
+ * ssthresh. Returns the acked bytes left over for congestion avoidance. */
+#define TCP_CC_ABC_L_SEGS 2
+uint32_t tcp_cc_slow_start(struct tcp_cc_state *s, uint32_t acked, uint32_t mss);
+
 /* By name; NULL if unknown. */
 const struct tcp_cc_ops *tcp_cc_lookup(const char *name);
 /* Registration of more algorithms (version checked). 0 / -EINVAL / -EEXIST / -ENOSPC. */

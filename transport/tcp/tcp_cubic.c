@@ -37,7 +37,6 @@
 #define CUBIC_SSTHRESH_INIT (UINT32_MAX / 2)
 #define CUBIC_CWND_MAX (UINT32_MAX / 2)
 #define CUBIC_IW_SEGS 10
-#define CUBIC_ABC_L_SEGS 2
 
 struct cubic_priv {
 	double w_max;      /* segments: window before the last reduction (fast-converged) */
@@ -148,18 +147,7 @@ static void cubic_ack_received(struct tcp_cc_state *s, uint32_t acked)
 	struct cubic_priv p;
 
 	cu_load(s, &p);
-	if (s->cwnd < s->ssthresh) {
-		uint32_t inc = acked < CUBIC_ABC_L_SEGS * mss ? acked : CUBIC_ABC_L_SEGS * mss;
-		uint32_t room = s->ssthresh - s->cwnd;
-
-		if (inc <= room) {
-			s->cwnd += inc;
-			acked = 0;
-		} else {
-			s->cwnd = s->ssthresh;
-			acked = inc - room;
-		}
-	}
+	acked = tcp_cc_slow_start(s, acked, mss);
 	if (acked && s->cwnd >= s->ssthresh)
 		cubic_avoid(s, &p, acked);
 	cu_store(s, &p);

@@ -555,11 +555,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		return;
 	}
 
-	/* 1. Sequence number check. */
-	if (c->state == TCP_SYN_RECEIVED || c->state == TCP_CLOSE_WAIT || c->state == TCP_CLOSING ||
-	    c->state == TCP_LAST_ACK || c->state == TCP_TIME_WAIT) {
-		/* no new data expected; the window still decides acceptability */
-	}
+	/* 1. Sequence number check (the window decides in every state). */
 	{
 		uint32_t seglen = s->len + ((s->flags & TCP_SYN) ? 1 : 0) + (fin ? 1 : 0);
 
@@ -576,9 +572,6 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		if (s->flags & TCP_RST) {
 			DROP(ts, p, tcp_rst_out_of_window);
 			return;
-		}
-		if (c->state == TCP_TIME_WAIT && (s->flags & TCP_SYN)) {
-			/* handled by the caller (reuse) before we get here */
 		}
 		tcp_send_ack(ts, c);
 		DROP(ts, p, tcp_out_of_window);

@@ -25,7 +25,6 @@
 #define NR_SSTHRESH_INIT (UINT32_MAX / 2)
 #define NR_CWND_MAX (UINT32_MAX / 2)
 #define NR_IW_SEGS 10
-#define NR_ABC_L_SEGS 2
 
 struct newreno_priv {
 	uint32_t ca_acked; /* bytes acked in congestion avoidance, < cwnd */
@@ -74,18 +73,7 @@ static void newreno_ack_received(struct tcp_cc_state *s, uint32_t acked)
 	struct newreno_priv p;
 
 	nr_load(s, &p);
-	if (s->cwnd < s->ssthresh) {
-		uint32_t inc = nr_min(acked, NR_ABC_L_SEGS * mss);
-		uint32_t room = s->ssthresh - s->cwnd;
-
-		if (inc <= room) {
-			s->cwnd += inc;
-			acked = 0;
-		} else {
-			s->cwnd = s->ssthresh;
-			acked = inc - room; /* the rest counts toward avoidance */
-		}
-	}
+	acked = tcp_cc_slow_start(s, acked, mss);
 	if (acked && s->cwnd >= s->ssthresh) {
 		uint64_t sum = (uint64_t)p.ca_acked + acked;
 

@@ -166,7 +166,6 @@ uint32_t tcp_pipe(const struct tcp_cb *c)
 {
 	uint32_t flight = c->snd_max - c->snd_una;
 	uint32_t sacked = tcp_score_sacked(c);
-	uint32_t high = tcp_score_high(c);
 	uint32_t lost = 0, rexmit = 0, gap = c->snd_una;
 
 	/* Every hole below the highest SACK is presumed lost (RFC 6675 IsLost
@@ -182,7 +181,6 @@ uint32_t tcp_pipe(const struct tcp_cb *c)
 		}
 		gap = c->score[i].end;
 	}
-	(void)high;
 	if (sacked + lost > flight)
 		return rexmit;
 	return flight - sacked - lost + rexmit;
