@@ -109,9 +109,17 @@ int lib_attach_fds(int ctl_fd, int memfd, const int *efds, unsigned n_efds)
 	memset(L->lqp, 0, sizeof(L->lqp));
 	__atomic_store_n(&L->qp_used, 0, __ATOMIC_RELAXED);
 	{
-		const char *s = getenv("MUSTANG_SPIN_US");
+		/* Busy-poll before sleeping: MUSTANG_SPIN_US (default 20,
+		 * garbage or negative = default); MUSTANG_SPIN_YIELD=1 gives
+		 * the core away (sched_yield) on every empty look, so that a
+		 * client and a server pinned to one core hand it to each other
+		 * at once instead of at the scheduler's tick. */
+		const char *s = getenv("MUSTANG_SPIN_US"), *y = getenv("MUSTANG_SPIN_YIELD");
+		char *end;
+		long us = s ? strtol(s, &end, 10) : -1;
 
-		L->spin_ns = s ? atol(s) * 1000 : 20000;
+		L->spin_ns = (s && *s && !*end && us >= 0 && us <= 10000000) ? us * 1000 : 20000;
+		L->spin_yield = y && y[0] == '1' && !y[1];
 	}
 	close(memfd);
 	__atomic_store_n(&L->attached, 1, __ATOMIC_RELEASE);

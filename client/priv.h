@@ -83,6 +83,7 @@ struct mst_lib {
 	struct lsock *ls;          /* [n_socks] */
 	pthread_key_t key;         /* destructor releases the thread's qp */
 	long spin_ns;              /* busy-poll this long before sleeping */
+	bool spin_yield;           /* sched_yield() instead of pause while busy-polling */
 	uint32_t epoch;            /* bumped per attach: stale thread state */
 	int dead;                  /* the daemon closed the lifeline */
 };

@@ -461,7 +461,10 @@ int thr_wait(struct thr *t, const struct wait_spec *w, int timeout_ms)
 			goto out;
 		}
 		if (now < spin_until) {
-			cpu_relax();
+			if (L->spin_yield)
+				sched_yield();
+			else
+				cpu_relax();
 			continue;
 		}
 		for (uint32_t i = 0; i < w->n_socks; i++) {

@@ -23,13 +23,19 @@
 #   linux->mustang   kernel client -> mustang-load server on mustangd
 #                    (af_xdp on veth, offloads off as scripts/lib.sh sets them)
 #   mustang->linux   mustang-load client on mustangd -> kernel server
-# Placement on the 2 cores: Mustang's engines (both daemons) on core 0
-# (--cores 0, spreading: they sleep when idle), the load generators on
-# core 1. Kernel runs: server on core 0, client on core 1 (the kernel's
-# protocol work runs in those processes' system calls and softirqs).
+# Placement on the 2 cores: Mustang's engines (both daemons) on core 0,
+# the load generators on core 1. The engines run --mode dedicated: they
+# poll, and an engine that finds nothing hands the core to the other
+# (sched_yield), so two engines on one core alternate per poll rather than
+# per scheduler tick; mustang-load runs with MUSTANG_SPIN_YIELD=1 and a
+# long MUSTANG_SPIN_US for the same reason (client and server on core 1).
+# Both cores are therefore always busy in the Mustang runs: compare the
+# CPU-s/Mop column for efficiency. Kernel runs: server on core 0, client
+# on core 1 (the kernel's protocol work runs in those processes' system
+# calls and softirqs; they sleep when idle).
 # Cases: tcp_rr 64 B on 1 and on 32 connections, tcp_crr 64 B on 8
-# connections, tcp_stream 64 KiB writes on 1 connection (MTU 1500).
-# Daemons: defaults (one engine, spreading, pinned with --cores 0).
+# connections, tcp_stream 64 KiB writes on 1 connection (MTU 1500),
+# udp_rr 64 B on 1 socket.
 # CPU-s/Mop = CPU-seconds of the whole machine (/proc/stat, every core,
 # the daemons' engines included) per million operations.
 #
@@ -46,7 +52,7 @@ while [ $# -gt 0 ]; do
 	--quick) QUICK=1; shift ;;
 	--out) [ $# -ge 2 ] || { echo "bench.sh: --out needs a directory" >&2; exit 2; }
 		OUT=$2; shift 2 ;;
-	-h|--help) sed -n '4,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	-h|--help) sed -n '4,43p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	*) echo "bench.sh: unknown argument \"$1\" (usage: bench.sh [--quick] [--out DIR])" >&2; exit 2 ;;
 	esac
 done
@@ -136,9 +142,10 @@ case_args() {
 	rr32) echo "--mode tcp_rr --size 64 --conns 32" ;;
 	crr) echo "--mode tcp_crr --size 64 --conns 8" ;;
 	stream) echo "--mode tcp_stream --size 65536 --conns 1" ;;
+	udp) echo "--mode udp_rr --size 64 --conns 1" ;;
 	esac
 }
-CASES=(rr1 rr32 crr stream)
+CASES=(rr1 rr32 crr stream udp)
 
 # measure TOPO PLACEMENT TARGET STACK-ARGS PREFIX... : every case, one JSON
 # each; the client is `PREFIX... mustang-load run STACK-ARGS ...`
@@ -168,7 +175,9 @@ ns_tune() {
 }
 
 KPLACE="server: core 0, client: core 1 (kernel stack in their syscalls/softirq)"
-MPLACE="engines (both daemons): core 0; mustang-load server + client: core 1"
+MPLACE="engines (both daemons, dedicated+yield): core 0; mustang-load server + client (spin+yield): core 1"
+# libmustang busy-polls (yielding) for up to 1 s before it sleeps
+MSPIN=(env MUSTANG_SPIN_YIELD=1 MUSTANG_SPIN_US=1000000)
 
 # --- 1. kernel <-> kernel over veth, offloads on and off ---------------------
 for offl in on off; do
@@ -190,7 +199,7 @@ done
 
 # --- 2. Mustang <-> Mustang over memif ----------------------------------------
 MEMIF=$TMP/memif.sock
-DOPTS=(--mode spreading --engines 1 --cores 0 --log-level warn)
+DOPTS=(--mode dedicated --engines 1 --cores 0 --log-level warn)
 start_mustangd --ns "" --ctl "$TMP/a.sock" --log "$TMP/a.log" -- \
 	--port "memif:socket=$MEMIF,role=server" --ip 10.78.0.1/24 "${DOPTS[@]}" ||
 	mst_die "mustangd A (memif server) did not start"
@@ -210,10 +219,10 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 [ "$up" -eq 2 ] || mst_die "memif link between the two daemons did not come up"
-bg SRV taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" --port "$PORT"
+bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" --port "$PORT"
 wait_port taskset -c 1 "$LOAD" run --stack mustang --ctl "$B_CTL" --target "10.78.0.1:$PORT" \
 	--mode tcp_rr --requests 1 --timeout 1 --quiet || mst_log "bench: mustang memif server not answering"
-measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" "--stack mustang --ctl $B_CTL" taskset -c 1
+measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" "--stack mustang --ctl $B_CTL" "${MSPIN[@]}" taskset -c 1
 stop_bg "$SRV"
 for p in "${DAEMON_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; mst_wait_exit "$p" 10; wait "$p" 2>/dev/null; done
 DAEMON_PIDS=()
@@ -226,16 +235,16 @@ start_mustangd --ctl "$TMP/x.sock" --log "$TMP/x.log" -- \
 	mst_die "mustangd (af_xdp) did not start"
 DAEMON_PIDS+=("$MST_DAEMON_PID") X_CTL=$MST_DAEMON_CTL
 MST_DAEMON_PID=""
-bg SRV taskset -c 1 "$LOAD" serve --stack mustang --ctl "$X_CTL" --port "$PORT"
+bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$X_CTL" --port "$PORT"
 wait_port probe "$TOPO_NS_L" "$TOPO_IP_M" "$PORT" || mst_log "bench: mustang af_xdp server not answering"
-measure linux-to-mustang "engine: core 0; mustang-load server + kernel client: core 1" \
+measure linux-to-mustang "engine (dedicated+yield): core 0; mustang-load server (spin+yield) + kernel client: core 1" \
 	"$TOPO_IP_M:$PORT" "--stack kernel" ip netns exec "$TOPO_NS_L" taskset -c 1
 stop_bg "$SRV"
 bg SRV ip netns exec "$TOPO_NS_L" taskset -c 1 "$LOAD" serve --stack kernel --port "$PORT"
 wait_port probe "$TOPO_NS_L" "$TOPO_IP_L" "$PORT" ||
 	{ tail -n 5 "$TMP/bg.log" >&2; mst_die "kernel server (Linux namespace) did not answer"; }
-measure mustang-to-linux "engine: core 0; kernel server + mustang-load client: core 1" \
-	"$TOPO_IP_L:$PORT" "--stack mustang --ctl $X_CTL" taskset -c 1
+measure mustang-to-linux "engine (dedicated+yield): core 0; kernel server + mustang-load client (spin+yield): core 1" \
+	"$TOPO_IP_L:$PORT" "--stack mustang --ctl $X_CTL" "${MSPIN[@]}" taskset -c 1
 stop_bg "$SRV"
 
 # --- report ---------------------------------------------------------------------
@@ -251,7 +260,8 @@ LABEL = {"kernel-veth-on": "kernel<->kernel veth, offloads on",
          "linux-to-mustang": "Linux client -> Mustang (af_xdp)",
          "mustang-to-linux": "Mustang client -> Linux (af_xdp)"}
 CASES = {"rr1": "tcp_rr 64 B, 1 conn", "rr32": "tcp_rr 64 B, 32 conns",
-         "crr": "tcp_crr 64 B, 8 conns", "stream": "tcp_stream 64 KiB writes, 1 conn"}
+         "crr": "tcp_crr 64 B, 8 conns", "stream": "tcp_stream 64 KiB writes, 1 conn",
+         "udp": "udp_rr 64 B, 1 socket"}
 res, place = {}, {}
 for line in open(runs):
     topo, case, path, pl = line.rstrip("\n").split("\t")
@@ -337,10 +347,10 @@ set grid ytics
 set logscale y
 set title "throughput (rr/crr: ops/s; stream: Gbit/s x 10^5)"
 plot "$OUT/latest.dat" using 2:xtic(1) title "rr, 1 conn", '' using 4 title "rr, 32 conns", \
-     '' using 6 title "crr", '' using (\$8*100000) title "stream"
+     '' using 6 title "crr", '' using (\$8*100000) title "stream", '' using 10 title "udp rr"
 set title "p99 latency (us)"
 plot "$OUT/latest.dat" using 3:xtic(1) title "rr, 1 conn", '' using 5 title "rr, 32 conns", \
-     '' using 7 title "crr"
+     '' using 7 title "crr", '' using 11 title "udp rr"
 unset multiplot
 EOF
 rm -f "$OUT/latest.dat"

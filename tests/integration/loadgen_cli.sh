@@ -43,10 +43,6 @@ bad_args "--duration and --requests" run --stack kernel --target 127.0.0.1:1 --m
 	--duration 1 --requests 5
 bad_args "missing value" run --stack kernel --target 127.0.0.1:1 --mode tcp_rr --size
 bad_args "serve without --port" serve --stack kernel
-bad_args "udp_rr on mustang" run --stack mustang --target 127.0.0.1:1 --mode udp_rr
-"$LOAD" run --stack mustang --target 127.0.0.1:1 --mode udp_rr 2>&1 |
-	grep -q "not supported by --stack mustang yet" ||
-	fail "udp_rr on --stack mustang does not say it is not supported yet"
 check "--help exits 0 with the usage" bash -c "'$LOAD' --help | grep -q '^usage:'"
 
 # --- a namespace with only loopback ---------------------------------------------

@@ -219,9 +219,6 @@ int lg_parse_args(int argc, const char *const *argv, struct lg_args *a, char *er
 		a->duration = 0;
 	if (a->threads > a->conns)
 		return fail(err, errlen, "--threads %u is more than --conns %u", a->threads, a->conns);
-	if (a->mode == LG_UDP_RR && strcmp(a->stack, "mustang") == 0)
-		return fail(err, errlen,
-			    "--mode udp_rr: not supported by --stack mustang yet (libmustang has no UDP sockets)");
 	if (a->mode == LG_TCP_STREAM && a->rate > 0)
 		return fail(err, errlen, "--rate does not apply to tcp_stream (bulk, closed loop)");
 	if (a->mode == LG_TCP_STREAM && a->requests != 0)

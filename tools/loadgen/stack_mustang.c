@@ -31,22 +31,6 @@ static int m_epoll_create(void)
 	return mst_epoll_create1(0);
 }
 
-static ssize_t m_sendto(int fd, const void *buf, size_t len, int flags,
-			const struct sockaddr *a, socklen_t alen)
-{
-	(void)buf; (void)len; (void)flags; (void)a; (void)alen; (void)fd;
-	errno = EPROTONOSUPPORT;
-	return -1;
-}
-
-static ssize_t m_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *a,
-			  socklen_t *alen)
-{
-	(void)buf; (void)len; (void)flags; (void)a; (void)alen; (void)fd;
-	errno = EPROTONOSUPPORT;
-	return -1;
-}
-
 const struct lg_ops lg_mustang_ops = {
 	.name = "mustang",
 	.init = m_init,
@@ -58,8 +42,8 @@ const struct lg_ops lg_mustang_ops = {
 	.connect = mst_connect,
 	.send = mst_send,
 	.recv = mst_recv,
-	.sendto = m_sendto,
-	.recvfrom = m_recvfrom,
+	.sendto = mst_sendto,
+	.recvfrom = mst_recvfrom,
 	.shutdown = mst_shutdown,
 	.close = mst_close,
 	.setsockopt = mst_setsockopt,
@@ -69,7 +53,7 @@ const struct lg_ops lg_mustang_ops = {
 	.epoll_create = m_epoll_create,
 	.epoll_ctl = mst_epoll_ctl,
 	.epoll_wait = mst_epoll_wait,
-	.udp = false,
+	.udp = true,
 };
 
 #else /* !LG_HAVE_MUSTANG */

@@ -137,8 +137,6 @@ static void test_args_refusals(void **state)
 		      "tcp_rr", "extra"), err, "unexpected");
 	refused(PARSE(&a, err, "run", "--stack", "kernel", "--ctl", "/x", "--target", "1.2.3.4:5",
 		      "--mode", "tcp_rr"), err, "--ctl");
-	refused(PARSE(&a, err, "run", "--stack", "mustang", "--target", "1.2.3.4:5", "--mode",
-		      "udp_rr"), err, "not supported by --stack mustang yet");
 	refused(PARSE(&a, err, "run", "--stack", "kernel", "--target", "1.2.3.4:5", "--mode",
 		      "tcp_stream", "--rate", "10"), err, "--rate");
 	refused(PARSE(&a, err, "run", "--stack", "kernel", "--target", "1.2.3.4:5", "--mode",
