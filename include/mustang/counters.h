@@ -71,7 +71,29 @@ extern "C" {
 	X(app_detaches, "applications detached (exit, crash or misbehaviour)") \
 	X(app_cmds, "commands taken from applications")                     \
 	X(app_events, "events posted to applications")                      \
-	X(app_wakeups, "eventfd wake-ups of sleeping application threads")
+	X(app_wakeups, "eventfd wake-ups of sleeping application threads") \
+	X(pony_tx_pkts, "Pony packets sent (incl. retransmits and ACKs)")  \
+	X(pony_rx_pkts, "Pony packets received and accepted for processing") \
+	X(pony_tx_bytes, "Pony payload bytes sent (incl. retransmits)")    \
+	X(pony_rx_bytes, "Pony payload bytes accepted")                     \
+	X(pony_acks_sent, "Pony ACK packets sent")                          \
+	X(pony_acks_rx, "Pony ACK packets received")                        \
+	X(pony_retransmits, "Pony packets retransmitted")                   \
+	X(pony_sack_losses, "Pony packets declared lost from SACK information") \
+	X(pony_timeouts, "Pony retransmission timeouts")                    \
+	X(pony_msgs_sent, "Pony messages acknowledged whole (tx_done 0)")  \
+	X(pony_msgs_delivered, "Pony messages delivered to the io layer")   \
+	X(pony_msgs_failed, "Pony messages or READs that completed with an error") \
+	X(pony_msgs_refused, "Pony messages refused: no endpoint on the service (NAK sent)") \
+	X(pony_reads_issued, "Pony READs issued")                           \
+	X(pony_reads_done, "Pony READs completed successfully")             \
+	X(pony_reads_served, "Pony READs served for a peer")               \
+	X(pony_rx_busy, "Pony packets not accepted: no receive buffer or message slot (sender retries)") \
+	X(pony_flows_created, "Pony flows created")                         \
+	X(pony_flows_closed, "Pony flows torn down (idle, evicted or failed)") \
+	X(pony_flows_failed, "Pony flows failed (retries exhausted, reset by the peer)") \
+	X(pony_flows_evicted, "Pony idle flows evicted to make room")       \
+	X(pony_resets_sent, "Pony RESETs sent to a peer talking to a past flow")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \
@@ -142,7 +164,22 @@ extern "C" {
 	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \
 	X(icmp_rate_limited, "ICMP error not sent: rate limit reached")     \
 	X(udp_bad_src_port, "UDP echo request from port 0 or a service port (loop guard)") \
-	X(no_headroom, "buffer lacks headroom for the lower-layer headers")
+	X(no_headroom, "buffer lacks headroom for the lower-layer headers") \
+	X(pony_truncated, "Pony packet shorter than its header")            \
+	X(pony_bad_version, "Pony header version not supported")            \
+	X(pony_bad_type, "Pony packet type unknown")                        \
+	X(pony_bad_len, "Pony length/offset fields disagree with the packet or limits") \
+	X(pony_bad_field, "Pony stream, service or sequence field invalid")  \
+	X(pony_dup, "Pony packet already received (re-acknowledged)")       \
+	X(pony_out_of_window, "Pony packet sequence number beyond the receive window") \
+	X(pony_stale_epoch, "Pony packet from or for another incarnation of the flow") \
+	X(pony_bad_ack, "Pony ACK for packets never sent")                  \
+	X(pony_no_flow_room, "Pony packet from a new peer: flow pool full") \
+	X(pony_no_msg_room, "Pony packet not accepted: message pool full (sender retries)") \
+	X(pony_no_service, "Pony message data for a service nobody bound (NAK)") \
+	X(pony_bad_read, "Pony READ request invalid (bad length)")           \
+	X(pony_stale, "Pony data for a message or READ that no longer exists") \
+	X(pony_no_flow, "Pony packet that needs a flow but none exists (RESET sent)")
 
 /* X(name, help) — kept by the engine runtime, not by the engine itself. */
 #define MST_FOREACH_LOAD(X)                                                 \
