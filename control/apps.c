@@ -9,7 +9,7 @@
  * apps_detach() (the app's control connection closed): the engine resets
  * the app's connections and forgets it (detach_app) -> unmap -> close.
  *
- * The segment's FIFO arena is sparse: memory is only used as sockets touch
+ * The segment's FIFO and Pony arenas are sparse: memory is only used as sockets touch
  * their FIFOs, so a large arena costs nothing until it is used.
  */
 #include <errno.h>
@@ -95,7 +95,7 @@ static void detach_work(void *eng, void *arg)
 
 /* Lay out a fresh segment: header, queue pairs, sockets, FIFO arena. */
 static void segment_init(struct apps *a, struct app_slot *s, uint64_t qp_off, uint64_t sock_off,
-			 uint64_t fifo_off)
+			 uint64_t fifo_off, uint64_t pony_off)
 {
 	struct mst_shm_hdr *h = s->base;
 	struct mst_shm_sock *socks = (struct mst_shm_sock *)((uint8_t *)s->base + sock_off);
@@ -111,7 +111,10 @@ static void segment_init(struct apps *a, struct app_slot *s, uint64_t qp_off, ui
 	h->qp_off = qp_off;
 	h->sock_off = sock_off;
 	h->fifo_off = fifo_off;
-	h->fifo_size = s->size - fifo_off;
+	h->fifo_size = pony_off - fifo_off;
+	h->pony_off = pony_off;
+	h->pony_size = s->size - pony_off;
+	h->pony_max_msg = a->conf.pony_mb ? a->conf.pony_max_msg : 0;
 	h->app_id = (uint32_t)s->id;
 	h->engine = 0;
 	h->local_ip = a->conf.local_ip;
@@ -123,7 +126,7 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	struct apps *a = ctx;
 	struct app_slot *s;
 	struct engine_attach w;
-	uint64_t qp_off, sock_off, fifo_off;
+	uint64_t qp_off, sock_off, fifo_off, pony_off;
 	char name[64];
 	int rc;
 
@@ -145,7 +148,8 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	qp_off = ALIGN_UP(sizeof(struct mst_shm_hdr), 4096);
 	sock_off = ALIGN_UP(qp_off + (uint64_t)APP_QPS * sizeof(struct mst_shm_qp), 4096);
 	fifo_off = ALIGN_UP(sock_off + (uint64_t)APP_SOCKS * sizeof(struct mst_shm_sock), 4096);
-	s->size = fifo_off + (uint64_t)a->conf.arena_mb * 1024 * 1024;
+	pony_off = fifo_off + (uint64_t)a->conf.arena_mb * 1024 * 1024;
+	s->size = pony_off + (uint64_t)a->conf.pony_mb * 1024 * 1024;
 
 	snprintf(name, sizeof(name), "mustang-app-%d", (int)pid);
 	s->memfd = memfd_create(name, MFD_CLOEXEC);
@@ -168,7 +172,7 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 			goto out;
 		}
 	}
-	segment_init(a, s, qp_off, sock_off, fifo_off);
+	segment_init(a, s, qp_off, sock_off, fifo_off, pony_off);
 
 	w.conf = &a->conf;
 	w.app = (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,

@@ -18,6 +18,8 @@ struct apps_conf {
 	const struct mst_engine_ops *ops;      /* their kind */
 	uint32_t local_ip;                     /* network order */
 	unsigned arena_mb;                     /* FIFO arena per app (sparse) */
+	unsigned pony_mb;                      /* Pony arena per app (sparse), 0 = Pony off */
+	uint32_t pony_max_msg;                 /* published in the segment header */
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 };
 

@@ -537,6 +537,17 @@ NUM_SETTER(set_tcp_timewait, tcp_timewait_ms, uint32_t, 0, 600000)
 NUM_SETTER(set_tcp_rto_min, tcp_rto_min_ms, uint32_t, 1, 60000)
 NUM_SETTER(set_tcp_rto_max, tcp_rto_max_ms, uint32_t, 100, 600000)
 NUM_SETTER(set_app_arena, app_arena_mb, unsigned, 16, 65536)
+NUM_SETTER(set_pony_port, pony_port, uint16_t, 0, 65535)
+NUM_SETTER(set_pony_max_msg, pony_max_msg, uint32_t, 1, 1u << 30)
+NUM_SETTER(set_pony_buf, pony_buf_mb, unsigned, 1, 4095)
+NUM_SETTER(set_pony_target, pony_target_us, uint32_t, 1, 1000000)
+NUM_SETTER(set_pony_ai, pony_ai_milli, uint32_t, 1, 1000000)
+NUM_SETTER(set_pony_beta, pony_beta_milli, uint32_t, 1, 100000)
+NUM_SETTER(set_pony_mdf, pony_max_mdf_milli, uint32_t, 1, 999)
+NUM_SETTER(set_pony_cwnd, pony_init_cwnd, uint32_t, 1, 65536)
+NUM_SETTER(set_pony_window, pony_window_pkts, uint32_t, 1, 65536)
+NUM_SETTER(set_pony_rto_min, pony_rto_min_us, uint32_t, 10, 10000000)
+NUM_SETTER(set_pony_rto_max, pony_rto_max_us, uint32_t, 100, 60000000)
 #undef NUM_SETTER
 
 static int set_tcp_cc(struct mst_config *c, const char *v, const char *ctx, char *err,
@@ -617,6 +628,30 @@ static const struct opt opts[] = {
 	{ "app-arena-mb", "N",
 	  "socket buffer arena per attached app, MiB, 16..65536 (default 1024; memory is used only as touched)",
 	  set_app_arena },
+	{ "pony-port", "N", "Pony UDP port, 0..65535 (default 7400; 0 = Pony off)", set_pony_port },
+	{ "pony-max-msg", "BYTES", "largest Pony message or READ, 1..2^30 (default 16777216)",
+	  set_pony_max_msg },
+	{ "pony-buf-mb", "N",
+	  "Pony buffer arena per attached app, MiB, 1..4095 (default 128; >= 3 x pony-max-msg; used only as touched)",
+	  set_pony_buf },
+	{ "pony-target-us", "N", "Pony congestion control: target RTT, 1..1000000 (default 100)",
+	  set_pony_target },
+	{ "pony-ai-milli", "N",
+	  "Pony congestion control: additive increase, packets per RTT x1000 (default 1000)",
+	  set_pony_ai },
+	{ "pony-beta-milli", "N",
+	  "Pony congestion control: decrease per unit of excess delay x1000 (default 800)",
+	  set_pony_beta },
+	{ "pony-max-mdf-milli", "N",
+	  "Pony congestion control: largest single decrease x1000, 1..999 (default 500)", set_pony_mdf },
+	{ "pony-init-cwnd", "N", "Pony initial congestion window, packets (default 64)",
+	  set_pony_cwnd },
+	{ "pony-window-pkts", "N", "Pony cap on packets in flight per flow (default 512)",
+	  set_pony_window },
+	{ "pony-rto-min-us", "N", "Pony minimum retransmission timeout (default 1000)",
+	  set_pony_rto_min },
+	{ "pony-rto-max-us", "N", "Pony maximum retransmission timeout (default 200000)",
+	  set_pony_rto_max },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -653,6 +688,9 @@ void mst_config_defaults(struct mst_config *c)
 	c->tcp_rto_max_ms = 60000;
 	c->tcp_syncookies = true;
 	c->app_arena_mb = 1024;
+	c->pony_port = 7400;            /* = PONY_DEFAULT_PORT */
+	c->pony_max_msg = 16u << 20;    /* = PONY_DEFAULT_MAX_MSG */
+	c->pony_buf_mb = 128;
 }
 
 int mst_config_set(struct mst_config *c, const char *key, const char *value, const char *where,
@@ -909,5 +947,15 @@ int mst_config_validate(const struct mst_config *c, char *err, size_t errlen)
 	if (c->tcp_rto_max_ms < c->tcp_rto_min_ms)
 		return fail(err, errlen, "--tcp-rto-max-ms %u is below --tcp-rto-min-ms %u",
 			    c->tcp_rto_max_ms, c->tcp_rto_min_ms);
+	if (c->pony_rto_min_us && c->pony_rto_max_us && c->pony_rto_max_us < c->pony_rto_min_us)
+		return fail(err, errlen, "--pony-rto-max-us %u is below --pony-rto-min-us %u",
+			    c->pony_rto_max_us, c->pony_rto_min_us);
+	/* An app's arena holds a received message, one being sent and the
+	 * library's copy buffer: 3 messages of the largest size. */
+	if (c->pony_port && (uint64_t)c->pony_buf_mb << 20 < 3ull * c->pony_max_msg)
+		return fail(err, errlen,
+			    "--pony-buf-mb %u is too small for --pony-max-msg %u (need at least %llu MiB)",
+			    c->pony_buf_mb, c->pony_max_msg,
+			    (unsigned long long)((3ull * c->pony_max_msg + (1u << 20) - 1) >> 20));
 	return 0;
 }

@@ -81,6 +81,17 @@ struct mst_config {
 	uint32_t tcp_rto_max_ms;       /* default 60000 */
 	bool tcp_syncookies;           /* default yes */
 	unsigned app_arena_mb;         /* FIFO arena per attached app, MiB (sparse), default 1024 */
+	/* Pony (transport/pony; 0 in a CC/timer field = the transport's default) */
+	uint16_t pony_port;            /* UDP port, default 7400; 0 = Pony off */
+	uint32_t pony_max_msg;         /* largest message / READ, bytes, default 16 MiB */
+	unsigned pony_buf_mb;          /* Pony arena per attached app, MiB (sparse), default 128 */
+	uint32_t pony_target_us;       /* CC target delay */
+	uint32_t pony_ai_milli;        /* CC additive increase, packets per RTT x1000 */
+	uint32_t pony_beta_milli;      /* CC decrease scale x1000 */
+	uint32_t pony_max_mdf_milli;   /* CC largest single decrease x1000 */
+	uint32_t pony_init_cwnd;       /* packets */
+	uint32_t pony_window_pkts;     /* packets in flight per flow, cap */
+	uint32_t pony_rto_min_us, pony_rto_max_us;
 };
 
 /* Fill *c with the defaults. */

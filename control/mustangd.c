@@ -460,6 +460,16 @@ static int engines_start(struct daemon *d)
 			.tcp_rto_min_ms = c->tcp_rto_min_ms,
 			.tcp_rto_max_ms = c->tcp_rto_max_ms,
 			.tcp_syncookies = c->tcp_syncookies,
+			.pony_port = c->pony_port,
+			.pony_max_msg = c->pony_max_msg,
+			.pony_target_us = c->pony_target_us,
+			.pony_ai_milli = c->pony_ai_milli,
+			.pony_beta_milli = c->pony_beta_milli,
+			.pony_max_mdf_milli = c->pony_max_mdf_milli,
+			.pony_init_cwnd = c->pony_init_cwnd,
+			.pony_window_pkts = c->pony_window_pkts,
+			.pony_rto_min_us = c->pony_rto_min_us,
+			.pony_rto_max_us = c->pony_rto_max_us,
 		};
 		struct mst_queue *q = port_queue(d->ports[0], i);
 		void *eng;
@@ -570,6 +580,8 @@ int main(int argc, char **argv)
 			.ops = d->ops,
 			.local_ip = d->conf.ip,
 			.arena_mb = d->conf.app_arena_mb,
+			.pony_mb = d->conf.pony_port ? d->conf.pony_buf_mb : 0,
+			.pony_max_msg = d->conf.pony_port ? d->conf.pony_max_msg : 0,
 			.log = app_log,
 		};
 		static const struct ctl_app_hooks hooks = { .attach = hook_attach,

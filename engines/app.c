@@ -38,7 +38,7 @@
 
 #define APP_CMD_BUDGET 256 /* commands per app per poll */
 
-enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN, ES_UDP };
+enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN, ES_UDP, ES_PONY };
 
 /* The engine's private view of one app socket. */
 struct esock {
@@ -83,6 +83,7 @@ struct eng_app {
 	bool draining;                      /* the app is gone; closed connections finish */
 	uint64_t drain_deadline_ns;         /* then whatever is left is reset */
 	bool own_mapping;                   /* unmap base when freed (draining) */
+	struct pony_app *pony;              /* Pony arena and endpoints (app_pony.c), NULL: off */
 };
 
 static inline uint32_t load_acq(const uint32_t *p)
@@ -144,12 +145,30 @@ static void post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg *
 	post(a, q, &m);
 }
 
+void eng_app_post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	post(a, q, m);
+}
+
+void eng_app_post_done(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd,
+		       int32_t result, uint64_t va, uint64_t vb, uint64_t vc)
+{
+	post_done(a, q, cmd, result, va, vb, vc);
+}
+
+void eng_app_post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd, int32_t err)
+{
+	if (a)
+		post_error(a, q, cmd, err);
+}
+
 void eng_app_kick(struct eng_app *a)
 {
 	bool any = false;
 
 	if (a->draining)
 		return;
+	pony_app_flush(a->pony); /* deferred Pony ops, READY for new records */
 	for (unsigned q = 0; q < a->n_qps; q++)
 		any |= a->kick[q];
 	if (!any)
@@ -425,20 +444,23 @@ static void udp_release(struct eng_app *a, struct esock *es)
 	a->free_slots[a->n_free_slots++] = es->slot;
 }
 
-static void cmd_udp_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+/* A socket that owns a FIFO slot from the start (UDP, Pony); NULL after
+ * answering the command with the error. */
+static struct esock *sock_new_slotted(struct eng_app *a, uint8_t kind, uint32_t q,
+				      const struct mst_shm_msg *m)
 {
-	struct esock *es = sock_new(a, ES_UDP, q);
+	struct esock *es = sock_new(a, kind, q);
 	struct mst_shm_sock *sh;
 
 	if (!es) {
 		post_done(a, q, m, -EMFILE, 0, 0, 0);
-		return;
+		return NULL;
 	}
 	if (!a->n_free_slots) {
 		MST_DROP(a->st, app_no_memory);
 		sock_free(a, es);
 		post_done(a, q, m, -ENOBUFS, 0, 0, 0);
-		return;
+		return NULL;
 	}
 	es->slot = a->free_slots[--a->n_free_slots];
 	sh = &a->socks[sock_index(a, es)];
@@ -447,8 +469,47 @@ static void cmd_udp_socket(struct eng_app *a, uint32_t q, const struct mst_shm_m
 	sh->rx_size = a->rx_size;
 	sh->tx_size = a->tx_size;
 	sh->local_ip = a->local_ip;
+	return es;
+}
+
+static void cmd_udp_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct esock *es = sock_new_slotted(a, ES_UDP, q, m);
+
+	if (!es)
+		return;
 	udp_sync(a, es);
 	post_done(a, q, m, (int32_t)sock_index(a, es), 0, 0, 0);
+}
+
+/* Pony endpoint: its RX FIFO is the record ring (shm_abi.h). The shared
+ * state says ESTABLISHED so that the library's poll sees records as
+ * readable bytes. */
+static void cmd_pony_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
+{
+	struct esock *es = sock_new_slotted(a, ES_PONY, q, m);
+	uint32_t idx;
+	int rc;
+
+	if (!es)
+		return;
+	idx = sock_index(a, es);
+	rc = pony_ep_open(a->pony, idx, q, udp_rx_fifo(a, es), a->rx_size, &a->socks[idx]);
+	if (rc < 0) {
+		a->free_slots[a->n_free_slots++] = es->slot;
+		sock_free(a, es);
+		post_done(a, q, m, rc, 0, 0, 0);
+		return;
+	}
+	store_rel(&a->socks[idx].state, MST_SOCK_ESTABLISHED);
+	post_done(a, q, m, (int32_t)idx, 0, 0, 0);
+}
+
+static void pony_sock_close(struct eng_app *a, struct esock *es)
+{
+	pony_ep_close(a->pony, sock_index(a, es));
+	a->free_slots[a->n_free_slots++] = es->slot;
+	sock_free(a, es);
 }
 
 static int udp_rx_done(struct eng_app *a, struct esock *es)
@@ -594,6 +655,10 @@ static void cmd_socket(struct eng_app *a, uint32_t q, const struct mst_shm_msg *
 		cmd_udp_socket(a, q, m);
 		return;
 	}
+	if (m->a == MST_PONY_SOCK_TYPE) {
+		cmd_pony_socket(a, q, m);
+		return;
+	}
 	if (m->a != 1) {
 		MST_DROP(a->st, app_bad_cmd);
 		post_done(a, q, m, -EINVAL, 0, 0, 0);
@@ -737,6 +802,15 @@ static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 		return;
 	}
 	es = &a->es[m->sock];
+	if (es->kind == ES_PONY) {
+		if (m->op == MST_CMD_CLOSE) {
+			pony_sock_close(a, es);
+			post_done(a, q, m, 0, 0, 0, 0);
+		} else {
+			pony_ep_cmd(a->pony, (uint32_t)m->sock, q, m);
+		}
+		return;
+	}
 	if (es->kind == ES_UDP) {
 		switch (m->op) {
 		case MST_CMD_BIND:
@@ -943,7 +1017,7 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 static void app_free(struct eng_app *a);
 
 struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
-			       struct eng_udp_bind *udp, struct mst_stats *st,
+			       struct eng_udp_bind *udp, struct eng_pony *py, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size)
 {
 	const struct mst_shm_hdr *h = app->base;
@@ -961,6 +1035,7 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 	qp_end = h->qp_off + (uint64_t)h->n_qps * sizeof(struct mst_shm_qp);
 	sock_end = h->sock_off + (uint64_t)h->n_socks * sizeof(struct mst_shm_sock);
 	if (qp_end > app->len || sock_end > app->len || h->fifo_off + h->fifo_size > app->len ||
+	    h->pony_off > app->len || h->pony_size > app->len - h->pony_off ||
 	    h->qp_off % MST_SHM_CACHELINE || h->sock_off % MST_SHM_CACHELINE) {
 		errno = EINVAL;
 		return NULL;
@@ -999,7 +1074,9 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 	a->free_socks = calloc(a->n_socks, sizeof(*a->free_socks));
 	a->free_slots = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->free_slots));
 	a->slot_conn = calloc(a->n_slots ? a->n_slots : 1, sizeof(*a->slot_conn));
-	if (!a->es || !a->free_socks || !a->free_slots || !a->slot_conn) {
+	a->pony = pony_app_attach(py, a, a->base, h->pony_off, h->pony_size, st);
+	if (!a->es || !a->free_socks || !a->free_slots || !a->slot_conn ||
+	    (py && h->pony_size && !a->pony)) {
 		app_free(a);
 		errno = ENOMEM;
 		return NULL;
@@ -1014,6 +1091,8 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 
 static void app_free(struct eng_app *a)
 {
+	pony_app_detach(a->pony);
+	a->pony = NULL;
 	if (a->own_mapping)
 		munmap(a->base, a->len);
 	free(a->es);
@@ -1055,6 +1134,10 @@ int eng_app_detach(struct eng_app *a)
 		if (es->kind == ES_UDP) {
 			udp_release(a, es);
 			es->kind = ES_FREE;
+			continue;
+		}
+		if (es->kind == ES_PONY) {
+			pony_sock_close(a, es);
 			continue;
 		}
 

@@ -26,6 +26,11 @@ struct tcp_stack;
 struct net_stack;
 struct eng_app;
 struct mst_pkt;
+struct mst_shm_msg;
+struct mst_shm_sock;
+struct eng_pony;
+struct pony_app;
+struct pony_flow_info;
 
 /* UDP port bindings of one engine, shared by its apps: who owns a port. */
 struct eng_udp_bind {
@@ -40,7 +45,7 @@ bool eng_app_udp_input(void *table, struct mst_pkt *p, uint32_t src, uint32_t ds
 
 /* NULL + errno (EINVAL: the segment's layout is not one we made). */
 struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
-			       struct eng_udp_bind *udp, struct mst_stats *st,
+			       struct eng_udp_bind *udp, struct eng_pony *py, struct mst_stats *st,
 			       const struct mst_app *app, uint32_t rx_size, uint32_t tx_size);
 /* The app is gone. Its open connections are reset; connections it had
  * closed go on until they finish. Returns 0 when everything is released,
@@ -59,5 +64,44 @@ void eng_app_woke(struct eng_app *a);
 int eng_app_poll(struct eng_app *a, uint64_t now_ns);
 /* Signal the eventfd of every queue pair that got events and sleeps. */
 void eng_app_kick(struct eng_app *a);
+/* Events to the app (for app_pony.c): any event, a command's DONE, its ERROR. */
+void eng_app_post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m);
+void eng_app_post_done(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd,
+		       int32_t result, uint64_t va, uint64_t vb, uint64_t vc);
+void eng_app_post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd, int32_t err);
+
+/*
+ * Pony (app_pony.c). The engine's side: one struct eng_pony per engine
+ * (NULL + errno on failure), fed the datagrams of its UDP port.
+ */
+struct eng_pony *eng_pony_create(const struct mst_engine_conf *c, struct net_stack *ns,
+				 struct mst_stats *st, uint64_t now);
+void eng_pony_destroy(struct eng_pony *ep);
+/* The time of the current engine poll (ops the apps submit use it). */
+void eng_pony_now(struct eng_pony *ep, uint64_t now);
+/* True (p taken) when dport is the Pony port; p->data at the UDP header. */
+bool eng_pony_udp_input(struct eng_pony *ep, struct mst_pkt *p, uint32_t src, uint16_t dport,
+			uint64_t now);
+int eng_pony_poll(struct eng_pony *ep, uint64_t now);
+bool eng_pony_idle(const struct eng_pony *ep);
+uint16_t eng_pony_port(const struct eng_pony *ep);
+/* Up to max flows into out; returns how many exist. */
+unsigned eng_pony_flows(const struct eng_pony *ep, struct pony_flow_info *out, unsigned max,
+			uint64_t now);
+
+/* The app's side, called by app.c: its Pony arena (NULL when Pony is off
+ * or the segment has none) and its endpoints (Pony sockets). */
+struct pony_app *pony_app_attach(struct eng_pony *ep, struct eng_app *a, uint8_t *base,
+				 uint64_t pony_off, uint64_t pony_size, struct mst_stats *st);
+void pony_app_detach(struct pony_app *pa);
+/* SOCKET a=3: rec = the socket's RX FIFO (the record ring). -errno. */
+int pony_ep_open(struct pony_app *pa, uint32_t sock, uint32_t qp, uint8_t *rec, uint32_t rec_bytes,
+		 struct mst_shm_sock *sh);
+/* Every command on a Pony socket but SOCKET and CLOSE. */
+void pony_ep_cmd(struct pony_app *pa, uint32_t sock, uint32_t q, const struct mst_shm_msg *m);
+/* CLOSE or detach: pony_cancel_svc, everything it held goes back. */
+void pony_ep_close(struct pony_app *pa, uint32_t sock);
+/* Once per poll: retry deferred ops, publish new records (READY). */
+void pony_app_flush(struct pony_app *pa);
 
 #endif

@@ -13,6 +13,11 @@ struct tcp_conn_info;
  * connections' info; returns how many exist (may exceed max). */
 unsigned net_engine_conns(void *eng, struct tcp_conn_info *out, unsigned max);
 
+struct pony_flow_info;
+/* Same for Pony flows (engine 0; others have none); *port = the Pony UDP
+ * port, 0 when Pony is off. */
+unsigned net_engine_pony_flows(void *eng, struct pony_flow_info *out, unsigned max, int *port);
+
 /* Register every built-in kind; 0 or -errno. Idempotent. */
 int engines_register_builtin(void);
 

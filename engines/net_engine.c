@@ -4,7 +4,8 @@
  *
  * poll(): RX burst -> net_input() per frame (it replies in place or queues
  * frames through net_io.xmit into our TX batch) -> net_timer() once per
- * millisecond -> one TX burst for the batch. Bounded: at most RX_BURST frames
+ * millisecond -> app commands -> pony_poll() (engine 0: Pony, see app_pony.c)
+ * -> one TX burst for the batch. Bounded: at most RX_BURST frames
  * per poll, so a flood cannot starve the timers or other engines.
  */
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include "engines/app.h"
 #include "engines/builtin.h"
 #include "transport/net/net.h"
+#include "transport/pony/pony.h"
 #include "transport/tcp/tcp.h"
 
 #define RX_BURST 32
@@ -48,6 +50,7 @@ struct net_engine {
 	struct rte_ring *arp_ring;         /* neighbours other engines learned */
 	struct rte_ring *steer_ring;       /* segments other engines received for us */
 	struct eng_udp_bind *udp;          /* UDP port -> app socket */
+	struct eng_pony *pony;             /* engine 0 only; NULL: Pony off */
 	struct eng_app *apps[MAX_APPS];    /* attached applications */
 	unsigned n_apps;
 	struct eng_app *draining[MAX_APPS]; /* gone, their closed connections finishing */
@@ -153,6 +156,7 @@ static void drain_arp_ring(struct net_engine *e, uint64_t now)
 #define STEER_RING_SIZE 4096
 static struct rte_ring *steer_rings[MST_MAX_ENGINES_NET];
 static unsigned steer_count;
+static uint16_t steer_pony_port; /* UDP to this port goes to engine 0 (Pony); 0 = none */
 
 static inline unsigned steer_owner_of(uint32_t raddr, uint16_t rport, uint16_t lport)
 {
@@ -163,19 +167,24 @@ static inline unsigned steer_owner_of(uint32_t raddr, uint16_t rport, uint16_t l
 	return (unsigned)(((h >> 32) * steer_count) >> 32);
 }
 
-/* Owner engine of a received frame (only TCP over IPv4 is steered). */
+/* Owner engine of a received frame (TCP over IPv4 by hash; Pony's UDP
+ * port to engine 0, where Pony lives). */
 static inline unsigned steer_owner(const struct mst_pkt *p, unsigned self)
 {
 	const uint8_t *d = p->data;
 	unsigned ihl;
 	uint32_t src;
 
-	if (steer_count < 2 || p->len < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00 ||
-	    d[14 + 9] != NET_IP_PROTO_TCP)
+	if (steer_count < 2 || p->len < 14 + 20 + 4 || d[12] != 0x08 || d[13] != 0x00)
 		return self;
 	ihl = (unsigned)(d[14] & 0x0f) * 4u;
 	if (ihl < 20 || p->len < 14 + ihl + 4)
 		return self; /* malformed: let the stack count it */
+	if (d[14 + 9] == NET_IP_PROTO_UDP)
+		return steer_pony_port &&
+		       (uint16_t)(d[14 + ihl + 2] << 8 | d[14 + ihl + 3]) == steer_pony_port ? 0 : self;
+	if (d[14 + 9] != NET_IP_PROTO_TCP)
+		return self;
 	memcpy(&src, d + 14 + 12, 4);
 	return steer_owner_of(src, (uint16_t)(d[14 + ihl] | d[14 + ihl + 1] << 8),
 			      (uint16_t)(d[14 + ihl + 2] | d[14 + ihl + 3] << 8));
@@ -186,6 +195,17 @@ static bool steer_port_ok(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lp
 	const struct net_engine *e = ctx;
 
 	return steer_count < 2 || steer_owner_of(raddr, rport, lport) == e->conf.id;
+}
+
+/* The net stack's UDP hook: Pony's port first, then app sockets. */
+static bool engine_udp_input(void *ctx, struct mst_pkt *p, uint32_t src, uint32_t dst,
+			     uint16_t dport, uint64_t now_ns)
+{
+	struct net_engine *e = ctx;
+
+	if (e->pony && eng_pony_udp_input(e->pony, p, src, dport, now_ns))
+		return true;
+	return eng_app_udp_input(e->udp, p, src, dst, dport, now_ns);
 }
 
 static void *net_engine_create(const struct mst_engine_conf *conf)
@@ -274,11 +294,22 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 		errno = ENOMEM;
 		goto out_tcp;
 	}
-	net_set_udp_hook(e->ns, eng_app_udp_input, e->udp);
+	/* Pony lives on engine 0, with the apps (steer_owner sends its port there). */
+	if (conf->pony_port && conf->id == 0) {
+		e->pony = eng_pony_create(conf, e->ns, &e->stats, now_ns());
+		if (!e->pony)
+			goto out_udp;
+	}
+	steer_pony_port = conf->pony_port;
+	net_set_udp_hook(e->ns, engine_udp_input, e);
 	tcp_set_port_filter(e->ts, steer_port_ok, e);
 	e->garp_pending = conf->id == 0;
 	return e;
 
+out_udp:
+	err = errno;
+	free(e->udp);
+	errno = err;
 out_tcp:
 	err = errno;
 	tcp_destroy(e->ts);
@@ -349,8 +380,12 @@ static int net_engine_poll(void *eng, uint64_t now)
 		e->next_timer_ns = now + TIMER_PERIOD_NS;
 	}
 	e->now = now;
+	if (e->pony)
+		eng_pony_now(e->pony, now);
 	for (unsigned i = 0; i < e->n_apps; i++)
 		work += eng_app_poll(e->apps[i], now);
+	if (e->pony)
+		work += eng_pony_poll(e->pony, now);
 	for (unsigned i = 0; i < e->n_draining;)
 		if (eng_app_reap(e->draining[i], now))
 			e->draining[i] = e->draining[--e->n_draining];
@@ -391,7 +426,7 @@ static int net_engine_attach_app(void *eng, const struct mst_app *app)
 
 	if (e->n_apps == MAX_APPS)
 		return -ENOSPC;
-	a = eng_app_attach(e->ts, e->ns, e->udp, &e->stats, app, e->rx_buf, e->tx_buf);
+	a = eng_app_attach(e->ts, e->ns, e->udp, e->pony, &e->stats, app, e->rx_buf, e->tx_buf);
 	if (!a)
 		return -errno;
 	e->apps[e->n_apps++] = a;
@@ -458,6 +493,14 @@ unsigned net_engine_conns(void *eng, struct tcp_conn_info *out, unsigned max)
 	return w.n;
 }
 
+unsigned net_engine_pony_flows(void *eng, struct pony_flow_info *out, unsigned max, int *port)
+{
+	struct net_engine *e = eng;
+
+	*port = e->pony ? eng_pony_port(e->pony) : 0;
+	return e->pony ? eng_pony_flows(e->pony, out, max, now_ns()) : 0;
+}
+
 static bool net_engine_may_sleep(void *eng)
 {
 	struct net_engine *e = eng;
@@ -465,6 +508,8 @@ static bool net_engine_may_sleep(void *eng)
 
 	for (unsigned i = 0; i < e->n_apps; i++)
 		ok &= eng_app_may_sleep(e->apps[i]);
+	if (e->pony)
+		ok &= eng_pony_idle(e->pony);
 	return ok;
 }
 
@@ -501,6 +546,7 @@ static void net_engine_destroy(void *eng)
 	}
 	while (e->n_draining)
 		(void)eng_app_reap(e->draining[--e->n_draining], UINT64_MAX);
+	eng_pony_destroy(e->pony); /* after the apps: they cancelled their services */
 	free(e->udp);
 	tcp_destroy(e->ts);
 	net_destroy(e->ns);

@@ -51,6 +51,11 @@ struct mst_engine_conf {
 	uint32_t tcp_rcvbuf, tcp_sndbuf, tcp_max_conns;
 	uint32_t tcp_timewait_ms, tcp_rto_min_ms, tcp_rto_max_ms;
 	int tcp_syncookies;     /* 1 yes, 0 no */
+	/* Pony (transport/pony): pony_port 0 = off; other 0s = its defaults */
+	uint16_t pony_port;     /* UDP port, ours and every peer's */
+	uint32_t pony_max_msg;  /* bytes */
+	uint32_t pony_target_us, pony_ai_milli, pony_beta_milli, pony_max_mdf_milli;
+	uint32_t pony_init_cwnd, pony_window_pkts, pony_rto_min_us, pony_rto_max_us;
 };
 
 /* An attached application: its shared segment (<mustang/shm_abi.h>), as

@@ -11,6 +11,8 @@
  *   struct mst_shm_qp  [n_qps]    at qp_off     one per app thread
  *   struct mst_shm_sock[n_socks]  at sock_off   one per socket
  *   FIFO arena                    at fifo_off   RX/TX byte FIFOs of sockets
+ *   Pony arena                    at pony_off   Pony message buffers and
+ *                                               registered regions
  *
  * Trust: the daemon treats every byte of the segment as hostile. It keeps
  * its own copy of everything that matters (FIFO offsets, sizes, head/tail,
@@ -55,7 +57,7 @@ extern "C" {
 #endif
 
 #define MST_SHM_MAGIC 0x4853534du   /* "MSSH" */
-#define MST_SHM_VERSION 1
+#define MST_SHM_VERSION 2           /* 2: Pony endpoints, pony_off/pony_size */
 #define MST_SHM_CACHELINE 64
 #define MST_SHM_RING_SLOTS 1024u    /* power of two */
 #define MST_SHM_MAX_QPS 64u         /* threads per app */
@@ -63,7 +65,7 @@ extern "C" {
 
 /* X(name, value, help) — commands (app -> engine). Arguments in a..d. */
 #define MST_FOREACH_CMD(X)                                                       \
-	X(SOCKET, 1, "a: type (1 stream, 2 dgram) -> result: socket index (dgram: FIFOs published at once)")     \
+	X(SOCKET, 1, "a: type (1 stream, 2 dgram, 3 pony) -> result: socket index (dgram, pony: FIFOs published at once)") \
 	X(BIND, 2, "sock; a: port (host order), b: ip (network order, 0 = any)") \
 	X(LISTEN, 3, "sock; a: backlog")                                         \
 	X(ACCEPT, 4, "sock (listener) -> result: new socket index, b: peer ip, c: peer port") \
@@ -74,7 +76,12 @@ extern "C" {
 	X(CLOSE, 9, "sock: release the socket index")                            \
 	X(SETOPT, 10, "sock; a: MST_OPT_*, b: value")                            \
 	X(GETOPT, 11, "sock; a: MST_OPT_* -> result 0, a: value")                \
-	X(NOTIFY, 12, "sock: send readiness events to this command's qp from now on (answered by a READY event, no DONE)")
+	X(NOTIFY, 12, "sock: send readiness events to this command's qp from now on (answered by a READY event, no DONE)") \
+	X(PONY_SEND, 13, "pony sock; a: data offset in the Pony arena, b: len | stream << 32, c: peer ip | dst svc << 32, d: cookie -> a SEND record") \
+	X(PONY_READ, 14, "pony sock; a: local offset | remote offset << 32, b: len | key << 32, c: peer ip | dst svc << 32, d: cookie -> a READ record") \
+	X(PONY_RELEASE, 15, "pony sock; a: buffer id of a MSG record: its bytes go back (no completion)") \
+	X(PONY_REG, 16, "pony sock; a: bytes, b: MST_PONY_REG_* -> result 0, a: key, b: offset in the Pony arena") \
+	X(PONY_UNREG, 17, "pony sock; a: key -> result 0 or -EBUSY (a send or READ still uses it)")
 
 enum mst_cmd {
 #define MST_X_ENUM(name, val, help) MST_CMD_##name = val,
@@ -106,6 +113,53 @@ struct mst_shm_dgram {
 };
 #define MST_SHM_DGRAM_MAX 65507u
 #define MST_SHM_DGRAM_ALIGN 8u
+
+/*
+ * Pony endpoints (SOCKET a = 3; transport/pony, docs/pony.md). BIND a =
+ * the Pony service number (1..65535). The socket's RX FIFO carries
+ * completion records, struct mst_shm_pony_rec, one per 64 bytes, in the
+ * order things completed (a message completed on one stream is never
+ * held behind another stream's); rx_tail/rx_head move by whole records
+ * and the app returns records by moving rx_head (no doorbell needed: the
+ * engine reads it when it needs room). The TX FIFO is unused.
+ *
+ * Message bytes live in the segment's Pony arena (pony_off, pony_size),
+ * all of it allocated by the engine, which keeps its own table of every
+ * piece: received messages (a MSG record's off/len/buf; the app reads
+ * them in place and gives them back with PONY_RELEASE buf) and regions
+ * the app registers (PONY_REG: any bytes it sends from or READs into
+ * must lie inside one of its regions; MST_PONY_REG_REMOTE_READ lets
+ * peers READ it). Every op (PONY_SEND, PONY_READ) gets exactly one
+ * record with the command's cookie. Budget: at most rec_slots / 2 ops
+ * whose record the app has not consumed (rec_slots = rx_size / 64); the
+ * engine keeps the other half for received messages, so neither side can
+ * fill the ring for the other. An app that exceeds its half gets an
+ * ERROR event (-ENOBUFS) for the op instead of a record.
+ */
+enum mst_pony_rec_kind {
+	MST_PONY_REC_MSG = 1,  /* a message arrived: peer, svcs, stream, len, off, buf */
+	MST_PONY_REC_SEND = 2, /* a send completed: status, cookie */
+	MST_PONY_REC_READ = 3, /* a READ completed: status, cookie (len bytes at the local offset) */
+};
+
+#define MST_PONY_REG_REMOTE_READ 0x1u /* peers may READ the region */
+#define MST_PONY_SOCK_TYPE 3u
+#define MST_PONY_REC_SIZE 64u
+
+struct mst_shm_pony_rec {
+	uint16_t kind;      /* enum mst_pony_rec_kind */
+	uint16_t src_svc;   /* MSG: the sender's service; SEND/READ: ours */
+	int32_t status;     /* 0 or -errno */
+	uint32_t peer;      /* IPv4, network order */
+	uint16_t dst_svc;   /* MSG: ours; SEND/READ: the peer's */
+	uint16_t pad0;
+	uint32_t stream;    /* MSG, SEND */
+	uint32_t len;       /* bytes */
+	uint64_t off;       /* MSG: data, from pony_off */
+	uint64_t cookie;    /* SEND/READ: the command's d */
+	uint32_t buf;       /* MSG: buffer id for PONY_RELEASE */
+	uint32_t pad1[5];
+};
 
 /* Events (engine -> app). */
 enum mst_ev {
@@ -201,7 +255,8 @@ struct mst_shm_hdr {
 	uint32_t app_id;
 	uint32_t engine;           /* engine serving this app */
 	uint32_t local_ip;         /* the stack's address, network order */
-	uint32_t pad;
+	uint32_t pony_max_msg;     /* largest Pony message / READ, bytes; 0 = Pony off */
+	uint64_t pony_off, pony_size; /* Pony arena (engine-allocated, see above) */
 	/* Engine doorbell (same protocol as qp->wake, roles swapped): the
 	 * engine stores 1 before it sleeps, fences, re-checks the command
 	 * rings. An app that posted a command fences and, if it reads 1,
@@ -211,10 +266,12 @@ struct mst_shm_hdr {
 
 #ifdef __cplusplus
 static_assert(sizeof(struct mst_shm_msg) == 64, "one cache line per message");
+static_assert(sizeof(struct mst_shm_pony_rec) == MST_PONY_REC_SIZE, "Pony record");
 static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets stay line aligned");
 #else
 _Static_assert(sizeof(struct mst_shm_msg) == 64, "one cache line per message");
 _Static_assert(sizeof(struct mst_shm_dgram) == 16, "datagram record header");
+_Static_assert(sizeof(struct mst_shm_pony_rec) == MST_PONY_REC_SIZE, "Pony record");
 _Static_assert(sizeof(struct mst_shm_sock) % MST_SHM_CACHELINE == 0, "sockets stay line aligned");
 _Static_assert(sizeof(struct mst_shm_hdr) <= 4 * MST_SHM_CACHELINE, "header stays small");
 #endif
