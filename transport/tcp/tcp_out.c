@@ -81,8 +81,17 @@ uint32_t tcp_rcv_window(const struct tcp_cb *c)
 	uint32_t free = fifo_free(&c->rx);
 	uint32_t max = (uint32_t)65535 << c->rcv_wscale;
 
-	if (c->flags & TCPF_SHUT_RD && c->flags & TCPF_APP_CLOSED)
-		return 0;
+	/* Closed by the app: data that still arrives is answered with a RST
+	 * (tcp_in), but the peer must be able to send its FIN. A zero window
+	 * would stop Linux, which does not send a FIN into a closed window and
+	 * probes forever instead: keep offering what was already advertised
+	 * (at least one unit of the window scale). */
+	if (c->flags & TCPF_SHUT_RD && c->flags & TCPF_APP_CLOSED) {
+		uint32_t left = SEQ_GT(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv - c->rcv_nxt : 0;
+		uint32_t unit = (uint32_t)1 << c->rcv_wscale;
+
+		return left > unit ? left : unit;
+	}
 	return free > max ? max : free;
 }
 

@@ -61,6 +61,28 @@ static void test_tcp_active_close_fin_wait_to_time_wait(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* After close() the window stays open, so a peer that (like Linux) never
+ * sends a FIN into a zero window can finish; the FIN is accepted. */
+static void test_tcp_close_keeps_window_open_for_peer_fin(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+
+	th_passive_open(&c, sim_tw(500), PORT, 1, NULL, NULL);
+	assert_int_equal(mst_sim_close(c.sim, c.fd), 0);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	assert_true(s.win > 0);
+	c.rcv_nxt++;
+	th_send(&c, TH_ACK, NULL, 0);
+	assert_int_equal(mst_sim_conn_count(c.sim), 1);
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.ack, c.snd_nxt);
+	assert_true(s.win > 0);
+	mst_sim_destroy(c.sim);
+}
+
 static void test_tcp_passive_close_close_wait_last_ack(void **state)
 {
 	(void)state;
@@ -297,6 +319,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_active_close_fin_wait_to_time_wait),
+		cmocka_unit_test(test_tcp_close_keeps_window_open_for_peer_fin),
 		cmocka_unit_test(test_tcp_passive_close_close_wait_last_ack),
 		cmocka_unit_test(test_tcp_last_ack_fin_retransmitted),
 		cmocka_unit_test(test_tcp_simultaneous_close_closing),
