@@ -8,7 +8,8 @@
  *   any mst_* call -> thr_get() [qp.c]: claim a qp for this thread
  *   -> cmd_call()/cmd_post(): commands on the thread's qp
  *   -> thr_wait(): dispatch events, sleep per the wake protocol
- *   sock.c (POSIX calls), sockopt.c, poll.c (poll/epoll), native.c.
+ *   sock.c (POSIX calls), sockopt.c, poll.c (poll/epoll), native.c,
+ *   pony.c (Pony endpoints).
  */
 #ifndef MST_CLIENT_PRIV_H
 #define MST_CLIENT_PRIV_H
@@ -128,6 +129,8 @@ int thr_own(struct thr *t, uint32_t sock, bool force);
 
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */
+/* Adopt an engine socket index (SOCKET, ACCEPT): its fd, or -EIO. */
+int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram);
 uint32_t sock_readiness(uint32_t idx);          /* POLL* bits now */
 int sock_error_pending(uint32_t idx);          /* positive errno or 0 */
 bool sock_fifo_ok(uint32_t idx);                /* FIFO geometry sane */

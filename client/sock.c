@@ -68,7 +68,7 @@ bool sock_fifo_ok(uint32_t idx)
 }
 
 /* Adopt an engine socket index returned by SOCKET or ACCEPT. */
-static int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram)
+int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram)
 {
 	struct mst_lib *L = &mst_lib;
 	struct mst_shm_sock *s;

@@ -38,6 +38,7 @@
 #include "control/emit.h"
 #include "engines/builtin.h"
 #include "engines/port.h"
+#include "transport/pony/pony.h"
 #include "engines/runtime.h"
 #include "transport/net/net.h"
 #include "transport/tcp/tcp.h"
@@ -308,6 +309,71 @@ static int emit_conns(struct daemon *d, struct emit *e)
 	return 0;
 }
 
+#define PONY_FLOWS_MAX 4096 /* per engine, per request */
+
+struct pony_req {
+	struct pony_flow_info *out;
+	unsigned max, total;
+	int port;
+};
+
+static void pony_work(void *eng, void *arg)
+{
+	struct pony_req *r = arg;
+
+	r->total = net_engine_pony_flows(eng, r->out, r->max, &r->port);
+}
+
+/* Pony lives on engine 0 (app_pony.c): ask it for its flows. */
+static int emit_pony(struct daemon *d, struct emit *e)
+{
+	struct pony_req r = { .max = PONY_FLOWS_MAX };
+	int rc;
+
+	r.out = malloc(sizeof(*r.out) * PONY_FLOWS_MAX);
+	if (!r.out)
+		return -ENOMEM;
+	rc = d->n_engines ? rt_engine_call(&d->group, 0, pony_work, &r, 2000) : -ENODEV;
+	if (rc) {
+		emit_strf(e, "error", "engine 0 did not answer: %s", strerror(-rc));
+		free(r.out);
+		return 0;
+	}
+	emit_u64(e, "port", (uint64_t)r.port);
+	emit_str(e, "enabled", r.port ? "yes" : "no");
+	emit_arr_begin(e, "flows");
+	for (unsigned k = 0; k < r.total && k < r.max; k++) {
+		const struct pony_flow_info *f = &r.out[k];
+
+		emit_obj_begin(e, NULL);
+		emit_addr(e, "peer", f->peer, (uint16_t)r.port);
+		emit_u64(e, "srtt_us", f->srtt_us);
+		emit_u64(e, "rttvar_us", f->rttvar_us);
+		emit_u64(e, "min_rtt_us", f->min_rtt_us);
+		emit_strf(e, "cwnd", "%u.%03u", f->cwnd_milli / 1000, f->cwnd_milli % 1000);
+		emit_u64(e, "rate_bps", f->rate_bps);
+		emit_u64(e, "inflight_pkts", f->inflight_pkts);
+		emit_u64(e, "peer_credits", f->peer_credits);
+		emit_u64(e, "streams", f->streams);
+		emit_u64(e, "tx_msgs_queued", f->tx_msgs_queued);
+		emit_u64(e, "rx_msgs_partial", f->rx_msgs_partial);
+		emit_u64(e, "tx_pkts", f->tx_pkts);
+		emit_u64(e, "rx_pkts", f->rx_pkts);
+		emit_u64(e, "tx_bytes", f->tx_bytes);
+		emit_u64(e, "rx_bytes", f->rx_bytes);
+		emit_u64(e, "retransmits", f->retransmits);
+		emit_u64(e, "timeouts", f->timeouts);
+		emit_u64(e, "msgs_sent", f->msgs_sent);
+		emit_u64(e, "msgs_delivered", f->msgs_delivered);
+		emit_u64(e, "idle_ms", f->idle_ns / 1000000);
+		emit_obj_end(e);
+	}
+	emit_arr_end(e);
+	emit_u64(e, "total", r.total);
+	free(r.out);
+	return 0;
+}
+
 static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
 {
 	struct daemon *d = ctx;
@@ -328,6 +394,8 @@ static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return 0;
 	case MST_CTL_conns:
 		return emit_conns(d, e);
+	case MST_CTL_pony:
+		return emit_pony(d, e);
 	case MST_CTL_attach:
 		return -EINVAL; /* the server routes attach to the app hooks */
 	}

@@ -20,6 +20,8 @@
  *   3. Zero-copy FIFO access: mst_rx_peek/mst_rx_consume and
  *      mst_tx_reserve/mst_tx_commit hand out pointers into the socket's
  *      RX/TX byte FIFOs in the shared segment.
+ * And Pony (mst_pony_*): reliable messages between Mustang hosts, with
+ * one-sided READ of registered memory (see the Pony section below).
  *
  * Threads: any thread may use any socket. Each thread gets its own queue
  * pair to the engine on first use (at most MST_SHM_MAX_QPS threads use the
@@ -166,6 +168,76 @@ int mst_rx_consume(int fd, size_t n);
 ssize_t mst_tx_reserve(int fd, void **p1, size_t *n1, void **p2, size_t *n2);
 /* Publish the first n reserved bytes and ring the engine's doorbell. */
 int mst_tx_commit(int fd, size_t n);
+
+/* ---- Pony: messages between Mustang hosts -------------------------------- */
+
+/*
+ * A Pony endpoint is a library descriptor bound to a service number (the
+ * Pony "port", 1..65535) on this host. Messages (1 byte .. the daemon's
+ * --pony-max-msg, 16 MiB by default) go from (host, service) to (peer,
+ * service) on a numbered stream: one stream's messages arrive in the
+ * order sent, whole and exactly once; streams are independent. Every
+ * operation completes asynchronously with an event from mst_pony_poll():
+ *   MST_PONY_MSG        a message arrived; data points at it in the shared
+ *                       segment; give it back with mst_pony_release()
+ *   MST_PONY_SEND_DONE  the peer has all of a message (status 0) or it
+ *                       failed: -ETIMEDOUT, -ECONNREFUSED (no such
+ *                       service), -EMSGSIZE, -EFAULT (buffer not in a region)
+ *   MST_PONY_READ_DONE  a one-sided READ filled its buffer (0) or failed:
+ *                       -ENOENT (no such region), -EACCES (not remote-
+ *                       readable), -ERANGE (outside it), -ETIMEDOUT...
+ * Submitting never blocks: -1/EAGAIN when too many operations await their
+ * completion event or the copy buffer is full (call mst_pony_poll()).
+ * The descriptor works with mst_poll/mst_epoll (POLLIN: events pending)
+ * and closes with mst_close() (pending operations are dropped without
+ * events; peers get -ECONNREFUSED for new messages).
+ * Pony is served by engine 0 (as apps); the daemon's --pony-port (7400)
+ * must be the same on every host.
+ */
+#define MST_PONY_MSG 1
+#define MST_PONY_SEND_DONE 2
+#define MST_PONY_READ_DONE 3
+#define MST_PONY_REMOTE_READ 0x1u /* mst_pony_reg_alloc: peers may READ it */
+
+struct mst_pony_event {
+	int kind;             /* MST_PONY_* */
+	int status;           /* 0 or -errno */
+	uint32_t peer;        /* IPv4, network order */
+	uint16_t src_svc;     /* MSG: the sender's service; DONE: ours */
+	uint16_t dst_svc;     /* MSG: ours; DONE: the peer's */
+	uint32_t stream;      /* MSG, SEND_DONE */
+	uint32_t len;         /* bytes */
+	const void *data;     /* MSG: the message (valid until mst_pony_release) */
+	uint64_t cookie;      /* SEND_DONE, READ_DONE: as submitted */
+	uint32_t buf;         /* MSG: for mst_pony_release */
+};
+
+/* A new endpoint bound to svc: a descriptor, or -1 with errno
+ * (EADDRINUSE, EPROTONOSUPPORT: Pony off in the daemon, EMFILE). */
+int mst_pony_open(uint16_t svc);
+/* Send len bytes of buf (copied at once into the segment: buf may be
+ * reused on return) to (peer, dst_svc) on stream. 0 or -1 with errno. */
+int mst_pony_send(int ep, uint32_t peer, uint16_t dst_svc, uint32_t stream, const void *buf,
+		  size_t len, uint64_t cookie);
+/* Zero-copy: buf .. buf+len lies in a region of this endpoint
+ * (mst_pony_reg_alloc) and must stay unchanged until SEND_DONE. */
+int mst_pony_send_reg(int ep, uint32_t peer, uint16_t dst_svc, uint32_t stream, const void *buf,
+		      size_t len, uint64_t cookie);
+/* A region of size bytes in the shared segment, owned by ep: a pointer
+ * (64-byte aligned) and *key, or NULL with errno (ENOMEM, ENOSPC: 64
+ * regions per endpoint). flags: MST_PONY_REMOTE_READ. */
+void *mst_pony_reg_alloc(int ep, size_t size, unsigned flags, uint32_t *key);
+/* 0, or -1 with errno (ENOENT, EBUSY: a send or READ still uses it). */
+int mst_pony_reg_free(int ep, uint32_t key);
+/* One-sided READ of len bytes at off of the peer's region key (owned by
+ * its service dst_svc) into dst, which lies in a region of ep. */
+int mst_pony_read(int ep, uint32_t peer, uint16_t dst_svc, uint32_t key, uint64_t off,
+		  size_t len, void *dst, uint64_t cookie);
+/* Up to max events, waiting up to timeout_ms (-1 forever, 0 never) for
+ * the first: the count, 0 on timeout, or -1 with errno (EINTR, EIO). */
+int mst_pony_poll(int ep, struct mst_pony_event *evs, int max, int timeout_ms);
+/* Give a received message's bytes back (ev: its MSG event). */
+int mst_pony_release(int ep, const struct mst_pony_event *ev);
 
 #ifdef __cplusplus
 }
