@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Pony receive side: pony_input() -> parse_common() -> ack_input() |
+ * reset_input() | reliable_input() -> (epoch check, window check) ->
+ * data_input() / read_req_input() / read_resp_input() / err_input() ->
+ * accept + ACK policy.
+ *
+ * A reliable packet is "accepted" (its psn marked received and later
+ * acknowledged) once it is fully processed, including deliberately
+ * discarded; it is left unaccepted (the sender retransmits) only when we
+ * lack room: rx_begin -ENOBUFS, message or stream pool full.
+ */
+#include <errno.h>
+
+#include "transport/pony/pony_priv.h"
+
+enum verdict {
+	V_ACCEPT,   /* processed: mark psn received */
+	V_BUSY,     /* no room now: do not mark, tell the sender we are busy */
+	V_DROP,     /* malformed for this flow: counted, not marked */
+};
+
+struct rx_pkt {
+	struct pony_hdr h;
+	union {
+		struct pony_data_ext d;
+		struct pony_read_ext r;
+		struct pony_err_ext e;
+		struct pony_ack_ext a;
+	} x;
+	const uint8_t *pay;
+	uint32_t pay_len;
+	uint32_t src;
+	uint64_t now;
+	bool ack_now;
+};
+
+static const uint8_t ext_len[PONY_T__MAX] = {
+	[PONY_T_DATA] = sizeof(struct pony_data_ext),
+	[PONY_T_ACK] = sizeof(struct pony_ack_ext),
+	[PONY_T_READ_REQ] = sizeof(struct pony_read_ext),
+	[PONY_T_READ_RESP] = sizeof(struct pony_data_ext),
+	[PONY_T_NAK] = sizeof(struct pony_err_ext),
+	[PONY_T_READ_ERR] = sizeof(struct pony_err_ext),
+	[PONY_T_RESET] = 0,
+};
+
+/* ---- acknowledgements in ---- */
+
+static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r)
+{
+	uint32_t rto;
+
+	if (!f->srtt_ns) {
+		f->srtt_ns = r;
+		f->rttvar_ns = r / 2;
+	} else {
+		uint32_t d = f->srtt_ns > r ? f->srtt_ns - r : r - f->srtt_ns;
+
+		f->rttvar_ns = (3 * (uint64_t)f->rttvar_ns + d) / 4;
+		f->srtt_ns = (7 * (uint64_t)f->srtt_ns + r) / 8;
+	}
+	if (!f->min_rtt_ns || r < f->min_rtt_ns)
+		f->min_rtt_ns = r;
+	f->last_rtt_ns = r;
+	rto = f->srtt_ns + 4 * f->rttvar_ns;
+	if (rto < py->conf.rto_min_us * 1000)
+		rto = py->conf.rto_min_us * 1000;
+	if (rto > py->conf.rto_max_us * 1000)
+		rto = py->conf.rto_max_us * 1000;
+	f->rto_ns = rto;
+}
+
+/* Swift: additive increase below the target delay, multiplicative decrease
+ * proportional to the excess above it (docs/pony.md). */
+static void cc_on_ack(struct pony *py, struct pony_flow *f, uint32_t acked, uint32_t rtt,
+		      uint64_t now)
+{
+	uint64_t target = py->conf.cc_target_us * 1000ull;
+
+	if (rtt < target) {
+		uint64_t inc = (uint64_t)py->conf.cc_ai_milli * acked;
+
+		if (f->cwnd_milli >= 1000)
+			inc = inc * 1000 / f->cwnd_milli;
+		inc += f->cwnd_milli;
+		f->cwnd_milli = inc > py->win * 1000ull ? py->win * 1000 : (uint32_t)inc;
+	} else {
+		uint64_t mdf = (uint64_t)py->conf.cc_beta_milli * (rtt - target) / rtt;
+
+		pony_cc_decrease(py, f, (uint32_t)mdf, now);
+	}
+}
+
+/* psn was received by the peer: retire its slot. Returns its order, 0 if it was retired already. */
+static uint32_t retire(struct pony *py, struct pony_flow *f, uint32_t psn)
+{
+	struct pony_slot *sl = slot_of(py, f, psn);
+
+	if (sl->state == SLOT_INFLIGHT)
+		f->inflight--;
+	else if (sl->state == SLOT_LOST)
+		f->lost--;
+	else
+		return 0;
+	sl->state = SLOT_DONE;
+	if (sl->type == PONY_T_DATA || sl->type == PONY_T_READ_REQ ||
+	    sl->type == PONY_T_READ_RESP) {
+		struct pony_msg *m = &py->msgs[sl->msg];
+
+		m->unacked--;
+		pony_tx_msg_check(py, sl->msg);
+	}
+	return sl->order ? sl->order : 1;
+}
+
+static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	const struct pony_ack_ext *a = &k->x.a;
+	uint32_t cum = a->cum, newly = 0, max_order = 0, high = 0;
+	bool sacked = false, loss = false;
+
+	if (!f) {
+		PY_DROP(py, pony_no_flow);
+		return;
+	}
+	if (k->h.dst_epoch != f->my_epoch ||
+	    (f->peer_epoch && k->h.src_epoch != f->peer_epoch)) {
+		PY_DROP(py, pony_stale_epoch);
+		return;
+	}
+	if (seq_lt(f->snd_nxt, cum)) {
+		PY_DROP(py, pony_bad_ack);
+		return;
+	}
+	if (!f->peer_epoch)
+		f->peer_epoch = k->h.src_epoch;
+	PY_COUNT(py, pony_acks_rx);
+	f->last_rx = k->now;
+	pony_flow_touch(py, f, k->now);
+	for (; seq_lt(f->snd_una, cum); f->snd_una++) {
+		uint32_t o = retire(py, f, f->snd_una);
+
+		if (o) {
+			newly++;
+			if (seq_lt(max_order, o))
+				max_order = o;
+		}
+		f->retries = 0;
+	}
+	if (seq_le(f->peer_cum, cum)) {
+		f->peer_cum = cum;
+		f->peer_credits = a->credits;
+	}
+	f->peer_busy = !!(k->h.flags & PONY_F_BUSY);
+	for (uint32_t w = 0; w < PONY_SACK_BITS / 8; w++) {
+		for (uint32_t b = a->sack[w]; b; b &= b - 1) {
+			uint32_t psn = cum + 1 + w * 8 + (uint32_t)__builtin_ctz(b);
+			uint32_t o;
+
+			if (!seq_lt(psn, f->snd_nxt))
+				break;
+			sacked = true;
+			high = psn;
+			o = retire(py, f, psn);
+			if (o) {
+				newly++;
+				if (seq_lt(max_order, o))
+					max_order = o;
+			}
+		}
+	}
+	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */
+	if (sacked && max_order) {
+		for (uint32_t psn = f->snd_una; seq_lt(psn, high); psn++) {
+			struct pony_slot *sl = slot_of(py, f, psn);
+
+			if (sl->state == SLOT_INFLIGHT && seq_le(sl->order + PONY_DUPTHRESH, max_order)) {
+				pony_mark_lost(py, f, psn);
+				PY_COUNT(py, pony_sack_losses);
+				loss = true;
+			}
+		}
+	}
+	if (a->ts_echo && k->now > a->ts_echo + a->ack_delay_ns) {
+		uint64_t r = k->now - a->ts_echo - a->ack_delay_ns;
+
+		if (r < UINT32_MAX) {
+			rtt_sample(py, f, (uint32_t)r);
+			if (newly)
+				cc_on_ack(py, f, newly, (uint32_t)r, k->now);
+		}
+	}
+	if (loss)
+		pony_cc_decrease(py, f, py->conf.cc_max_mdf_milli, k->now);
+	if (f->snd_una == f->snd_nxt)
+		f->rto_at = 0;
+	else if (newly)
+		f->rto_at = k->now + f->rto_ns;
+	pony_done_drain(py);
+	pony_push(py, f, k->now);
+}
+
+static void reset_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	if (!f || k->h.dst_epoch != f->my_epoch) {
+		PY_DROP(py, pony_stale_epoch);
+		return;
+	}
+	pony_flow_fail(py, f, -ECONNRESET);
+}
+
+/* ---- reliable packets ---- */
+
+static struct pony_msg_info msg_info(const struct pony_flow *f, const struct pony_msg *m)
+{
+	return (struct pony_msg_info){ .peer = f->peer, .src_svc = m->src_svc,
+				       .dst_svc = m->dst_svc, .stream = m->stream_id,
+				       .len = m->len };
+}
+
+static void deliver(struct pony *py, struct pony_flow *f, uint32_t mi)
+{
+	struct pony_msg m = py->msgs[mi];
+
+	pony_msg_free(py, mi);
+	if (m.flags & MF_DROP)
+		return;
+	struct pony_msg_info info = msg_info(f, &m);
+
+	f->msgs_delivered++;
+	PY_COUNT(py, pony_msgs_delivered);
+	py->io.rx_deliver(py->io.ctx, &info, m.cookie);
+}
+
+/* Message mi is whole: deliver it and every successor it was holding back. */
+static void stream_complete(struct pony *py, struct pony_flow *f, struct pony_stream *s, uint32_t mi)
+{
+	struct pony_msg *m = &py->msgs[mi];
+
+	m->flags |= MF_COMPLETE;
+	if (m->seq != s->seq) {
+		m->next = s->wait;
+		s->wait = mi;
+		return;
+	}
+	for (;;) {
+		uint32_t *pp;
+
+		s->seq++;
+		deliver(py, f, mi);
+		for (pp = &s->wait; *pp != PONY_NONE; pp = &py->msgs[*pp].next)
+			if (py->msgs[*pp].seq == s->seq)
+				break;
+		if (*pp == PONY_NONE)
+			return;
+		mi = *pp;
+		*pp = py->msgs[mi].next;
+	}
+}
+
+static bool seg_ok(struct pony *py, const struct rx_pkt *k)
+{
+	const struct pony_data_ext *d = &k->x.d;
+	bool skip = k->h.flags & PONY_F_SKIP;
+
+	return d->msg_len && d->msg_len <= py->conf.max_msg && d->seg_len &&
+	       (uint64_t)d->off + d->seg_len <= d->msg_len &&
+	       k->pay_len == (skip ? 0 : d->seg_len);
+}
+
+static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	const struct pony_data_ext *d = &k->x.d;
+	struct pony_msg *m = pony_msg_find(py, flow_idx(py, f), d->msg_id, true);
+	struct pony_stream *s;
+	uint32_t mi;
+
+	if (!m) {
+		s = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, true);
+		if (!s) {
+			PY_DROP(py, pony_no_msg_room);
+			return V_BUSY;
+		}
+		/* a message number already delivered, or absurdly far ahead */
+		if (seq_lt(d->seq, s->seq) || d->seq - s->seq >= py->conf.max_msgs) {
+			PY_DROP(py, pony_bad_field);
+			return V_DROP;
+		}
+		mi = pony_msg_alloc(py, f, MSG_RX, d->msg_id);
+		if (mi == PONY_NONE) {
+			PY_DROP(py, pony_no_msg_room);
+			return V_BUSY;
+		}
+		m = &py->msgs[mi];
+		m->src_svc = d->src_svc;
+		m->dst_svc = d->dst_svc;
+		m->stream_id = d->stream;
+		m->stream = (uint32_t)(s - py->streams);
+		m->seq = d->seq;
+		m->len = d->msg_len;
+		if (k->h.flags & PONY_F_SKIP) {
+			m->flags |= MF_DROP;
+		} else {
+			struct pony_msg_info info = msg_info(f, m);
+			int rc = py->io.rx_begin(py->io.ctx, &info, &m->cookie);
+
+			if (rc == -ENOBUFS) {
+				pony_msg_free(py, mi);
+				return V_BUSY;
+			}
+			if (rc < 0) {
+				if (!pony_ctrl_queue(py, f, PONY_T_NAK, d->msg_id, ECONNREFUSED)) {
+					pony_msg_free(py, mi);
+					PY_DROP(py, pony_no_msg_room);
+					return V_BUSY;
+				}
+				PY_COUNT(py, pony_msgs_refused);
+				m->flags |= MF_DROP;
+			} else {
+				m->flags |= MF_BEGUN;
+			}
+		}
+		f->rx_busy = 0;
+	} else if (m->len != d->msg_len || m->stream_id != d->stream || m->seq != d->seq ||
+		   m->src_svc != d->src_svc || m->dst_svc != d->dst_svc ||
+		   (m->flags & MF_COMPLETE)) {
+		PY_DROP(py, pony_bad_field);
+		return V_DROP;
+	}
+	mi = (uint32_t)(m - py->msgs);
+	if ((k->h.flags & PONY_F_SKIP) && !(m->flags & MF_DROP)) {
+		/* the sender abandoned it (its app went away) */
+		if ((m->flags & MF_BEGUN) && py->io.rx_abort)
+			py->io.rx_abort(py->io.ctx, m->cookie);
+		m->flags |= MF_DROP;
+	}
+	if (m->flags & MF_DROP) {
+		if (!(m->flags & MF_BEGUN) && !(k->h.flags & PONY_F_SKIP))
+			PY_DROP(py, pony_no_service);
+	} else {
+		py->io.rx_write(py->io.ctx, m->cookie, d->off, k->pay, d->seg_len);
+	}
+	m->done += d->seg_len;
+	if (m->done >= m->len) {
+		k->ack_now = true;
+		stream_complete(py, f, &py->streams[m->stream], mi);
+	}
+	return V_ACCEPT;
+}
+
+static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	const struct pony_read_ext *r = &k->x.r;
+	const void *ptr = NULL;
+	int err = -ENOENT;
+	struct pony_msg *m;
+	uint32_t mi;
+
+	k->ack_now = true;
+	if (r->len > py->conf.max_msg)
+		err = -EMSGSIZE;
+	else if (py->io.region_lookup)
+		ptr = py->io.region_lookup(py->io.ctx, r->dst_svc, r->key, r->off, r->len, &err);
+	if (!ptr) {
+		if (!pony_ctrl_queue(py, f, PONY_T_READ_ERR, r->req_id, (uint32_t)(err < 0 ? -err : EIO)))
+			return V_BUSY;
+		PY_DROP(py, pony_bad_read);
+		return V_ACCEPT;
+	}
+	mi = pony_msg_alloc(py, f, MSG_RESP, r->req_id);
+	if (mi == PONY_NONE) {
+		PY_DROP(py, pony_no_msg_room);
+		return V_BUSY;
+	}
+	m = &py->msgs[mi];
+	m->src_svc = r->dst_svc;
+	m->dst_svc = r->src_svc;
+	m->len = r->len;
+	m->key = r->key;
+	m->roff = r->off;
+	pony_stream_enqueue(py, f, pony_read_stream(py, f, true), mi);
+	f->rx_busy = 0;
+	return V_ACCEPT;
+}
+
+/* Our READ mi got its answer (status 0) or failed. */
+static void read_finish(struct pony *py, struct pony_flow *f, struct pony_msg *m, int status)
+{
+	uint16_t svc = m->src_svc;
+	uint64_t cookie = m->cookie;
+
+	m->flags |= MF_RESP_DONE | MF_NOTIFIED;
+	f->n_reads--;
+	if (status)
+		PY_COUNT(py, pony_msgs_failed);
+	else
+		PY_COUNT(py, pony_reads_done);
+	pony_tx_msg_check(py, (uint32_t)(m - py->msgs));
+	if (py->io.read_done)
+		py->io.read_done(py->io.ctx, svc, cookie, status);
+}
+
+static struct pony_msg *live_read(struct pony *py, struct pony_flow *f, uint32_t id)
+{
+	struct pony_msg *m = pony_msg_find(py, flow_idx(py, f), id, false);
+
+	if (!m || m->kind != MSG_READ || (m->flags & MF_RESP_DONE)) {
+		PY_DROP(py, pony_stale);
+		return NULL;
+	}
+	return m;
+}
+
+static enum verdict read_resp_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	const struct pony_data_ext *d = &k->x.d;
+	struct pony_msg *m = live_read(py, f, d->msg_id);
+
+	if (!m)
+		return V_ACCEPT; /* cancelled or already failed: swallow */
+	if (d->msg_len != m->len || (k->h.flags & PONY_F_SKIP)) {
+		PY_DROP(py, pony_bad_len);
+		return V_DROP;
+	}
+	memcpy(m->dst + d->off, k->pay, d->seg_len);
+	m->done += d->seg_len;
+	if (m->done >= m->len) {
+		k->ack_now = true;
+		read_finish(py, f, m, 0);
+	}
+	return V_ACCEPT;
+}
+
+static enum verdict err_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	int err = -(int)k->x.e.err;
+	struct pony_msg *m;
+
+	k->ack_now = true;
+	if (k->h.type == PONY_T_READ_ERR) {
+		m = live_read(py, f, k->x.e.id);
+		if (m)
+			read_finish(py, f, m, err);
+		return V_ACCEPT;
+	}
+	m = pony_msg_find(py, flow_idx(py, f), k->x.e.id, false);
+	if (!m || m->kind != MSG_SEND || (m->flags & MF_NOTIFIED)) {
+		PY_DROP(py, pony_stale);
+		return V_ACCEPT;
+	}
+	/* Refused: tell the app now; the rest of the message goes out without
+	 * payload so the receiver's stream order moves past it. */
+	m->status = err;
+	m->flags |= MF_SKIP | MF_NOTIFIED;
+	PY_COUNT(py, pony_msgs_failed);
+	if (py->io.tx_done)
+		py->io.tx_done(py->io.ctx, m->src_svc, m->cookie, err);
+	return V_ACCEPT;
+}
+
+/* Field checks that need no flow: a packet failing them never creates one. */
+static bool reliable_valid(struct pony *py, const struct rx_pkt *k)
+{
+	switch (k->h.type) {
+	case PONY_T_DATA:
+		if (k->x.d.stream >= py->conf.max_streams) {
+			PY_DROP(py, pony_bad_field);
+			return false;
+		}
+		/* fall through */
+	case PONY_T_READ_RESP:
+		if (!seg_ok(py, k)) {
+			PY_DROP(py, pony_bad_len);
+			return false;
+		}
+		return true;
+	case PONY_T_READ_REQ:
+		if (!k->x.r.len || k->pay_len) {
+			PY_DROP(py, pony_bad_read);
+			return false;
+		}
+		return true;
+	case PONY_T_NAK:
+	case PONY_T_READ_ERR:
+		if (!k->x.e.err || k->x.e.err > 4095 || k->pay_len) {
+			PY_DROP(py, pony_bad_field);
+			return false;
+		}
+		return true;
+	}
+	return false;
+}
+
+static void rx_mark(struct pony *py, struct pony_flow *f, uint32_t psn)
+{
+	f->rcv_map[(psn & py->win_mask) / 64] |= 1ull << (psn & 63);
+	if (seq_le(f->rcv_max, psn))
+		f->rcv_max = psn + 1;
+	while (f->rcv_map[(f->rcv_nxt & py->win_mask) / 64] >> (f->rcv_nxt & 63) & 1) {
+		f->rcv_map[(f->rcv_nxt & py->win_mask) / 64] &= ~(1ull << (f->rcv_nxt & 63));
+		f->rcv_nxt++;
+	}
+}
+
+/* Which flow a reliable packet belongs to (docs/pony.md, "Flow lifecycle"):
+ * a newer incarnation of the peer replaces ours; a packet addressed to an
+ * incarnation of ours that is gone gets a RESET. */
+static struct pony_flow *reliable_flow(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	if (!k->h.src_epoch) {
+		PY_DROP(py, pony_bad_field);
+		return NULL;
+	}
+	if (f && f->peer_epoch && k->h.src_epoch != f->peer_epoch) {
+		if (!seq_lt(f->peer_epoch, k->h.src_epoch)) {
+			PY_DROP(py, pony_stale_epoch);
+			return NULL;
+		}
+		pony_flow_fail(py, f, -ECONNRESET);
+		f = NULL;
+	}
+	if (!f) {
+		if (k->h.dst_epoch) {
+			PY_DROP(py, pony_no_flow);
+			pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+			return NULL;
+		}
+		f = pony_flow_get(py, k->src, k->now, true);
+		if (!f) {
+			PY_DROP(py, pony_no_flow_room);
+			return NULL;
+		}
+	}
+	if (k->h.dst_epoch && k->h.dst_epoch != f->my_epoch) {
+		PY_DROP(py, pony_stale_epoch);
+		pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+		return NULL;
+	}
+	f->peer_epoch = k->h.src_epoch;
+	return f;
+}
+
+static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	uint32_t psn = k->h.psn;
+	enum verdict v = V_DROP;
+
+	if (!reliable_valid(py, k))
+		return;
+	f = reliable_flow(py, f, k);
+	if (!f)
+		return;
+	pony_flow_touch(py, f, k->now);
+	f->last_rx = k->now;
+	if (seq_lt(psn, f->rcv_nxt) ||
+	    (seq_lt(psn, f->rcv_nxt + py->win) &&
+	     (f->rcv_map[(psn & py->win_mask) / 64] >> (psn & 63) & 1))) {
+		/* ours already: the ACK was lost or the retransmission spurious */
+		PY_DROP(py, pony_dup);
+		f->echo_ts = k->h.ts_ns;
+		f->echo_at = k->now;
+		pony_send_ack(py, f, k->now);
+		return;
+	}
+	if (!seq_lt(psn, f->rcv_nxt + py->win)) {
+		PY_DROP(py, pony_out_of_window);
+		return;
+	}
+	switch (k->h.type) {
+	case PONY_T_DATA:
+		v = data_input(py, f, k);
+		break;
+	case PONY_T_READ_REQ:
+		v = read_req_input(py, f, k);
+		break;
+	case PONY_T_READ_RESP:
+		v = read_resp_input(py, f, k);
+		break;
+	case PONY_T_NAK:
+	case PONY_T_READ_ERR:
+		v = err_input(py, f, k);
+		break;
+	}
+	/* a callback may have failed the flow (pony_cancel_svc cannot, sends cannot) */
+	switch (v) {
+	case V_DROP:
+		return;
+	case V_BUSY:
+		PY_COUNT(py, pony_rx_busy);
+		f->rx_busy = 1;
+		pony_send_ack(py, f, k->now);
+		return;
+	case V_ACCEPT:
+		break;
+	}
+	rx_mark(py, f, psn);
+	PY_COUNT(py, pony_rx_pkts);
+	MST_COUNT_N(py->st, pony_rx_bytes, k->pay_len);
+	f->rx_pkts++;
+	f->rx_bytes += k->pay_len;
+	f->echo_ts = k->h.ts_ns;
+	f->echo_at = k->now;
+	/* ACK at once when a message completes (an RPC must not wait), when
+	 * the sender asks, when there is a hole to report, or every 2nd packet;
+	 * otherwise at the end of this poll. */
+	if (k->ack_now || (k->h.flags & PONY_F_ACK_NOW) || ++f->rx_unacked >= 2 ||
+	    f->rcv_max != f->rcv_nxt)
+		pony_send_ack(py, f, k->now);
+	else
+		pony_mark_ack(py, f);
+	pony_done_drain(py);
+	pony_push(py, f, k->now);
+}
+
+static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
+{
+	const uint8_t *d = p->data;
+	uint32_t hl;
+
+	if (p->len < sizeof(struct pony_hdr)) {
+		PY_DROP(py, pony_truncated);
+		return false;
+	}
+	memcpy(&k->h, d, sizeof(k->h));
+	if (k->h.ver != PONY_VERSION) {
+		PY_DROP(py, pony_bad_version);
+		return false;
+	}
+	if (k->h.type == 0 || k->h.type >= PONY_T__MAX) {
+		PY_DROP(py, pony_bad_type);
+		return false;
+	}
+	hl = sizeof(struct pony_hdr) + ext_len[k->h.type];
+	if (p->len < hl) {
+		PY_DROP(py, pony_truncated);
+		return false;
+	}
+	k->h.flags = ntohs(k->h.flags);
+	k->h.src_epoch = ntohl(k->h.src_epoch);
+	k->h.dst_epoch = ntohl(k->h.dst_epoch);
+	k->h.psn = ntohl(k->h.psn);
+	k->h.ts_ns = be64toh(k->h.ts_ns);
+	memcpy(&k->x, d + sizeof(struct pony_hdr), ext_len[k->h.type]);
+	k->pay = d + hl;
+	k->pay_len = p->len - hl;
+	switch (k->h.type) {
+	case PONY_T_DATA:
+	case PONY_T_READ_RESP:
+		k->x.d.msg_id = ntohl(k->x.d.msg_id);
+		k->x.d.stream = ntohl(k->x.d.stream);
+		k->x.d.seq = ntohl(k->x.d.seq);
+		k->x.d.msg_len = ntohl(k->x.d.msg_len);
+		k->x.d.off = ntohl(k->x.d.off);
+		k->x.d.src_svc = ntohs(k->x.d.src_svc);
+		k->x.d.dst_svc = ntohs(k->x.d.dst_svc);
+		k->x.d.seg_len = ntohs(k->x.d.seg_len);
+		break;
+	case PONY_T_READ_REQ:
+		k->x.r.req_id = ntohl(k->x.r.req_id);
+		k->x.r.key = ntohl(k->x.r.key);
+		k->x.r.off = be64toh(k->x.r.off);
+		k->x.r.len = ntohl(k->x.r.len);
+		k->x.r.src_svc = ntohs(k->x.r.src_svc);
+		k->x.r.dst_svc = ntohs(k->x.r.dst_svc);
+		break;
+	case PONY_T_NAK:
+	case PONY_T_READ_ERR:
+		k->x.e.id = ntohl(k->x.e.id);
+		k->x.e.err = ntohl(k->x.e.err);
+		break;
+	case PONY_T_ACK:
+		k->x.a.cum = ntohl(k->x.a.cum);
+		k->x.a.credits = ntohl(k->x.a.credits);
+		k->x.a.ts_echo = be64toh(k->x.a.ts_echo);
+		k->x.a.ack_delay_ns = ntohl(k->x.a.ack_delay_ns);
+		if (k->pay_len) {
+			PY_DROP(py, pony_bad_len);
+			return false;
+		}
+		break;
+	}
+	return true;
+}
+
+void pony_input(struct pony *py, struct mst_pkt *p, uint32_t src, uint64_t now_ns)
+{
+	struct rx_pkt k;
+	struct pony_flow *f;
+
+	k.src = src;
+	k.now = now_ns;
+	k.ack_now = false;
+	if (parse(py, p, &k)) {
+		f = pony_flow_get(py, src, now_ns, false);
+		switch (k.h.type) {
+		case PONY_T_ACK:
+			ack_input(py, f, &k);
+			break;
+		case PONY_T_RESET:
+			reset_input(py, f, &k);
+			break;
+		default:
+			reliable_input(py, f, &k);
+			break;
+		}
+	}
+	py->io.free(py->io.ctx, p);
+}
