@@ -143,16 +143,24 @@ case_args() {
 	crr) echo "--mode tcp_crr --size 64 --conns 8" ;;
 	stream) echo "--mode tcp_stream --size 65536 --conns 1" ;;
 	udp) echo "--mode udp_rr --size 64 --conns 1" ;;
+	prr1) echo "--mode pony_rr --size 64 --conns 1" ;;
+	prr32) echo "--mode pony_rr --size 64 --conns 32" ;;
+	pstream) echo "--mode pony_stream --size 65536 --conns 16" ;;
+	pread) echo "--mode pony_read --size 65536 --conns 16" ;;
 	esac
 }
 CASES=(rr1 rr32 crr stream udp)
+PONY_CASES=(prr1 prr32 pstream pread)   # Mustang<->Mustang only
 
-# measure TOPO PLACEMENT TARGET STACK-ARGS PREFIX... : every case, one JSON
-# each; the client is `PREFIX... mustang-load run STACK-ARGS ...`
+# measure TOPO PLACEMENT TARGET STACK-ARGS PREFIX... : every case (of
+# CASES, or of the list in MEASURE_CASES), one JSON each; the client is
+# `PREFIX... mustang-load run STACK-ARGS ...`
 measure() {
 	local topo=$1 place=$2 target=$3 stack=$4 c json
+	local -a cases=("${CASES[@]}")
+	[ -n "${MEASURE_CASES:-}" ] && read -ra cases <<<"$MEASURE_CASES"
 	shift 4
-	for c in "${CASES[@]}"; do
+	for c in "${cases[@]}"; do
 		json=$TMP/$topo-$c.json
 		# shellcheck disable=SC2046,SC2086
 		if ! timeout $((SECS + WARM + 30)) "$@" "$LOAD" run $stack --target "$target" $(case_args "$c") \
@@ -223,6 +231,8 @@ bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" -
 wait_port taskset -c 1 "$LOAD" run --stack mustang --ctl "$B_CTL" --target "10.78.0.1:$PORT" \
 	--mode tcp_rr --requests 1 --timeout 1 --quiet || mst_log "bench: mustang memif server not answering"
 measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" "--stack mustang --ctl $B_CTL" "${MSPIN[@]}" taskset -c 1
+MEASURE_CASES="${PONY_CASES[*]}" measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" \
+	"--stack mustang --ctl $B_CTL" "${MSPIN[@]}" taskset -c 1
 stop_bg "$SRV"
 for p in "${DAEMON_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; mst_wait_exit "$p" 10; wait "$p" 2>/dev/null; done
 DAEMON_PIDS=()
@@ -310,6 +320,34 @@ for case in CASES:
         err = str(r["errors"]["total"]) if r else "-"
         print(f"| {CASES[case]} | {LABEL[topo]} | {fmt_rate(v, case)} | {ratio} | {p50} | {p99} | {p50r} | {cpu} | {err} |")
 print()
+# Pony (Mustang<->Mustang only) against Mustang's TCP and the kernel's
+PONY = {"prr1": ("pony_rr 64 B, 1 in flight", "rr1"), "prr32": ("pony_rr 64 B, 32 in flight", "rr32"),
+        "pstream": ("pony_stream 64 KiB, 16 in flight", "stream"),
+        "pread": ("pony_read 64 KiB, 16 in flight", "stream")}
+if any(("mustang-memif", c) in res for c in PONY):
+    print("| Pony case (Mustang<->Mustang memif) | rate | vs Mustang TCP | vs kernel | p50 us | p99 us | CPU-s/Mop | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for c, (label, tcp) in PONY.items():
+        r = res.get(("mustang-memif", c))
+        stream = tcp == "stream"
+        v = (r["gbit_per_s"] if stream else r["ops_per_s"]) if r and r["ops"] else None
+        mt = rate(res.get(("mustang-memif", tcp)), tcp)
+        rk = ref(tcp)
+        kt = rate(res.get((rk, tcp)), tcp) if rk else None
+        fmt = (lambda x: f"{x:.2f} Gbit/s") if stream else (lambda x: f"{x:,.0f}/s")
+        lat = r["latency_ns"] if r else None
+        cells = [label, fmt(v) if v is not None else "failed",
+                 f"{v / mt:.2f}x" if v is not None and mt else "",
+                 f"{v / kt:.2f}x" if v is not None and kt else "",
+                 us(lat["p50"]) if lat and lat["count"] else "-",
+                 us(lat["p99"]) if lat and lat["count"] else "-",
+                 f"{r['cpu']['machine_cpu_s_per_mop']:.1f}" if r and r["ops"] else "-",
+                 str(r["errors"]["total"]) if r else "-"]
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("Pony ratios: pony_rr against tcp_rr with as many requests in flight (Mustang over the same memif;")
+    print("kernel: the better veth run); pony_stream / pony_read (Gbit/s) against tcp_stream.")
+    print()
 print("Ratios: rate / the kernel's (stream: offloads-off kernel; others: the better kernel run,")
 print("marked ref); p50 ratio = p50 / the kernel's. CPU-s/Mop: whole machine (both cores, daemons")
 print("included) per million ops; stream: one op = one 64 KiB write. Placement:")
@@ -320,7 +358,7 @@ print(f"Chart: ![throughput and p99 per stack]({os.path.join(out, 'latest.png')}
 doc = {"generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "kernel": platform.release(),
        "cpus": os.cpu_count(), "background_busy_cores": bg_busy, "seconds": secs, "warmup": warm, "quick": quick,
        "placement": place, "runs": [{"topology": t, "case": c, "result": res.get((t, c))}
-                                    for t in TOPOS for c in CASES if (t, c) in res]}
+                                    for t in TOPOS for c in list(CASES) + list(PONY) if (t, c) in res]}
 json.dump(doc, open(os.path.join(out, "latest.json"), "w"), separators=(",", ":"))
 with open(os.path.join(out, "latest.dat"), "w") as f:
     f.write("# topology " + " ".join(f"{c}_rate {c}_p99us" for c in CASES) + "\n")

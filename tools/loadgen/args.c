@@ -16,6 +16,7 @@
 static const char *const mode_names[] = {
 	[LG_TCP_RR] = "tcp_rr", [LG_TCP_CRR] = "tcp_crr",
 	[LG_TCP_STREAM] = "tcp_stream", [LG_UDP_RR] = "udp_rr",
+	[LG_PONY_RR] = "pony_rr", [LG_PONY_STREAM] = "pony_stream", [LG_PONY_READ] = "pony_read",
 };
 
 const char *lg_mode_name(enum lg_mode m)
@@ -28,10 +29,13 @@ void lg_usage(FILE *f)
 	fprintf(f,
 		"usage: mustang-load serve --stack kernel|mustang --port P [--threads N] [--ctl PATH]\n"
 		"       mustang-load run --stack kernel|mustang --target IP:PORT\n"
-		"                    --mode tcp_rr|tcp_crr|tcp_stream|udp_rr [--conns N] [--threads N]\n"
+		"                    --mode tcp_rr|tcp_crr|tcp_stream|udp_rr|pony_rr|pony_stream|pony_read\n"
+		"                    [--conns N] [--threads N]\n"
 		"                    [--size BYTES] [--duration SECS | --requests N] [--rate OPS]\n"
 		"                    [--warmup SECS] [--timeout SECS] [--json FILE] [--quiet] [--ctl PATH]\n"
-		"serve answers TCP echo (rr, crr) on P, TCP sink (stream) on P+1, UDP echo on P (kernel).\n"
+		"serve answers TCP echo (rr, crr) on P, TCP sink (stream) on P+1, UDP echo on P, and\n"
+		"(mustang) Pony echo/sink/READ region on Pony service P.\n"
+		"pony_*: --conns = operations in flight (pony_rr: one stream each), --stack mustang.\n"
 		"run: closed loop unless --rate (open loop, latency from each request's due time).\n");
 }
 
@@ -162,7 +166,7 @@ int lg_parse_args(int argc, const char *const *argv, struct lg_args *a, char *er
 					break;
 			if (m == sizeof(mode_names) / sizeof(mode_names[0]))
 				return fail(err, errlen,
-					    "--mode: \"%s\" is not tcp_rr, tcp_crr, tcp_stream or udp_rr",
+					    "--mode: \"%s\" is not tcp_rr, tcp_crr, tcp_stream, udp_rr, pony_rr, pony_stream or pony_read",
 					    v);
 			a->mode = (enum lg_mode)m;
 			have_mode = true;
@@ -223,6 +227,14 @@ int lg_parse_args(int argc, const char *const *argv, struct lg_args *a, char *er
 		return fail(err, errlen, "--rate does not apply to tcp_stream (bulk, closed loop)");
 	if (a->mode == LG_TCP_STREAM && a->requests != 0)
 		return fail(err, errlen, "--requests does not apply to tcp_stream (use --duration)");
+	if (lg_mode_is_pony(a->mode) && strcmp(a->stack, "mustang") != 0)
+		return fail(err, errlen, "--mode %s: Pony needs --stack mustang", lg_mode_name(a->mode));
+	if (lg_mode_is_pony(a->mode) && a->threads != 1)
+		return fail(err, errlen, "--mode %s: one thread (--conns sets the operations in flight)",
+			    lg_mode_name(a->mode));
+	if (lg_mode_is_pony(a->mode) && a->conns > LG_PONY_MAX_INFLIGHT)
+		return fail(err, errlen, "--mode %s: --conns %u is more than %u operations in flight",
+			    lg_mode_name(a->mode), a->conns, LG_PONY_MAX_INFLIGHT);
 	if (a->mode == LG_UDP_RR && have_size && a->size > 65507)
 		return fail(err, errlen, "--size %u is more than a UDP datagram holds (65507)", a->size);
 	if (a->requests != 0 && a->requests < a->conns)

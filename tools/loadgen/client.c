@@ -679,6 +679,11 @@ int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (lg_mode_is_pony(a->mode)) {
+		free(ws);
+		free(tmp);
+		return lg_pony_run(a, r, &g_stop);
+	}
 
 	start = lg_now_ns();
 	g_measure_ns = start + (uint64_t)(a->warmup * 1e9);

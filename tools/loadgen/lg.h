@@ -27,11 +27,18 @@
 
 enum lg_cmd { LG_CMD_NONE, LG_CMD_SERVE, LG_CMD_RUN };
 
-enum lg_mode { LG_TCP_RR, LG_TCP_CRR, LG_TCP_STREAM, LG_UDP_RR };
+enum lg_mode { LG_TCP_RR, LG_TCP_CRR, LG_TCP_STREAM, LG_UDP_RR, LG_PONY_RR, LG_PONY_STREAM,
+	       LG_PONY_READ };
+
+static inline bool lg_mode_is_pony(enum lg_mode m)
+{
+	return m >= LG_PONY_RR;
+}
 
 #define LG_MAX_THREADS 64
 #define LG_MAX_CONNS 65536
 #define LG_MAX_SIZE (16u << 20)
+#define LG_PONY_MAX_INFLIGHT 512u   /* pony_*: --conns (one stream id each) */
 
 struct lg_args {
 	enum lg_cmd cmd;
@@ -187,6 +194,14 @@ void lg_cpu_delta(struct lg_cpu *out, const struct lg_cpu *a, const struct lg_cp
 
 int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *r);
 int lg_serve(const struct lg_ops *ops, const struct lg_args *a);
+
+/* pony.c (--stack mustang): the pony_* modes. lg_pony_run fills r (whose
+ * lat the caller allocated); lg_pony_serve_start runs the Pony server
+ * thread of `serve` until *stop. 0 or -errno (-EPROTONOSUPPORT: Pony is
+ * off in the daemon). */
+#include <pthread.h>
+int lg_pony_run(const struct lg_args *a, struct lg_result *r, volatile int *stop);
+int lg_pony_serve_start(const struct lg_args *a, volatile int *stop, pthread_t *tid);
 
 void lg_report_text(FILE *f, const struct lg_result *r);
 int lg_report_json(const char *path, const struct lg_result *r);

@@ -287,7 +287,8 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 {
 	struct srv *ss = calloc(a->threads, sizeof(*ss));
 	struct sigaction sa = { .sa_handler = on_signal };
-	bool reuseport = a->threads > 1;
+	bool reuseport = a->threads > 1, pony = false;
+	pthread_t pony_tid;
 	int rc = 0;
 
 	if (ss == NULL)
@@ -338,8 +339,18 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 			}
 		}
 	}
-	printf("mustang-load: serving --stack %s, %u thread(s): tcp echo on %u, tcp sink on %u%s\n",
-	       ops->name, a->threads, a->port, a->port + 1, ops->udp ? ", udp echo on the first" : "");
+	if (ops == &lg_mustang_ops) {
+		int prc = lg_pony_serve_start(a, &s_stop, &pony_tid);
+
+		if (prc == 0)
+			pony = true;
+		else
+			fprintf(stderr, "mustang-load: no Pony server on service %u: %s\n", a->port,
+				strerror(-prc));
+	}
+	printf("mustang-load: serving --stack %s, %u thread(s): tcp echo on %u, tcp sink on %u%s%s\n",
+	       ops->name, a->threads, a->port, a->port + 1, ops->udp ? ", udp echo on the first" : "",
+	       pony ? ", pony echo/sink/read on the same service" : "");
 	fflush(stdout);
 	for (unsigned i = 1; i < a->threads; i++)
 		if (pthread_create(&ss[i].tid, NULL, srv_thread, &ss[i]) != 0) {
@@ -352,6 +363,8 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 	srv_thread(&ss[0]);
 	for (unsigned i = 1; i < a->threads; i++)
 		pthread_join(ss[i].tid, NULL);
+	if (pony)
+		pthread_join(pony_tid, NULL);
 out:
 	/* connections are released by the process exit (and, for mustang,
 	 * by the detach in fini) */

@@ -141,6 +141,32 @@ static void test_args_refusals(void **state)
 		      "tcp_stream", "--rate", "10"), err, "--rate");
 	refused(PARSE(&a, err, "run", "--stack", "kernel", "--target", "1.2.3.4:5", "--mode",
 		      "udp_rr", "--size", "70000"), err, "--size");
+	refused(PARSE(&a, err, "run", "--stack", "kernel", "--target", "1.2.3.4:5", "--mode",
+		      "pony_rr"), err, "needs --stack mustang");
+	refused(PARSE(&a, err, "run", "--stack", "mustang", "--target", "1.2.3.4:5", "--mode",
+		      "pony_stream", "--conns", "4", "--threads", "2"), err, "one thread");
+	refused(PARSE(&a, err, "run", "--stack", "mustang", "--target", "1.2.3.4:5", "--mode",
+		      "pony_read", "--conns", "513"), err, "in flight");
+}
+
+static void test_pony_modes_parse(void **state)
+{
+	struct lg_args a;
+	char err[256];
+	const char *modes[] = { "pony_rr", "pony_stream", "pony_read" };
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(PARSE(&a, err, "run", "--stack", "mustang", "--target", "10.0.0.1:7100",
+				       "--mode", modes[i], "--conns", "512", "--size", "16777216"), 0);
+		assert_true(lg_mode_is_pony(a.mode));
+		assert_string_equal(lg_mode_name(a.mode), modes[i]);
+		assert_int_equal(a.conns, 512);
+		assert_int_equal(a.size, 16u << 20);
+	}
+	assert_int_equal(PARSE(&a, err, "run", "--stack", "mustang", "--target", "10.0.0.1:7100",
+			       "--mode", "udp_rr"), 0);
+	assert_false(lg_mode_is_pony(a.mode));
 }
 
 static void test_sched_due_times_follow_the_rate(void **state)
@@ -195,6 +221,7 @@ int main(void)
 		cmocka_unit_test(test_args_stream_default_size),
 		cmocka_unit_test(test_args_serve),
 		cmocka_unit_test(test_args_refusals),
+		cmocka_unit_test(test_pony_modes_parse),
 		cmocka_unit_test(test_sched_due_times_follow_the_rate),
 		cmocka_unit_test(test_sched_late_sender_keeps_intended_times),
 		cmocka_unit_test(test_sched_fractional_interval_has_no_drift),
