@@ -148,19 +148,24 @@ void pony_destroy(struct pony *py)
 
 /* ---- messages ---- */
 
-uint32_t pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t kind, uint32_t id)
+/* A message from the pool, hashed and on f's list; NULL when the pool is empty. */
+struct pony_msg *pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t kind, uint32_t id,
+				uint16_t src_svc, uint16_t dst_svc, uint32_t len)
 {
 	uint32_t mi = py->msg_free, fi = flow_idx(py, f), b;
 	struct pony_msg *m;
 
 	if (mi == PONY_NONE)
-		return PONY_NONE;
+		return NULL;
 	m = &py->msgs[mi];
 	py->msg_free = m->next;
 	memset(m, 0, sizeof(*m));
 	m->kind = kind;
 	m->flow = fi;
 	m->id = id;
+	m->src_svc = src_svc;
+	m->dst_svc = dst_svc;
+	m->len = len;
 	m->next = m->stream = PONY_NONE;
 	b = msg_hash(fi, id, kind == MSG_RX) & py->msg_ht.mask;
 	m->hnext = py->msg_ht.head[b];
@@ -178,7 +183,7 @@ uint32_t pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t kind, uint
 	if (kind == MSG_READ)
 		f->n_reads++;
 	py->n_msgs++;
-	return mi;
+	return m;
 }
 
 struct pony_msg *pony_msg_find(struct pony *py, uint32_t flow, uint32_t id, bool rx)

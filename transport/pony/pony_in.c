@@ -287,18 +287,15 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 			PY_DROP(py, pony_bad_field);
 			return V_DROP;
 		}
-		mi = pony_msg_alloc(py, f, MSG_RX, d->msg_id);
-		if (mi == PONY_NONE) {
+		m = pony_msg_alloc(py, f, MSG_RX, d->msg_id, d->src_svc, d->dst_svc, d->msg_len);
+		if (!m) {
 			PY_DROP(py, pony_no_msg_room);
 			return V_BUSY;
 		}
-		m = &py->msgs[mi];
-		m->src_svc = d->src_svc;
-		m->dst_svc = d->dst_svc;
+		mi = (uint32_t)(m - py->msgs);
 		m->stream_id = d->stream;
 		m->stream = (uint32_t)(s - py->streams);
 		m->seq = d->seq;
-		m->len = d->msg_len;
 		if (k->h.flags & PONY_F_SKIP) {
 			m->flags |= MF_DROP;
 		} else {
@@ -355,7 +352,6 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 	const void *ptr = NULL;
 	int err = -ENOENT;
 	struct pony_msg *m;
-	uint32_t mi;
 
 	k->ack_now = true;
 	if (r->len > py->conf.max_msg)
@@ -368,18 +364,14 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 		PY_DROP(py, pony_bad_read);
 		return V_ACCEPT;
 	}
-	mi = pony_msg_alloc(py, f, MSG_RESP, r->req_id);
-	if (mi == PONY_NONE) {
+	m = pony_msg_alloc(py, f, MSG_RESP, r->req_id, r->dst_svc, r->src_svc, r->len);
+	if (!m) {
 		PY_DROP(py, pony_no_msg_room);
 		return V_BUSY;
 	}
-	m = &py->msgs[mi];
-	m->src_svc = r->dst_svc;
-	m->dst_svc = r->src_svc;
-	m->len = r->len;
 	m->key = r->key;
 	m->roff = r->off;
-	pony_stream_enqueue(py, f, pony_read_stream(py, f, true), mi);
+	pony_stream_enqueue(py, f, pony_read_stream(py, f, true), (uint32_t)(m - py->msgs));
 	f->rx_busy = 0;
 	return V_ACCEPT;
 }

@@ -191,13 +191,35 @@ static int check_args(struct pony *py, uint32_t peer, uint32_t len)
 	return 0;
 }
 
+/* A new message of ours on f (NULL: no flow or the pool is empty). */
+static struct pony_msg *local_msg(struct pony *py, struct pony_flow *f, uint8_t kind,
+				  uint16_t src_svc, uint16_t dst_svc, uint32_t len, uint64_t cookie)
+{
+	struct pony_msg *m = f ? pony_msg_alloc(py, f, kind, f->next_msg_id, src_svc, dst_svc, len)
+			       : NULL;
+
+	if (!m)
+		return NULL;
+	f->next_msg_id++;
+	m->cookie = cookie;
+	return m;
+}
+
+static int local_start(struct pony *py, struct pony_flow *f, struct pony_stream *s,
+		       struct pony_msg *m, uint64_t now)
+{
+	pony_stream_enqueue(py, f, s, (uint32_t)(m - py->msgs));
+	pony_flow_touch(py, f, now);
+	pony_push(py, f, now);
+	return 0;
+}
+
 int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc,
 	      uint32_t stream, const void *data, uint32_t len, uint64_t cookie, uint64_t now_ns)
 {
 	struct pony_flow *f;
 	struct pony_stream *s;
 	struct pony_msg *m;
-	uint32_t mi;
 	int rc = check_args(py, peer, len);
 
 	if (rc)
@@ -205,27 +227,16 @@ int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 	if (stream >= py->conf.max_streams || !data)
 		return -EINVAL;
 	f = pony_flow_get(py, peer, now_ns, true);
-	if (!f)
-		return -ENOBUFS;
-	s = pony_stream_get(py, f, false, src_svc, dst_svc, stream, true);
+	s = f ? pony_stream_get(py, f, false, src_svc, dst_svc, stream, true) : NULL;
 	if (!s)
 		return -ENOBUFS;
-	mi = pony_msg_alloc(py, f, MSG_SEND, f->next_msg_id);
-	if (mi == PONY_NONE)
+	m = local_msg(py, f, MSG_SEND, src_svc, dst_svc, len, cookie);
+	if (!m)
 		return -ENOBUFS;
-	f->next_msg_id++;
-	m = &py->msgs[mi];
-	m->src_svc = src_svc;
-	m->dst_svc = dst_svc;
 	m->stream_id = stream;
 	m->seq = s->seq++;
-	m->len = len;
 	m->data = data;
-	m->cookie = cookie;
-	pony_stream_enqueue(py, f, s, mi);
-	pony_flow_touch(py, f, now_ns);
-	pony_push(py, f, now_ns);
-	return 0;
+	return local_start(py, f, s, m, now_ns);
 }
 
 int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint32_t key,
@@ -233,34 +244,23 @@ int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 {
 	struct pony_flow *f;
 	struct pony_msg *m;
-	uint32_t mi;
 	int rc = check_args(py, peer, len);
 
 	if (rc)
 		return rc;
 	if (!dst)
 		return -EINVAL;
-	f = pony_flow_get(py, peer, now_ns, true);
-	if (!f)
+	m = local_msg(py, pony_flow_get(py, peer, now_ns, true), MSG_READ, src_svc, dst_svc, len,
+		      cookie);
+	if (!m)
 		return -ENOBUFS;
-	mi = pony_msg_alloc(py, f, MSG_READ, f->next_msg_id);
-	if (mi == PONY_NONE)
-		return -ENOBUFS;
-	f->next_msg_id++;
-	m = &py->msgs[mi];
-	m->src_svc = src_svc;
-	m->dst_svc = dst_svc;
+	f = &py->flows[m->flow];
 	m->stream_id = PONY_READ_STREAM;
-	m->len = len;
 	m->key = key;
 	m->roff = off;
 	m->dst = dst;
-	m->cookie = cookie;
 	PY_COUNT(py, pony_reads_issued);
-	pony_stream_enqueue(py, f, pony_read_stream(py, f, false), mi);
-	pony_flow_touch(py, f, now_ns);
-	pony_push(py, f, now_ns);
-	return 0;
+	return local_start(py, f, pony_read_stream(py, f, false), m, now_ns);
 }
 
 /* ---- building packets ---- */

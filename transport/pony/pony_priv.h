@@ -202,7 +202,8 @@ static inline uint32_t msg_hash(uint32_t flow, uint32_t id, bool rx)
 struct pony_flow *pony_flow_get(struct pony *py, uint32_t peer, uint64_t now, bool create);
 void pony_flow_fail(struct pony *py, struct pony_flow *f, int err);
 void pony_flow_touch(struct pony *py, struct pony_flow *f, uint64_t now);
-uint32_t pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t kind, uint32_t id);
+struct pony_msg *pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t kind, uint32_t id,
+				uint16_t src_svc, uint16_t dst_svc, uint32_t len);
 void pony_msg_free(struct pony *py, uint32_t mi);
 struct pony_msg *pony_msg_find(struct pony *py, uint32_t flow, uint32_t id, bool rx);
 struct pony_stream *pony_stream_get(struct pony *py, struct pony_flow *f, bool rx, uint16_t local,
