@@ -145,6 +145,20 @@ void pony_done_drain(struct pony *py)
 
 /* ---- queueing ---- */
 
+/* Stream si joins the back of the flow's round robin. */
+static void rr_append(struct pony *py, struct pony_flow *f, uint32_t si)
+{
+	struct pony_stream *s = &py->streams[si];
+
+	s->in_rr = 1;
+	s->rr_next = PONY_NONE;
+	if (f->rr_tail != PONY_NONE)
+		py->streams[f->rr_tail].rr_next = si;
+	else
+		f->rr_head = si;
+	f->rr_tail = si;
+}
+
 void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_stream *s, uint32_t mi)
 {
 	uint32_t si = (uint32_t)(s - py->streams);
@@ -156,15 +170,8 @@ void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_strea
 	else
 		s->head = mi;
 	s->tail = mi;
-	if (!s->in_rr) {
-		s->in_rr = 1;
-		s->rr_next = PONY_NONE;
-		if (f->rr_tail != PONY_NONE)
-			py->streams[f->rr_tail].rr_next = si;
-		else
-			f->rr_head = si;
-		f->rr_tail = si;
-	}
+	if (!s->in_rr)
+		rr_append(py, f, si);
 }
 
 bool pony_ctrl_queue(struct pony *py, struct pony_flow *f, uint8_t type, uint32_t id, uint32_t err)
@@ -474,15 +481,8 @@ static bool send_new(struct pony *py, struct pony_flow *f, uint64_t now)
 	if (f->rr_head == PONY_NONE)
 		f->rr_tail = PONY_NONE;
 	s->in_rr = 0;
-	if (s->head != PONY_NONE) {
-		s->in_rr = 1;
-		s->rr_next = PONY_NONE;
-		if (f->rr_tail != PONY_NONE)
-			py->streams[f->rr_tail].rr_next = si;
-		else
-			f->rr_head = si;
-		f->rr_tail = si;
-	}
+	if (s->head != PONY_NONE)
+		rr_append(py, f, si);
 	return true;
 }
 
