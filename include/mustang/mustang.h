@@ -182,7 +182,9 @@ int mst_tx_commit(int fd, size_t n);
  *                       segment; give it back with mst_pony_release()
  *   MST_PONY_SEND_DONE  the peer has all of a message (status 0) or it
  *                       failed: -ETIMEDOUT, -ECONNREFUSED (no such
- *                       service), -EMSGSIZE, -EFAULT (buffer not in a region)
+ *                       service), -ECONNRESET (the peer restarted or
+ *                       forgot the flow; the next send opens a new one),
+ *                       -EMSGSIZE, -EFAULT (buffer not in a region)
  *   MST_PONY_READ_DONE  a one-sided READ filled its buffer (0) or failed:
  *                       -ENOENT (no such region), -EACCES (not remote-
  *                       readable), -ERANGE (outside it), -ETIMEDOUT...
