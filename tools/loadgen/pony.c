@@ -165,6 +165,7 @@ static void count_err(struct pcli *c, int status)
 {
 	enum lg_err k = status == -ETIMEDOUT ? LG_ERR_RESPONSE_TIMEOUT :
 			status == -ECONNREFUSED ? LG_ERR_REFUSED :
+			status == -ECONNRESET ? LG_ERR_RESET :
 			c->a->mode == LG_PONY_READ ? LG_ERR_RECV : LG_ERR_SEND;
 
 	c->r->errors[k]++;
