@@ -44,6 +44,8 @@
 #include <mustang/ctl.h>
 #include <mustang/shm_abi.h>
 
+#include "hostile_util.h"
+
 #define FIFO_GARBAGE (4u << 20)
 #define FIFO_FIRST 20
 
@@ -56,24 +58,6 @@ struct seg {
 	struct mst_shm_sock *socks;
 };
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64* */
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- attach (raw) ---------------------------------------------------------- */
 

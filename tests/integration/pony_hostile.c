@@ -28,23 +28,8 @@
 
 #include "priv.h"
 
-static uint64_t rng = 0x9e3779b97f4a7c15ull;
+#include "hostile_util.h"
 
-static uint64_t rnd(void)
-{
-	rng ^= rng >> 12;
-	rng ^= rng << 25;
-	rng ^= rng >> 27;
-	return rng * 0x2545f4914f6cdd1dull;
-}
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Something plausible-but-wrong for a 64-bit argument. */
 static uint64_t garbage(void)
