@@ -25,6 +25,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <unistd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -164,7 +165,7 @@ void eng_app_post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg 
 
 void eng_app_kick(struct eng_app *a)
 {
-	bool any = false;
+	bool any = false, woke = false;
 
 	if (a->draining)
 		return;
@@ -184,8 +185,11 @@ void eng_app_kick(struct eng_app *a)
 
 			(void)!write(a->efd[q], &one, sizeof(one));
 			MST_COUNT(a->st, app_wakeups);
+			woke = true;
 		}
 	}
+	if (woke)
+		sched_yield();
 }
 
 /* ---- sockets --------------------------------------------------------- */

@@ -81,6 +81,7 @@ extern "C" {
 	X(pony_retransmits, "Pony packets retransmitted")                   \
 	X(pony_sack_losses, "Pony packets declared lost from SACK information") \
 	X(pony_timeouts, "Pony retransmission timeouts")                    \
+	X(pony_spurious_rtos, "Pony timeouts undone: the ACK showed the originals arrived") \
 	X(pony_msgs_sent, "Pony messages acknowledged whole (tx_done 0)")  \
 	X(pony_msgs_delivered, "Pony messages delivered to the io layer")   \
 	X(pony_msgs_failed, "Pony messages or READs that completed with an error") \

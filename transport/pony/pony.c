@@ -532,12 +532,17 @@ static void flow_rto(struct pony *py, struct pony_flow *f, uint64_t now)
 	}
 	f->rto_ns = f->rto_ns * 2 > py->conf.rto_max_us * 1000 ? py->conf.rto_max_us * 1000
 								 : f->rto_ns * 2;
-	for (uint32_t psn = f->snd_una; seq_lt(psn, f->snd_nxt); psn++)
-		if (slot_of(py, f, psn)->state == SLOT_INFLIGHT)
-			pony_mark_lost(py, f, psn);
+	/* Probe with the oldest packet only; the first ACK after it says
+	 * whether the rest is lost or was merely slow (rto_resolve()). A
+	 * peer starved of CPU for longer than an RTO costs one duplicate,
+	 * not a window of them. */
+	if (!f->rto_probe_at)
+		f->rto_undo_cwnd = f->cwnd_milli;
+	f->rto_probe_at = now;
 	f->last_decrease = 0; /* a timeout always decreases */
 	pony_cc_decrease(py, f, py->conf.cc_max_mdf_milli, now);
 	f->rto_at = now + f->rto_ns;
+	pony_rto_probe(py, f, now);
 	pony_push(py, f, now);
 }
 

@@ -47,7 +47,7 @@ static const uint8_t ext_len[PONY_T__MAX] = {
 
 /* ---- acknowledgements in ---- */
 
-static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r)
+static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r, uint64_t now)
 {
 	uint32_t rto;
 
@@ -60,8 +60,12 @@ static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r)
 		f->rttvar_ns = (3 * (uint64_t)f->rttvar_ns + d) / 4;
 		f->srtt_ns = (7 * (uint64_t)f->srtt_ns + r) / 8;
 	}
-	if (!f->min_rtt_ns || r < f->min_rtt_ns)
+	/* Windowed minimum: the base delay may grow (a route, a scheduling
+	 * mode); a minimum older than the window gives way to the present. */
+	if (!f->min_rtt_ns || r <= f->min_rtt_ns || now - f->min_rtt_at > PONY_MIN_RTT_WIN_NS) {
 		f->min_rtt_ns = r;
+		f->min_rtt_at = now;
+	}
 	f->last_rtt_ns = r;
 	rto = f->srtt_ns + 4 * f->rttvar_ns;
 	if (rto < py->conf.rto_min_us * 1000)
@@ -72,11 +76,14 @@ static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r)
 }
 
 /* Swift: additive increase below the target delay, multiplicative decrease
- * proportional to the excess above it (docs/pony.md). */
+ * proportional to the excess above it (docs/pony.md). The target is the
+ * flow's base delay (its smallest recent RTT: wire, both engines' poll
+ * loops, which vary by host and scheduling mode) plus cc_target_us of
+ * queueing, as Swift adds its endpoint and hop terms to a fixed base. */
 static void cc_on_ack(struct pony *py, struct pony_flow *f, uint32_t acked, uint32_t rtt,
 		      uint64_t now)
 {
-	uint64_t target = py->conf.cc_target_us * 1000ull;
+	uint64_t target = f->min_rtt_ns + py->conf.cc_target_us * 1000ull;
 
 	if (rtt < target) {
 		uint64_t inc = (uint64_t)py->conf.cc_ai_milli * acked;
@@ -92,8 +99,18 @@ static void cc_on_ack(struct pony *py, struct pony_flow *f, uint32_t acked, uint
 	}
 }
 
-/* psn was received by the peer: retire its slot. Returns its order, 0 if it was retired already. */
-static uint32_t retire(struct pony *py, struct pony_flow *f, uint32_t psn)
+/* What one ACK newly acknowledges. */
+struct ack_scan {
+	uint64_t ts_echo;     /* send time of the newest packet the receiver has */
+	uint32_t newly;       /* packets retired by this ACK */
+	uint32_t max_order;   /* highest order among transmissions known delivered */
+	uint32_t rtt_order;   /* newest retired packet sent once (Karn), */
+	uint64_t rtt_sent;    /* and its send time */
+	bool have_order, have_rtt;
+};
+
+/* psn was received by the peer: retire its slot (if not retired already). */
+static void retire(struct pony *py, struct pony_flow *f, uint32_t psn, struct ack_scan *as)
 {
 	struct pony_slot *sl = slot_of(py, f, psn);
 
@@ -102,8 +119,23 @@ static uint32_t retire(struct pony *py, struct pony_flow *f, uint32_t psn)
 	else if (sl->state == SLOT_LOST)
 		f->lost--;
 	else
-		return 0;
+		return;
 	sl->state = SLOT_DONE;
+	as->newly++;
+	/* Which transmission arrived? The last one, if it was sent no later
+	 * than the newest packet the receiver holds; otherwise an earlier
+	 * copy did, whose order we no longer know: using the last one's
+	 * would declare everything sent in between lost. */
+	if (!sl->rexmit || sl->sent_ns <= as->ts_echo) {
+		if (!as->have_order || seq_lt(as->max_order, sl->order))
+			as->max_order = sl->order;
+		as->have_order = true;
+	}
+	if (!sl->rexmit && (!as->have_rtt || seq_lt(as->rtt_order, sl->order))) {
+		as->rtt_order = sl->order;
+		as->rtt_sent = sl->sent_ns;
+		as->have_rtt = true;
+	}
 	if (sl->type == PONY_T_DATA || sl->type == PONY_T_READ_REQ ||
 	    sl->type == PONY_T_READ_RESP) {
 		struct pony_msg *m = &py->msgs[sl->msg];
@@ -111,13 +143,36 @@ static uint32_t retire(struct pony *py, struct pony_flow *f, uint32_t psn)
 		m->unacked--;
 		pony_tx_msg_check(py, sl->msg);
 	}
-	return sl->order ? sl->order : 1;
+}
+
+/* The first ACK with news after a timeout tells whether it was needed
+ * (Eifel, RFC 3522, with our timestamps): if the newest packet the
+ * receiver holds was sent before the timeout, the originals are getting
+ * through (the peer or the path was only slow): undo the decrease and let
+ * them be acknowledged. Otherwise the probe got through where they did
+ * not: everything sent before the timeout and still unacknowledged is lost. */
+static void rto_resolve(struct pony *py, struct pony_flow *f, uint64_t ts_echo)
+{
+	if (ts_echo < f->rto_probe_at) {
+		if (f->cwnd_milli < f->rto_undo_cwnd)
+			f->cwnd_milli = f->rto_undo_cwnd;
+		PY_COUNT(py, pony_spurious_rtos);
+	} else {
+		for (uint32_t psn = f->snd_una; seq_lt(psn, f->snd_nxt); psn++) {
+			struct pony_slot *sl = slot_of(py, f, psn);
+
+			if (sl->state == SLOT_INFLIGHT && sl->sent_ns < f->rto_probe_at)
+				pony_mark_lost(py, f, psn);
+		}
+	}
+	f->rto_probe_at = 0;
 }
 
 static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 {
 	const struct pony_ack_ext *a = &k->x.a;
-	uint32_t cum = a->cum, newly = 0, max_order = 0, high = 0;
+	struct ack_scan as = { .ts_echo = a->ts_echo };
+	uint32_t cum = a->cum, high = 0;
 	bool sacked = false, loss = false;
 
 	if (!f) {
@@ -139,13 +194,7 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 	f->last_rx = k->now;
 	pony_flow_touch(py, f, k->now);
 	for (; seq_lt(f->snd_una, cum); f->snd_una++) {
-		uint32_t o = retire(py, f, f->snd_una);
-
-		if (o) {
-			newly++;
-			if (seq_lt(max_order, o))
-				max_order = o;
-		}
+		retire(py, f, f->snd_una, &as);
 		f->retries = 0;
 	}
 	if (seq_le(f->peer_cum, cum)) {
@@ -156,46 +205,47 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 	for (uint32_t w = 0; w < PONY_SACK_BITS / 8; w++) {
 		for (uint32_t b = a->sack[w]; b; b &= b - 1) {
 			uint32_t psn = cum + 1 + w * 8 + (uint32_t)__builtin_ctz(b);
-			uint32_t o;
 
 			if (!seq_lt(psn, f->snd_nxt))
 				break;
 			sacked = true;
 			high = psn;
-			o = retire(py, f, psn);
-			if (o) {
-				newly++;
-				if (seq_lt(max_order, o))
-					max_order = o;
-			}
+			retire(py, f, psn, &as);
 		}
 	}
+	if (f->rto_probe_at && as.newly)
+		rto_resolve(py, f, a->ts_echo);
 	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */
-	if (sacked && max_order) {
+	if (sacked && as.have_order) {
 		for (uint32_t psn = f->snd_una; seq_lt(psn, high); psn++) {
 			struct pony_slot *sl = slot_of(py, f, psn);
 
-			if (sl->state == SLOT_INFLIGHT && seq_le(sl->order + PONY_DUPTHRESH, max_order)) {
+			if (sl->state == SLOT_INFLIGHT &&
+			    seq_le(sl->order + PONY_DUPTHRESH, as.max_order)) {
 				pony_mark_lost(py, f, psn);
 				PY_COUNT(py, pony_sack_losses);
 				loss = true;
 			}
 		}
 	}
-	if (a->ts_echo && k->now > a->ts_echo + a->ack_delay_ns) {
-		uint64_t r = k->now - a->ts_echo - a->ack_delay_ns;
+	/* RTT from the newest packet this ACK retires that was sent once
+	 * (Karn); the receiver's holding time is known for the packet it
+	 * echoes, which is that one unless ACKs crossed a retransmission. */
+	if (as.have_rtt && k->now > as.rtt_sent) {
+		uint64_t r = k->now - as.rtt_sent;
 
+		if (as.rtt_sent == a->ts_echo && a->ack_delay_ns < r)
+			r -= a->ack_delay_ns;
 		if (r < UINT32_MAX) {
-			rtt_sample(py, f, (uint32_t)r);
-			if (newly)
-				cc_on_ack(py, f, newly, (uint32_t)r, k->now);
+			rtt_sample(py, f, (uint32_t)r, k->now);
+			cc_on_ack(py, f, as.newly, (uint32_t)r, k->now);
 		}
 	}
 	if (loss)
 		pony_cc_decrease(py, f, py->conf.cc_max_mdf_milli, k->now);
 	if (f->snd_una == f->snd_nxt)
 		f->rto_at = 0;
-	else if (newly)
+	else if (as.newly)
 		f->rto_at = k->now + f->rto_ns;
 	pony_done_drain(py);
 	pony_push(py, f, k->now);

@@ -159,6 +159,15 @@ static void rr_append(struct pony *py, struct pony_flow *f, uint32_t si)
 	f->rr_tail = si;
 }
 
+/* A message that fits one packet: it jumps the round robin and the
+ * congestion window (up to PONY_SMALL_EXTRA packets past it), so an RPC
+ * never queues behind a bulk transfer's window (Pony Express, Swift keep
+ * small ops' queues short). */
+static bool msg_small(const struct pony *py, const struct pony_msg *m)
+{
+	return !m->done && m->len <= py->seg;
+}
+
 void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_stream *s, uint32_t mi)
 {
 	uint32_t si = (uint32_t)(s - py->streams);
@@ -170,8 +179,15 @@ void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_strea
 	else
 		s->head = mi;
 	s->tail = mi;
-	if (!s->in_rr)
-		rr_append(py, f, si);
+	if (s->in_rr)
+		return;
+	if (s->head == mi && msg_small(py, &py->msgs[mi]) && f->rr_head != PONY_NONE) {
+		s->in_rr = 1;
+		s->rr_next = f->rr_head;
+		f->rr_head = si;
+		return;
+	}
+	rr_append(py, f, si);
 }
 
 bool pony_ctrl_queue(struct pony *py, struct pony_flow *f, uint8_t type, uint32_t id, uint32_t err)
@@ -379,13 +395,15 @@ static struct mst_pkt *build(struct pony *py, struct pony_flow *f, uint32_t psn,
 }
 
 /* (Re)transmit psn, whose slot is filled in. false: no buffer. */
-static bool xmit(struct pony *py, struct pony_flow *f, uint32_t psn, uint64_t now)
+static bool xmit(struct pony *py, struct pony_flow *f, uint32_t psn, bool again, uint64_t now)
 {
 	struct pony_slot *sl = slot_of(py, f, psn);
 	struct mst_pkt *p = build(py, f, psn, now);
 
 	if (!p)
 		return false;
+	sl->sent_ns = now;
+	sl->rexmit = again;
 	sl->order = ++f->order;
 	sl->state = SLOT_INFLIGHT;
 	f->inflight++;
@@ -418,7 +436,7 @@ static bool retransmit_one(struct pony *py, struct pony_flow *f, uint64_t now)
 		if (slot_of(py, f, psn)->state != SLOT_LOST)
 			continue;
 		f->lost--;
-		if (!xmit(py, f, psn, now)) {
+		if (!xmit(py, f, psn, true, now)) {
 			f->lost++;
 			return false;
 		}
@@ -428,6 +446,17 @@ static bool retransmit_one(struct pony *py, struct pony_flow *f, uint64_t now)
 	}
 	f->lost = 0; /* cannot happen: the count and the slots disagree */
 	return true;
+}
+
+/* Timeout: the oldest unacknowledged packet goes out now, whatever cwnd says. */
+void pony_rto_probe(struct pony *py, struct pony_flow *f, uint64_t now)
+{
+	if (f->snd_una == f->snd_nxt)
+		return;
+	if (slot_of(py, f, f->snd_una)->state == SLOT_INFLIGHT)
+		pony_mark_lost(py, f, f->snd_una);
+	if (!retransmit_one(py, f, now))
+		pony_mark_ready(py, f);
 }
 
 /* Hand the next segment of the stream at the head of the round robin to a new psn. */
@@ -460,7 +489,7 @@ static bool send_new(struct pony *py, struct pony_flow *f, uint64_t now)
 		break;
 	}
 	sl->len = (uint16_t)n;
-	if (!xmit(py, f, psn, now))
+	if (!xmit(py, f, psn, false, now))
 		return false;
 	f->snd_nxt++;
 	m->unacked++;
@@ -495,11 +524,21 @@ static bool send_ctrl(struct pony *py, struct pony_flow *f, uint64_t now)
 	sl->msg = c->id;
 	sl->off = c->err;
 	sl->len = 0;
-	if (!xmit(py, f, f->snd_nxt, now))
+	if (!xmit(py, f, f->snd_nxt, false, now))
 		return false;
 	f->snd_nxt++;
 	f->ctrl_head++;
 	return true;
+}
+
+/* The round robin's next packet is a one-packet message, and the window
+ * it may exceed cwnd by is not used up. */
+static bool small_ok(const struct pony *py, const struct pony_flow *f)
+{
+	const struct pony_stream *s = &py->streams[f->rr_head];
+
+	return (uint64_t)f->inflight * 1000 < f->cwnd_milli + PONY_SMALL_EXTRA * 1000ull &&
+	       msg_small(py, &py->msgs[s->head]);
 }
 
 int pony_push(struct pony *py, struct pony_flow *f, uint64_t now)
@@ -515,8 +554,9 @@ int pony_push(struct pony *py, struct pony_flow *f, uint64_t now)
 			ok = retransmit_one(py, f, now);
 		else if (f->ctrl_head != f->ctrl_tail && room)
 			ok = send_ctrl(py, f, now); /* tiny, and the peer waits on it */
-		else if (f->rr_head != PONY_NONE && cwnd_ok && room &&
-			 seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits))
+		else if (f->rr_head != PONY_NONE && room &&
+			 seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits) &&
+			 (cwnd_ok || small_ok(py, f)))
 			ok = send_new(py, f, now);
 		else
 			break;

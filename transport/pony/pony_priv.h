@@ -23,6 +23,8 @@
 #define PONY_NONE UINT32_MAX
 #define PONY_DUPTHRESH 3u          /* lost when 3 later transmissions are delivered */
 #define PONY_SCAN_NS 100000ull     /* timer scan of all flows at most every 100 us */
+#define PONY_MIN_RTT_WIN_NS 10000000000ull /* min_rtt is the smallest sample of the last 10 s */
+#define PONY_SMALL_EXTRA 16u       /* one-packet messages may exceed cwnd by this many packets */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
 
@@ -32,12 +34,14 @@ static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0
 enum slot_state { SLOT_FREE, SLOT_INFLIGHT, SLOT_LOST, SLOT_DONE };
 
 struct pony_slot {      /* one transmitted psn, at slots[psn & win_mask] */
+	uint64_t sent_ns;   /* time of the last (re)transmission (its ts_ns) */
 	uint32_t msg;       /* message index; NAK/READ_ERR: the peer's id */
 	uint32_t off;       /* offset in the message; NAK/READ_ERR: errno */
 	uint32_t order;     /* flow's transmission counter at the last (re)send */
 	uint16_t len;       /* payload bytes this psn covers */
 	uint8_t type;       /* PONY_T_* */
 	uint8_t state;      /* enum slot_state */
+	uint8_t rexmit;     /* sent more than once: no RTT sample from it (Karn) */
 };
 
 enum msg_kind {
@@ -123,7 +127,11 @@ struct pony_flow {
 	/* RTT, RTO, CC */
 	uint32_t srtt_ns, rttvar_ns, min_rtt_ns, last_rtt_ns, rto_ns;
 	uint32_t retries;
+	uint64_t min_rtt_at;        /* when min_rtt_ns was sampled (windowed minimum) */
 	uint64_t rto_at;            /* 0 = not armed */
+	uint64_t rto_probe_at;      /* last timeout, until an ACK tells whether it was real; 0 = none */
+	uint32_t rto_probe_psn;     /* the psn that timeout retransmitted */
+	uint32_t rto_undo_cwnd;     /* cwnd before that timeout */
 	uint64_t last_decrease;
 	/* lifecycle */
 	uint64_t last_rx, last_active;
@@ -221,6 +229,7 @@ bool pony_ctrl_queue(struct pony *py, struct pony_flow *f, uint8_t type, uint32_
 void pony_tx_msg_check(struct pony *py, uint32_t mi);
 void pony_done_drain(struct pony *py);
 void pony_mark_lost(struct pony *py, struct pony_flow *f, uint32_t psn);
+void pony_rto_probe(struct pony *py, struct pony_flow *f, uint64_t now);
 void pony_cc_decrease(struct pony *py, struct pony_flow *f, uint32_t mdf_milli, uint64_t now);
 
 #endif /* MST_TRANSPORT_PONY_PRIV_H */
