@@ -188,6 +188,10 @@ void eng_app_kick(struct eng_app *a)
 			woke = true;
 		}
 	}
+	/* A woken app that shares our core would otherwise wait for this
+	 * busy-polling thread to use up its scheduler slice (milliseconds
+	 * under EEVDF's run-to-parity): an RPC's latency. Costs one syscall
+	 * per wakeup, and apps that spin are never woken. */
 	if (woke)
 		sched_yield();
 }

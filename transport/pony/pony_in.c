@@ -67,9 +67,15 @@ static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r, uint64_
 		f->min_rtt_at = now;
 	}
 	f->last_rtt_ns = r;
+	if (f->rto_floor_ns && now - f->rto_floor_at > PONY_RTO_FLOOR_DECAY_NS) {
+		f->rto_floor_ns /= 2;
+		f->rto_floor_at = now;
+	}
 	rto = f->srtt_ns + 4 * f->rttvar_ns;
 	if (rto < py->conf.rto_min_us * 1000)
 		rto = py->conf.rto_min_us * 1000;
+	if (rto < f->rto_floor_ns)
+		rto = f->rto_floor_ns;
 	if (rto > py->conf.rto_max_us * 1000)
 		rto = py->conf.rto_max_us * 1000;
 	f->rto_ns = rto;
@@ -151,9 +157,18 @@ static void retire(struct pony *py, struct pony_flow *f, uint32_t psn, struct ac
  * through (the peer or the path was only slow): undo the decrease and let
  * them be acknowledged. Otherwise the probe got through where they did
  * not: everything sent before the timeout and still unacknowledged is lost. */
-static void rto_resolve(struct pony *py, struct pony_flow *f, uint64_t ts_echo)
+static void rto_resolve(struct pony *py, struct pony_flow *f, uint64_t ts_echo, uint64_t now)
 {
 	if (ts_echo < f->rto_probe_at) {
+		/* The peer stalls longer than our RTO (a host short of CPU
+		 * deschedules its engine for milliseconds, which srtt and
+		 * rttvar, updated per packet, forget within one RTT): remember
+		 * a floor, doubled per spurious timeout, halved every second. */
+		uint64_t fl = f->rto_floor_ns ? 2ull * f->rto_floor_ns : 2000ull * py->conf.rto_min_us;
+
+		f->rto_floor_ns = fl > py->conf.rto_max_us * 1000ull ? py->conf.rto_max_us * 1000
+								      : (uint32_t)fl;
+		f->rto_floor_at = now;
 		if (f->cwnd_milli < f->rto_undo_cwnd)
 			f->cwnd_milli = f->rto_undo_cwnd;
 		PY_COUNT(py, pony_spurious_rtos);
@@ -214,7 +229,7 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 		}
 	}
 	if (f->rto_probe_at && as.newly)
-		rto_resolve(py, f, a->ts_echo);
+		rto_resolve(py, f, a->ts_echo, k->now);
 	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */
 	if (sacked && as.have_order) {
 		for (uint32_t psn = f->snd_una; seq_lt(psn, high); psn++) {

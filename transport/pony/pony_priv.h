@@ -23,6 +23,7 @@
 #define PONY_NONE UINT32_MAX
 #define PONY_DUPTHRESH 3u          /* lost when 3 later transmissions are delivered */
 #define PONY_SCAN_NS 100000ull     /* timer scan of all flows at most every 100 us */
+#define PONY_RTO_FLOOR_DECAY_NS 1000000000ull /* a learned RTO floor halves every second */
 #define PONY_MIN_RTT_WIN_NS 10000000000ull /* min_rtt is the smallest sample of the last 10 s */
 #define PONY_SMALL_EXTRA 16u       /* one-packet messages may exceed cwnd by this many packets */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
@@ -132,6 +133,8 @@ struct pony_flow {
 	uint64_t rto_probe_at;      /* last timeout, until an ACK tells whether it was real; 0 = none */
 	uint32_t rto_probe_psn;     /* the psn that timeout retransmitted */
 	uint32_t rto_undo_cwnd;     /* cwnd before that timeout */
+	uint32_t rto_floor_ns;      /* learned from spurious timeouts, halves every PONY_RTO_FLOOR_DECAY_NS */
+	uint64_t rto_floor_at;      /* when rto_floor_ns last changed */
 	uint64_t last_decrease;
 	/* lifecycle */
 	uint64_t last_rx, last_active;

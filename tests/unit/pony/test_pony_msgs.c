@@ -174,6 +174,26 @@ static void test_pony_rto_retransmit(void **state)
 	rmworld(w);
 }
 
+/* A peer slower than the RTO (3 ms each way, RTO 1 ms): each timeout
+ * resends one probe, not the window, and the ACK of the originals undoes it. */
+static void test_pony_spurious_rto_costs_one_probe(void **state)
+{
+	struct world *w = mkworld();
+	static uint8_t buf[20 * 1420];
+
+	fill_pattern(buf, sizeof(buf), 3);
+	w->delay_ns = 3 * MS;
+	assert_int_equal(node_send(&w->a, 1, 2, 0, buf, sizeof(buf), 1), 0);
+	assert_true(world_run(w, 200 * MS, a_done_1, NULL));
+	assert_int_equal(w->a.tx[0].status, 0);
+	assert_true(w->a.st.ctr[MST_CTR_pony_timeouts] >= 1);
+	assert_true(w->a.st.ctr[MST_CTR_pony_spurious_rtos] >= 1);
+	assert_true(w->a.st.ctr[MST_CTR_pony_retransmits] <= w->a.st.ctr[MST_CTR_pony_timeouts]);
+	assert_int_equal(w->a.st.ctr[MST_CTR_pony_sack_losses], 0);
+	assert_int_equal(fnv(w->b.rx[0].buf, sizeof(buf)), fnv(buf, sizeof(buf)));
+	rmworld(w);
+}
+
 /* A silent peer: every message fails with -ETIMEDOUT after max_retries. */
 static void test_pony_flow_fails_after_retries(void **state)
 {
@@ -453,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_pony_everything),
 		cmocka_unit_test(test_pony_sack_retransmit),
 		cmocka_unit_test(test_pony_rto_retransmit),
+		cmocka_unit_test(test_pony_spurious_rto_costs_one_probe),
 		cmocka_unit_test(test_pony_flow_fails_after_retries),
 		cmocka_unit_test(test_pony_stream_independence),
 		cmocka_unit_test(test_pony_credits_enobufs),
