@@ -3,7 +3,8 @@
 #
 # scripts/bench.sh --quick works: it builds every topology (kernel veth
 # with offloads on and off, two mustangd over memif, Linux <-> Mustang over
-# af_xdp), runs every case, prints one Markdown table and writes the JSON
+# af_xdp), runs every case (and the pony_* cases over memif), prints the
+# Markdown tables and writes the JSON
 # and the PNG chart. Checks that each run produced a result, not the
 # figures (those belong to the full run on a quiet machine).
 
@@ -16,15 +17,17 @@ MUSTANG_BUILD=$MST_BUILD timeout 540 bash "$MST_SRC/scripts/bench.sh" --quick --
 rc=$?
 cat "$IT_TMP/table.md"
 check "bench.sh --quick exits 0 (stderr: $(tail -n 3 "$IT_TMP/bench.err" | tr '\n' ' '))" test "$rc" -eq 0
-check "one Markdown table of 20 rows" test "$(grep -c '^| tcp_' "$IT_TMP/table.md")" -eq 20
+check "the main table: 25 rows (5 cases x 5 topologies)" \
+	test "$(grep -c -E '^\| (tcp|udp)_' "$IT_TMP/table.md")" -eq 25
+check "the Pony table: 4 rows" test "$(grep -c '^| pony_' "$IT_TMP/table.md")" -eq 4
 check "the PNG chart exists" "$MST_PY" -c \
 	"import sys; sys.exit(open(sys.argv[1], 'rb').read(8) != b'\\x89PNG\\r\\n\\x1a\\n')" "$OUT/latest.png"
-check "latest.json: 20 runs, each with completed ops" "$MST_PY" - "$OUT/latest.json" <<'PY'
+check "latest.json: 29 runs, each with completed ops" "$MST_PY" - "$OUT/latest.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 bad = [f"{r['topology']}/{r['case']}" for r in d["runs"]
        if not r["result"] or r["result"]["ops"] == 0]
-if len(d["runs"]) != 20 or bad:
+if len(d["runs"]) != 29 or bad:
     print(f"  {len(d['runs'])} runs; without a result: {', '.join(bad)}")
     sys.exit(1)
 PY
