@@ -78,6 +78,7 @@ extern "C" {
 	X(pony_rx_bytes, "Pony payload bytes accepted")                     \
 	X(pony_acks_sent, "Pony ACK packets sent")                          \
 	X(pony_acks_rx, "Pony ACK packets received")                        \
+	X(pony_acks_piggybacked, "Pony ACKs sent on a reliable packet")      \
 	X(pony_retransmits, "Pony packets retransmitted")                   \
 	X(pony_sack_losses, "Pony packets declared lost from SACK information") \
 	X(pony_timeouts, "Pony retransmission timeouts")                    \

@@ -511,11 +511,16 @@ void pony_mark_ready(struct pony *py, struct pony_flow *f)
 	}
 }
 
-void pony_mark_ack(struct pony *py, struct pony_flow *f)
+/* An ACK is owed: pony_poll() sends it at due unless a reliable packet
+ * carries it first (pony_out.c, ack_trailer()). */
+void pony_mark_ack(struct pony *py, struct pony_flow *f, uint64_t due)
 {
 	if (!f->ack_pending) {
 		f->ack_pending = 1;
+		f->ack_due = due;
 		py->acks[py->n_acks++] = flow_idx(py, f);
+	} else if (due < f->ack_due) {
+		f->ack_due = due;
 	}
 }
 
@@ -585,12 +590,24 @@ int pony_poll(struct pony *py, uint64_t now_ns)
 		f->on_ready = 0;
 		done += pony_push(py, f, now_ns);
 	}
-	while (py->n_acks) {
-		struct pony_flow *f = &py->flows[py->acks[--py->n_acks]];
+	if (py->n_acks) {
+		uint32_t n = py->n_acks, keep = 0;
 
-		f->ack_pending = 0;
-		pony_send_ack(py, f, now_ns);
-		done++;
+		for (uint32_t i = 0; i < n; i++) {
+			struct pony_flow *f = &py->flows[py->acks[i]];
+
+			if (f->rx_unacked && now_ns < f->ack_due) {
+				py->acks[keep++] = py->acks[i]; /* still waiting for a ride */
+				continue;
+			}
+			f->ack_pending = 0;
+			if (!f->rx_unacked)
+				continue; /* an ACK went out since it was marked */
+			pony_send_ack(py, f, now_ns); /* no buffer: re-marked past n */
+			done++;
+		}
+		memmove(&py->acks[keep], &py->acks[n], (py->n_acks - n) * sizeof(py->acks[0]));
+		py->n_acks = keep + (py->n_acks - n);
 	}
 	return done;
 }

@@ -28,8 +28,10 @@ struct rx_pkt {
 		struct pony_err_ext e;
 		struct pony_ack_ext a;
 	} x;
+	struct pony_ack_trailer t;  /* valid when piggy */
 	const uint8_t *pay;
 	uint32_t pay_len;
+	bool piggy;
 	uint32_t src;
 	uint64_t now;
 	bool ack_now;
@@ -183,12 +185,22 @@ static void rto_resolve(struct pony *py, struct pony_flow *f, uint64_t ts_echo, 
 	f->rto_probe_at = 0;
 }
 
+/* What an ACK says, from a PONY_T_ACK or a reliable packet's trailer. */
+struct ack_view {
+	uint32_t cum, credits;
+	uint64_t ts_echo;
+	uint32_t ack_delay_ns;
+	const uint8_t *sack;  /* PONY_SACK_BITS / 8 bytes, NULL = no hole reported */
+	bool busy;
+};
+
+static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_view *a, uint64_t now);
+
 static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 {
-	const struct pony_ack_ext *a = &k->x.a;
-	struct ack_scan as = { .ts_echo = a->ts_echo };
-	uint32_t cum = a->cum, high = 0;
-	bool sacked = false, loss = false;
+	struct ack_view v = { .cum = k->x.a.cum, .credits = k->x.a.credits,
+			      .ts_echo = k->x.a.ts_echo, .ack_delay_ns = k->x.a.ack_delay_ns,
+			      .sack = k->x.a.sack, .busy = !!(k->h.flags & PONY_F_BUSY) };
 
 	if (!f) {
 		PY_DROP(py, pony_no_flow);
@@ -199,7 +211,7 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 		PY_DROP(py, pony_stale_epoch);
 		return;
 	}
-	if (seq_lt(f->snd_nxt, cum)) {
+	if (seq_lt(f->snd_nxt, v.cum)) {
 		PY_DROP(py, pony_bad_ack);
 		return;
 	}
@@ -208,6 +220,34 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 	PY_COUNT(py, pony_acks_rx);
 	f->last_rx = k->now;
 	pony_flow_touch(py, f, k->now);
+	ack_apply(py, f, &v, k->now);
+	pony_done_drain(py);
+	pony_push(py, f, k->now);
+}
+
+/* A reliable packet's ACK trailer, once its flow and epochs are checked;
+ * completions it causes are handed out before the packet's own content. */
+static void trailer_input(struct pony *py, struct pony_flow *f, const struct rx_pkt *k)
+{
+	struct ack_view v = { .cum = k->t.cum, .credits = k->t.credits, .ts_echo = k->t.ts_echo,
+			      .ack_delay_ns = k->t.ack_delay_ns };
+
+	if (k->h.dst_epoch != f->my_epoch)
+		return; /* addressed to a flow we no longer have: its ACK means nothing */
+	if (seq_lt(f->snd_nxt, v.cum)) {
+		PY_DROP(py, pony_bad_ack);
+		return;
+	}
+	ack_apply(py, f, &v, k->now);
+	pony_done_drain(py);
+}
+
+static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_view *a, uint64_t now)
+{
+	struct ack_scan as = { .ts_echo = a->ts_echo };
+	uint32_t cum = a->cum, high = 0;
+	bool sacked = false, loss = false;
+
 	for (; seq_lt(f->snd_una, cum); f->snd_una++) {
 		retire(py, f, f->snd_una, &as);
 		f->retries = 0;
@@ -216,8 +256,8 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 		f->peer_cum = cum;
 		f->peer_credits = a->credits;
 	}
-	f->peer_busy = !!(k->h.flags & PONY_F_BUSY);
-	for (uint32_t w = 0; w < PONY_SACK_BITS / 8; w++) {
+	f->peer_busy = a->busy;
+	for (uint32_t w = 0; a->sack && w < PONY_SACK_BITS / 8; w++) {
 		for (uint32_t b = a->sack[w]; b; b &= b - 1) {
 			uint32_t psn = cum + 1 + w * 8 + (uint32_t)__builtin_ctz(b);
 
@@ -229,7 +269,7 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 		}
 	}
 	if (f->rto_probe_at && as.newly)
-		rto_resolve(py, f, a->ts_echo, k->now);
+		rto_resolve(py, f, a->ts_echo, now);
 	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */
 	if (sacked && as.have_order) {
 		for (uint32_t psn = f->snd_una; seq_lt(psn, high); psn++) {
@@ -246,24 +286,22 @@ static void ack_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 	/* RTT from the newest packet this ACK retires that was sent once
 	 * (Karn); the receiver's holding time is known for the packet it
 	 * echoes, which is that one unless ACKs crossed a retransmission. */
-	if (as.have_rtt && k->now > as.rtt_sent) {
-		uint64_t r = k->now - as.rtt_sent;
+	if (as.have_rtt && now > as.rtt_sent) {
+		uint64_t r = now - as.rtt_sent;
 
 		if (as.rtt_sent == a->ts_echo && a->ack_delay_ns < r)
 			r -= a->ack_delay_ns;
 		if (r < UINT32_MAX) {
-			rtt_sample(py, f, (uint32_t)r, k->now);
-			cc_on_ack(py, f, as.newly, (uint32_t)r, k->now);
+			rtt_sample(py, f, (uint32_t)r, now);
+			cc_on_ack(py, f, as.newly, (uint32_t)r, now);
 		}
 	}
 	if (loss)
-		pony_cc_decrease(py, f, py->conf.cc_max_mdf_milli, k->now);
+		pony_cc_decrease(py, f, py->conf.cc_max_mdf_milli, now);
 	if (f->snd_una == f->snd_nxt)
 		f->rto_at = 0;
 	else if (as.newly)
-		f->rto_at = k->now + f->rto_ns;
-	pony_done_drain(py);
-	pony_push(py, f, k->now);
+		f->rto_at = now + f->rto_ns;
 }
 
 static void reset_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
@@ -610,6 +648,8 @@ static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *
 		return;
 	pony_flow_touch(py, f, k->now);
 	f->last_rx = k->now;
+	if (k->piggy)
+		trailer_input(py, f, k);
 	if (seq_lt(psn, f->rcv_nxt) ||
 	    (seq_lt(psn, f->rcv_nxt + py->win) &&
 	     (f->rcv_map[(psn & py->win_mask) / 64] >> (psn & 63) & 1))) {
@@ -658,14 +698,24 @@ static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *
 	f->rx_bytes += k->pay_len;
 	f->echo_ts = k->h.ts_ns;
 	f->echo_at = k->now;
-	/* ACK at once when a message completes (an RPC must not wait), when
-	 * the sender asks, when there is a hole to report, or every 2nd packet;
-	 * otherwise at the end of this poll. */
-	if (k->ack_now || (k->h.flags & PONY_F_ACK_NOW) || ++f->rx_unacked >= 2 ||
-	    f->rcv_max != f->rcv_nxt)
+	/* ACK at once when there is a hole to report or every 2nd packet of a
+	 * message. A message that completes (the sender asks, ACK_NOW) owes
+	 * its ACK for up to PONY_ACK_HOLD_NS: the reply that an RPC's server
+	 * sends carries it (ack_trailer()), so the requester's completion
+	 * arrives with the response and never waits on the hold; unanswered
+	 * messages get a PONY_T_ACK from pony_poll() at the deadline, or at
+	 * the end of this poll once PONY_ACK_HOLD_PKTS are owed. Anything else
+	 * is acknowledged at the end of this poll: one ACK per burst. */
+	++f->rx_unacked;
+	if (f->rcv_max != f->rcv_nxt)
+		pony_send_ack(py, f, k->now);
+	else if (k->ack_now || (k->h.flags & PONY_F_ACK_NOW))
+		pony_mark_ack(py, f, f->rx_unacked >= PONY_ACK_HOLD_PKTS ? k->now
+									  : k->now + PONY_ACK_HOLD_NS);
+	else if (f->rx_unacked >= 2)
 		pony_send_ack(py, f, k->now);
 	else
-		pony_mark_ack(py, f);
+		pony_mark_ack(py, f, k->now);
 	pony_done_drain(py);
 	pony_push(py, f, k->now);
 }
@@ -701,6 +751,23 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 	memcpy(&k->x, d + sizeof(struct pony_hdr), ext_len[k->h.type]);
 	k->pay = d + hl;
 	k->pay_len = p->len - hl;
+	k->piggy = k->h.flags & PONY_F_PIGGY;
+	if (k->piggy) {
+		if (k->h.type == PONY_T_ACK || k->h.type == PONY_T_RESET) {
+			PY_DROP(py, pony_bad_field);
+			return false;
+		}
+		if (k->pay_len < sizeof(k->t)) {
+			PY_DROP(py, pony_truncated);
+			return false;
+		}
+		k->pay_len -= sizeof(k->t);
+		memcpy(&k->t, k->pay + k->pay_len, sizeof(k->t));
+		k->t.cum = ntohl(k->t.cum);
+		k->t.credits = ntohl(k->t.credits);
+		k->t.ts_echo = be64toh(k->t.ts_echo);
+		k->t.ack_delay_ns = ntohl(k->t.ack_delay_ns);
+	}
 	switch (k->h.type) {
 	case PONY_T_DATA:
 	case PONY_T_READ_RESP:

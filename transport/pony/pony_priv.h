@@ -26,6 +26,8 @@
 #define PONY_RTO_FLOOR_DECAY_NS 1000000000ull /* a learned RTO floor halves every second */
 #define PONY_MIN_RTT_WIN_NS 10000000000ull /* min_rtt is the smallest sample of the last 10 s */
 #define PONY_SMALL_EXTRA 16u       /* one-packet messages may exceed cwnd by this many packets */
+#define PONY_ACK_HOLD_NS 50000ull /* a completed message's ACK waits this long for a reliable packet to ride on */
+#define PONY_ACK_HOLD_PKTS 8u    /* ... unless this many packets are owed an ACK */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
 
@@ -115,6 +117,7 @@ struct pony_flow {
 	uint32_t rcv_nxt, rcv_max;  /* all < rcv_nxt in; highest seen + 1 */
 	uint64_t *rcv_map;          /* window bits, by psn */
 	uint32_t rx_unacked;        /* accepted since our last ACK */
+	uint64_t ack_due;           /* a pending ACK goes alone at this time (PONY_ACK_HOLD_NS) */
 	uint64_t echo_ts, echo_at;  /* ts_ns of the latest packet, when it came */
 	/* identity */
 	uint32_t peer;
@@ -221,7 +224,7 @@ struct pony_stream *pony_stream_get(struct pony *py, struct pony_flow *f, bool r
 				    uint16_t remote, uint32_t id, bool create);
 struct pony_stream *pony_read_stream(struct pony *py, struct pony_flow *f, bool resp);
 void pony_mark_ready(struct pony *py, struct pony_flow *f);
-void pony_mark_ack(struct pony *py, struct pony_flow *f);
+void pony_mark_ack(struct pony *py, struct pony_flow *f, uint64_t due);
 
 /* pony_out.c */
 int pony_push(struct pony *py, struct pony_flow *f, uint64_t now);

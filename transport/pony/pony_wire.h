@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define PONY_VERSION 1u
+#define PONY_VERSION 2u /* 2: ACK trailer on reliable packets (PONY_F_PIGGY) */
 
 enum pony_type {
 	PONY_T_DATA = 1,      /* reliable: a segment of a message */
@@ -29,6 +29,7 @@ enum pony_type {
 #define PONY_F_ACK_NOW (1u << 0) /* DATA/RESP: last segment, acknowledge at once */
 #define PONY_F_SKIP (1u << 1)    /* DATA/RESP: sender abandoned the message, no payload */
 #define PONY_F_BUSY (1u << 2)    /* ACK: receiver refused a packet for lack of buffers */
+#define PONY_F_PIGGY (1u << 3)   /* reliable: a struct pony_ack_trailer ends the packet */
 
 struct pony_hdr {          /* 24 bytes, every packet */
 	uint8_t ver;           /* PONY_VERSION */
@@ -80,6 +81,17 @@ struct pony_ack_ext {      /* 88 bytes: ACK */
 	uint8_t sack[PONY_SACK_BITS / 8]; /* bit i (LSB first) = psn cum + 1 + i received */
 };
 _Static_assert(sizeof(struct pony_ack_ext) == 88, "pony_ack_ext is 88 bytes");
+
+/* A cumulative ACK riding on a reliable packet (its last 20 bytes, after
+ * any payload): a response acknowledges its request. Sent only when the
+ * receiver has no hole to report and no BUSY to say (then a PONY_T_ACK goes). */
+struct pony_ack_trailer {  /* 20 bytes */
+	uint32_t cum;          /* as pony_ack_ext */
+	uint32_t credits;
+	uint64_t ts_echo;
+	uint32_t ack_delay_ns;
+} __attribute__((packed));
+_Static_assert(sizeof(struct pony_ack_trailer) == 20, "pony_ack_trailer is 20 bytes");
 
 #define PONY_DATA_HLEN (sizeof(struct pony_hdr) + sizeof(struct pony_data_ext)) /* 52 */
 #define PONY_IP_UDP_LEN 28u /* IPv4 + UDP headers in front of ours */
