@@ -227,10 +227,17 @@ for i in $(seq 50); do
 	sleep 0.1
 done
 [ "$up" -eq 2 ] || mst_die "memif link between the two daemons did not come up"
-bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" --port "$PORT"
+# one kind of server at a time: an idle server thread busy-polling on core 1
+# would take turns with the measured ones
+bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" --port "$PORT" \
+	--only sockets
 wait_port taskset -c 1 "$LOAD" run --stack mustang --ctl "$B_CTL" --target "10.78.0.1:$PORT" \
 	--mode tcp_rr --requests 1 --timeout 1 --quiet || mst_log "bench: mustang memif server not answering"
 measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" "--stack mustang --ctl $B_CTL" "${MSPIN[@]}" taskset -c 1
+stop_bg "$SRV"
+bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$A_CTL" --port "$PORT" \
+	--only pony
+sleep 1
 MEASURE_CASES="${PONY_CASES[*]}" measure mustang-memif "$MPLACE" "10.78.0.1:$PORT" \
 	"--stack mustang --ctl $B_CTL" "${MSPIN[@]}" taskset -c 1
 stop_bg "$SRV"
@@ -245,7 +252,8 @@ start_mustangd --ctl "$TMP/x.sock" --log "$TMP/x.log" -- \
 	mst_die "mustangd (af_xdp) did not start"
 DAEMON_PIDS+=("$MST_DAEMON_PID") X_CTL=$MST_DAEMON_CTL
 MST_DAEMON_PID=""
-bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$X_CTL" --port "$PORT"
+bg SRV "${MSPIN[@]}" taskset -c 1 "$LOAD" serve --stack mustang --ctl "$X_CTL" --port "$PORT" \
+	--only sockets
 wait_port probe "$TOPO_NS_L" "$TOPO_IP_M" "$PORT" || mst_log "bench: mustang af_xdp server not answering"
 measure linux-to-mustang "engine (dedicated+yield): core 0; mustang-load server (spin+yield) + kernel client: core 1" \
 	"$TOPO_IP_M:$PORT" "--stack kernel" ip netns exec "$TOPO_NS_L" taskset -c 1

@@ -28,13 +28,15 @@ void lg_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: mustang-load serve --stack kernel|mustang --port P [--threads N] [--ctl PATH]\n"
+		"                    [--only sockets|pony]\n"
 		"       mustang-load run --stack kernel|mustang --target IP:PORT\n"
 		"                    --mode tcp_rr|tcp_crr|tcp_stream|udp_rr|pony_rr|pony_stream|pony_read\n"
 		"                    [--conns N] [--threads N]\n"
 		"                    [--size BYTES] [--duration SECS | --requests N] [--rate OPS]\n"
 		"                    [--warmup SECS] [--timeout SECS] [--json FILE] [--quiet] [--ctl PATH]\n"
 		"serve answers TCP echo (rr, crr) on P, TCP sink (stream) on P+1, UDP echo on P, and\n"
-		"(mustang) Pony echo/sink/READ region on Pony service P.\n"
+		"(mustang) Pony echo/sink/READ region on Pony service P; --only serves one kind (an\n"
+		"idle server thread that busy-polls costs the other one cycles on a shared core).\n"
 		"pony_*: --conns = operations in flight (pony_rr: one stream each), --stack mustang.\n"
 		"run: closed loop unless --rate (open loop, latency from each request's due time).\n");
 }
@@ -147,6 +149,13 @@ int lg_parse_args(int argc, const char *const *argv, struct lg_args *a, char *er
 				return fail(err, errlen, "--port: \"%s\" is not 1..65534", v);
 			a->port = (uint16_t)u;
 			have_port = true;
+		} else if (strcmp(o, "--only") == 0 && a->cmd == LG_CMD_SERVE) {
+			if (strcmp(v, "sockets") == 0)
+				a->serve_only = LG_SERVE_SOCKETS;
+			else if (strcmp(v, "pony") == 0)
+				a->serve_only = LG_SERVE_PONY;
+			else
+				return fail(err, errlen, "--only: \"%s\" is not sockets or pony", v);
 		} else if (strcmp(o, "--threads") == 0) {
 			if (parse_u64(v, 1, LG_MAX_THREADS, &u) < 0)
 				return fail(err, errlen, "--threads: \"%s\" is not 1..%d", v,
@@ -211,6 +220,8 @@ int lg_parse_args(int argc, const char *const *argv, struct lg_args *a, char *er
 	if (a->cmd == LG_CMD_SERVE) {
 		if (!have_port)
 			return fail(err, errlen, "serve: --port is required");
+		if (a->serve_only == LG_SERVE_PONY && strcmp(a->stack, "mustang") != 0)
+			return fail(err, errlen, "--only pony: Pony needs --stack mustang");
 		return 0;
 	}
 	if (!have_target)

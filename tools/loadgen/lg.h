@@ -57,6 +57,7 @@ struct lg_args {
 	double timeout;               /* connect / response timeout, seconds */
 	const char *json;             /* --json FILE */
 	bool quiet;                   /* no progress line even on a terminal */
+	enum { LG_SERVE_ALL, LG_SERVE_SOCKETS, LG_SERVE_PONY } serve_only; /* serve --only */
 };
 
 /* 0, or -1 with a one-line message in err (no newline). */

@@ -296,6 +296,20 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (a->serve_only == LG_SERVE_PONY) {
+		free(ss);
+		rc = lg_pony_serve_start(a, &s_stop, &pony_tid);
+		if (rc < 0) {
+			fprintf(stderr, "mustang-load: cannot serve Pony on service %u: %s\n", a->port,
+				strerror(-rc));
+			return rc;
+		}
+		printf("mustang-load: serving --stack mustang: pony echo/sink/read on service %u\n",
+		       a->port);
+		fflush(stdout);
+		pthread_join(pony_tid, NULL);
+		return 0;
+	}
 	for (unsigned i = 0; i < a->threads; i++) {
 		struct srv *s = &ss[i];
 
@@ -339,7 +353,7 @@ int lg_serve(const struct lg_ops *ops, const struct lg_args *a)
 			}
 		}
 	}
-	if (ops == &lg_mustang_ops) {
+	if (ops == &lg_mustang_ops && a->serve_only == LG_SERVE_ALL) {
 		int prc = lg_pony_serve_start(a, &s_stop, &pony_tid);
 
 		if (prc == 0)

@@ -167,6 +167,16 @@ static void test_pony_modes_parse(void **state)
 	assert_int_equal(PARSE(&a, err, "run", "--stack", "mustang", "--target", "10.0.0.1:7100",
 			       "--mode", "udp_rr"), 0);
 	assert_false(lg_mode_is_pony(a.mode));
+	assert_int_equal(PARSE(&a, err, "serve", "--stack", "mustang", "--port", "7100", "--only",
+			       "pony"), 0);
+	assert_int_equal(a.serve_only, LG_SERVE_PONY);
+	assert_int_equal(PARSE(&a, err, "serve", "--stack", "kernel", "--port", "7100", "--only",
+			       "sockets"), 0);
+	assert_int_equal(a.serve_only, LG_SERVE_SOCKETS);
+	refused(PARSE(&a, err, "serve", "--stack", "kernel", "--port", "7100", "--only", "pony"), err,
+		"needs --stack mustang");
+	refused(PARSE(&a, err, "serve", "--stack", "mustang", "--port", "7100", "--only", "udp"), err,
+		"sockets or pony");
 }
 
 static void test_sched_due_times_follow_the_rate(void **state)
