@@ -67,11 +67,20 @@ static int setopt(uint32_t idx, int opt, uint64_t v)
 
 	if (!t)
 		return -errno;
-	if (mst_lib.ls[idx].dgram && opt < 16) {
+	/* No connection yet (a new socket before connect/listen): the engine
+	 * would answer ENOTCONN; remember it without the round trip. */
+	if (opt < 16 && (mst_lib.ls[idx].dgram ||
+			 (!mst_lib.ls[idx].connecting && !mst_lib.ls[idx].listening &&
+			  __atomic_load_n(&mst_lib.socks[idx].state, __ATOMIC_ACQUIRE) == MST_SOCK_NEW))) {
 		mst_lib.ls[idx].pend_mask |= 1u << opt;
 		mst_lib.ls[idx].pend_val[opt] = (uint32_t)v;
 		return 0;
 	}
+	/* TCP_NODELAY (0 or 1) cannot fail on a connection: post it without
+	 * waiting for the answer (seq 0 is never waited for), one engine
+	 * round trip less per accepted or connected socket. */
+	if (opt == MST_OPT_NODELAY && v <= 1)
+		return cmd_post(t, &m);
 	r = cmd_call(t, &m);
 	if (r == -ENOTCONN && opt < 16 &&
 	    __atomic_load_n(&mst_lib.socks[idx].state, __ATOMIC_ACQUIRE) == MST_SOCK_NEW) {
