@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "priv.h"
 
@@ -541,26 +540,16 @@ static bool pony_ready(void *arg)
 	return recs_avail(((struct pony_cond *)arg)->l) != 0;
 }
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 MST_EXPORT int mst_pony_poll(int fd, struct mst_pony_event *evs, int max, int timeout_ms)
 {
 	struct lpony *l;
 	struct thr *t;
-	int64_t deadline;
 	int k;
 
 	if (!evs || max <= 0)
 		RET_ERR(EINVAL);
 	if (!(l = ep_get(fd, &t)))
 		return -1;
-	deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	for (;;) {
 		struct pony_cond c = { .l = l };
 		struct wait_spec w = { .ready = pony_ready, .arg = &c, .socks = &l->idx, .n_socks = 1 };
@@ -580,13 +569,8 @@ MST_EXPORT int mst_pony_poll(int fd, struct mst_pony_event *evs, int max, int ti
 			timeout_ms = 0;
 			continue;
 		}
-		if (timeout_ms > 0) {
-			/* woken: wait out what is left if another thread
-			 * took the records */
-			int64_t left = deadline - now_ms();
-
-			timeout_ms = left > 0 ? (int)left : 0;
-		}
+		if (timeout_ms > 0)
+			timeout_ms = 0; /* simple: ready now, take what is there */
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (k < 0)
