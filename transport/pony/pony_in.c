@@ -167,9 +167,14 @@ static void rto_resolve(struct pony *py, struct pony_flow *f, uint64_t ts_echo, 
 		 * rttvar, updated per packet, forget within one RTT): remember
 		 * a floor, doubled per spurious timeout, halved every second. */
 		uint64_t fl = f->rto_floor_ns ? 2ull * f->rto_floor_ns : 2000ull * py->conf.rto_min_us;
+		/* At most 8 x rto_min: a spurious timeout costs one probe, but a
+		 * floor near rto_max makes every real loss at a small window
+		 * (cwnd 1-2: no duplicate SACKs to detect it) wait that long. */
+		uint64_t cap = 8000ull * py->conf.rto_min_us;
 
-		f->rto_floor_ns = fl > py->conf.rto_max_us * 1000ull ? py->conf.rto_max_us * 1000
-								      : (uint32_t)fl;
+		if (cap > py->conf.rto_max_us * 1000ull)
+			cap = py->conf.rto_max_us * 1000ull;
+		f->rto_floor_ns = (uint32_t)(fl > cap ? cap : fl);
 		f->rto_floor_at = now;
 		if (f->cwnd_milli < f->rto_undo_cwnd)
 			f->cwnd_milli = f->rto_undo_cwnd;
