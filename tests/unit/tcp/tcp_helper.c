@@ -569,3 +569,23 @@ ssize_t th_recv_all(struct mst_sim *sim, int fd, void *buf, size_t cap)
 			return (ssize_t)got;
 	}
 }
+
+/* Move every frame between two stacks until both are quiet. */
+void th_pump(struct mst_sim *a, struct mst_sim *b)
+{
+	uint8_t buf[10240];
+	ssize_t n;
+	int moved = 1;
+
+	while (moved) {
+		moved = 0;
+		while ((n = mst_sim_output(a, buf, sizeof(buf))) > 0) {
+			mst_sim_input(b, buf, (size_t)n);
+			moved = 1;
+		}
+		while ((n = mst_sim_output(b, buf, sizeof(buf))) > 0) {
+			mst_sim_input(a, buf, (size_t)n);
+			moved = 1;
+		}
+	}
+}

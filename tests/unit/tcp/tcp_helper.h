@@ -154,4 +154,7 @@ ssize_t th_recv_all(struct mst_sim *sim, int fd, void *buf, size_t cap);
 enum { TH_CLOSED, TH_LISTEN, TH_SYN_SENT, TH_SYN_RECEIVED, TH_ESTABLISHED, TH_FIN_WAIT_1,
        TH_FIN_WAIT_2, TH_CLOSE_WAIT, TH_CLOSING, TH_LAST_ACK, TH_TIME_WAIT };
 
+/* Move every frame between two stacks until both are quiet. */
+void th_pump(struct mst_sim *a, struct mst_sim *b);
+
 #endif

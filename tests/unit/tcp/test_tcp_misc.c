@@ -237,25 +237,6 @@ static void test_tcp_syncookies_under_flood(void **state)
 	mst_sim_destroy(sim);
 }
 
-static void pump(struct mst_sim *a, struct mst_sim *b)
-{
-	uint8_t buf[10240];
-	ssize_t n;
-	int moved = 1;
-
-	while (moved) {
-		moved = 0;
-		while ((n = mst_sim_output(a, buf, sizeof(buf))) > 0) {
-			mst_sim_input(b, buf, (size_t)n);
-			moved = 1;
-		}
-		while ((n = mst_sim_output(b, buf, sizeof(buf))) > 0) {
-			mst_sim_input(a, buf, (size_t)n);
-			moved = 1;
-		}
-	}
-}
-
 static void two_sims(struct mst_sim **a, struct mst_sim **b)
 {
 	struct mst_sim_conf ca, cb;
@@ -284,7 +265,7 @@ static void test_tcp_services_echo_discard_chargen(void **state)
 	/* echo */
 	int fd = mst_sim_socket(a, 1);
 	mst_sim_connect(a, fd, th_ip("10.0.0.2"), 7);
-	pump(a, b);
+	th_pump(a, b);
 	assert_int_equal(th_state(a, fd), TH_ESTABLISHED);
 	for (int r = 0; r < 5000 && got < sizeof(out); r++) {
 		if (sent < sizeof(out)) {
@@ -292,7 +273,7 @@ static void test_tcp_services_echo_discard_chargen(void **state)
 			if (k > 0)
 				sent += (size_t)k;
 		}
-		pump(a, b);
+		th_pump(a, b);
 		ssize_t k = th_recv_all(a, fd, in + got, sizeof(in) - got);
 		if (k > 0)
 			got += (size_t)k;
@@ -302,16 +283,16 @@ static void test_tcp_services_echo_discard_chargen(void **state)
 	assert_int_equal(got, sizeof(out));
 	assert_memory_equal(in, out, sizeof(out));
 	mst_sim_shutdown(a, fd, SHUT_WR);
-	pump(a, b);
+	th_pump(a, b);
 	assert_int_equal(mst_sim_recv(a, fd, in, 10), 0); /* echo closes after our FIN */
 	mst_sim_close(a, fd);
 	/* discard */
 	fd = mst_sim_socket(a, 1);
 	mst_sim_connect(a, fd, th_ip("10.0.0.2"), 9);
-	pump(a, b);
+	th_pump(a, b);
 	assert_int_equal(mst_sim_send(a, fd, out, 5000), 5000);
 	for (int r = 0; r < 100; r++) {
-		pump(a, b);
+		th_pump(a, b);
 		mst_sim_advance(a, TH_MS(1));
 		mst_sim_advance(b, TH_MS(1));
 	}
@@ -325,7 +306,7 @@ static void test_tcp_services_echo_discard_chargen(void **state)
 	mst_sim_connect(a, fd, th_ip("10.0.0.2"), 19);
 	got = 0;
 	for (int r = 0; r < 50 && got < 1000; r++) {
-		pump(a, b);
+		th_pump(a, b);
 		ssize_t k = th_recv_all(a, fd, in + got, sizeof(in) - got);
 		if (k > 0)
 			got += (size_t)k;
@@ -339,7 +320,7 @@ static void test_tcp_services_echo_discard_chargen(void **state)
 	for (int i = 0; i < 72; i++)
 		assert_true(in[i] >= 32 && in[i] < 127);
 	mst_sim_close(a, fd);
-	pump(a, b);
+	th_pump(a, b);
 	mst_sim_destroy(a);
 	mst_sim_destroy(b);
 }

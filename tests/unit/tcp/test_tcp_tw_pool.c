@@ -16,24 +16,7 @@
 
 #include <mustang/sim.h>
 
-static void pump(struct mst_sim *a, struct mst_sim *b)
-{
-	unsigned char buf[10240];
-	ssize_t n;
-	int moved = 1;
-
-	while (moved) {
-		moved = 0;
-		while ((n = mst_sim_output(a, buf, sizeof(buf))) > 0) {
-			mst_sim_input(b, buf, (size_t)n);
-			moved = 1;
-		}
-		while ((n = mst_sim_output(b, buf, sizeof(buf))) > 0) {
-			mst_sim_input(a, buf, (size_t)n);
-			moved = 1;
-		}
-	}
-}
+#include "tcp_helper.h"
 
 static void pair(struct mst_sim **a, struct mst_sim **b, uint32_t max_conns)
 {
@@ -66,13 +49,13 @@ static void one_conn(struct mst_sim *a, struct mst_sim *b, uint16_t lport)
 	if (lport)
 		assert_int_equal(mst_sim_bind(a, fd, lport), 0);
 	assert_int_equal(mst_sim_connect(a, fd, dst, 7), -EINPROGRESS);
-	pump(a, b);
+	th_pump(a, b);
 	assert_true(mst_sim_poll(a, fd, POLLOUT) & POLLOUT);
 	assert_int_equal(mst_sim_send(a, fd, &c, 1), 1);
-	pump(a, b);
+	th_pump(a, b);
 	assert_int_equal(mst_sim_recv(a, fd, &c, 1), 1);
 	assert_int_equal(mst_sim_close(a, fd), 0);
-	pump(a, b);
+	th_pump(a, b);
 }
 
 static void test_tcp_timewait_full_pool_recycles_oldest(void **state)
