@@ -23,17 +23,9 @@ check "1% loss: 1000 messages up to 1 MiB" \
 netem_run --loss 1 --duplicate 1 --delay 2 --reorder 25 || exit 1
 check "1% loss, 1% duplicated, 25% reordered: 500 messages up to 256 KiB" \
 	pony_client reorder --client "$PONY_IP_A:7" --count 500 --max-size 256K --timeout 20000
-# KNOWN BUG (README, issue 6 left open): after the reordering phase the 5%
-# loss phase stalls in about half the runs (the flow falls into one
-# retransmission timeout per packet, ~45 packets/s). Off by default so
-# that the suite stays meaningful; MST_PONY_LOSS5=1 runs it.
-if [ "${MST_PONY_LOSS5:-0}" = 1 ]; then
-	netem_run --loss 5 || exit 1
-	check "5% loss: 500 messages up to 256 KiB" \
-		pony_client loss5 --client "$PONY_IP_A:7" --count 500 --max-size 256K --timeout 20000
-else
-	it_log "SKIP 5% loss phase: known stall after reordering (MST_PONY_LOSS5=1 runs it)"
-fi
+netem_run --loss 5 || exit 1
+check "5% loss: 500 messages up to 256 KiB" \
+	pony_client loss5 --client "$PONY_IP_A:7" --count 500 --max-size 256K --timeout 20000
 netem_stop
 ctl_b pony | grep -E "retransmits|timeouts" | sed 's/^/     /'
 pony_stop "$SRV"

@@ -641,11 +641,10 @@ static struct pony_flow *reliable_flow(struct pony *py, struct pony_flow *f, str
 	return f;
 }
 
+static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt *k);
+
 static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 {
-	uint32_t psn = k->h.psn;
-	enum verdict v = V_DROP;
-
 	if (!reliable_valid(py, k))
 		return;
 	f = reliable_flow(py, f, k);
@@ -655,6 +654,19 @@ static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *
 	f->last_rx = k->now;
 	if (k->piggy)
 		trailer_input(py, f, k);
+	reliable_content(py, f, k);
+	/* Whatever became of the content, the trailer may have opened the
+	 * window: with nothing left in flight no ACK and no timer would. */
+	pony_done_drain(py);
+	pony_push(py, f, k->now);
+}
+
+/* The packet's own content, once its flow and trailer are handled. */
+static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	uint32_t psn = k->h.psn;
+	enum verdict v = V_DROP;
+
 	if (seq_lt(psn, f->rcv_nxt) ||
 	    (seq_lt(psn, f->rcv_nxt + py->win) &&
 	     (f->rcv_map[(psn & py->win_mask) / 64] >> (psn & 63) & 1))) {
@@ -721,8 +733,6 @@ static void reliable_input(struct pony *py, struct pony_flow *f, struct rx_pkt *
 		pony_send_ack(py, f, k->now);
 	else
 		pony_mark_ack(py, f, k->now);
-	pony_done_drain(py);
-	pony_push(py, f, k->now);
 }
 
 static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)

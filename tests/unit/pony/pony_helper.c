@@ -170,6 +170,10 @@ static void io_rx_deliver(void *ctx, const struct pony_msg_info *mi, uint64_t co
 	r->delivered = 1;
 	r->at = n->w->now;
 	n->order[n->n_order++] = (unsigned)cookie;
+	/* from inside pony_input(), as an engine's app glue may */
+	if (n->echo && pony_send(n->py, mi->peer, mi->dst_svc, mi->src_svc, mi->stream, r->buf,
+				 mi->len, cookie, n->w->now))
+		n->echo_errs++;
 }
 
 static void io_rx_abort(void *ctx, uint64_t cookie)

@@ -41,6 +41,8 @@ struct node {
 	struct world *w;
 	uint32_t bound_lo, bound_hi;  /* services [lo, hi] have an endpoint */
 	uint64_t enobufs_until;       /* rx_begin returns -ENOBUFS before this time */
+	bool echo;                    /* send every delivered message back, same stream */
+	unsigned echo_errs;           /* pony_send failures while echoing */
 	unsigned enobufs_calls;
 	struct rx_rec *rx;
 	unsigned n_rx, cap_rx;
