@@ -12,6 +12,12 @@
  *   mst_pony_poll():  records -> events; SEND/READ records give their op
  *                     slot (and copy-buffer space) back
  *
+ * Blocking (the default, as for sockets; mst_fcntl O_NONBLOCK turns it
+ * off): a submission with no op slot or copy-buffer room takes the
+ * records the engine has written into a stash (mst_pony_poll hands those
+ * events out first, in order) until a completion frees room, and sleeps
+ * for more. Non-blocking: -1/EAGAIN.
+ *
  * The command's cookie is ours (generation << 32 | op slot); the app's
  * cookie stays here. Ops in flight are bounded by half the record ring
  * (the engine's budget), so every op's record has room. Everything the
@@ -58,6 +64,10 @@ struct lpony {
 	uint64_t tx_size, tx_head, tx_tail;
 	struct ltx *txq;         /* ring of max_ops entries */
 	uint32_t txq_head, txq_tail;
+	uint8_t nonblock;        /* the descriptor's O_NONBLOCK (read by ep_get) */
+	/* events a blocking submission took from the ring: [st_head, +st_n) */
+	struct mst_pony_event *stash;
+	uint32_t st_head, st_n, st_cap;
 };
 
 static struct lpony *lp[MST_SHM_MAX_SOCKS];
@@ -94,6 +104,7 @@ static void lp_free(struct lpony *l)
 	free(l->ops);
 	free(l->op_free);
 	free(l->txq);
+	free(l->stash);
 	free(l);
 }
 
@@ -114,6 +125,7 @@ static struct lpony *ep_get(int fd, struct thr **t)
 	if (!(*t = thr_get()))
 		return NULL;
 	pthread_mutex_lock(&l->lock);
+	l->nonblock = !!ls->nonblock;
 	return l;
 }
 
@@ -162,7 +174,7 @@ MST_EXPORT int mst_pony_open(uint16_t svc)
 	for (uint32_t i = l->max_ops; i-- > 0;)
 		l->op_free[l->n_op_free++] = i;
 	l->idx = (uint32_t)r;
-	fd = sock_open(t, r, 1, 0);
+	fd = sock_open(t, r, 0, 0);
 	if (fd < 0) {
 		lp_free(l);
 		RET_ERR(-fd);
@@ -176,6 +188,8 @@ MST_EXPORT int mst_pony_open(uint16_t svc)
 }
 
 /* ---- ops ----------------------------------------------------------------- */
+
+static int wait_room(struct thr *t, struct lpony *l, size_t len, bool copy);
 
 static int op_take(struct lpony *l, uint64_t cookie, uint64_t *lib_cookie)
 {
@@ -252,7 +266,9 @@ MST_EXPORT int mst_pony_send_reg(int fd, uint32_t peer, uint16_t dst_svc, uint32
 		RET_ERR(EFAULT);
 	if (!(l = ep_get(fd, &t)))
 		return -1;
-	r = send_at(t, l, peer, dst_svc, stream, (uint64_t)off, len, cookie, -1);
+	r = wait_room(t, l, 0, false);
+	if (r == 0)
+		r = send_at(t, l, peer, dst_svc, stream, (uint64_t)off, len, cookie, -1);
 	pthread_mutex_unlock(&l->lock);
 	if (r < 0)
 		RET_ERR(-r);
@@ -284,19 +300,38 @@ static int txbuf_init(struct thr *t, struct lpony *l)
 	return 0;
 }
 
+/* Bytes to skip at the end of the copy ring before len contiguous bytes
+ * fit; an empty ring starts over at 0, so a message of the ring's whole
+ * size fits whenever nothing else is queued. */
+static uint64_t txbuf_pad(struct lpony *l, size_t len)
+{
+	uint64_t pos;
+
+	if (l->txq_head == l->txq_tail)
+		l->tx_head = l->tx_tail = 0;
+	pos = l->tx_tail % l->tx_size;
+	return pos + len > l->tx_size ? l->tx_size - pos : 0;
+}
+
+static bool txbuf_fits(struct lpony *l, size_t len)
+{
+	return len <= l->tx_size &&
+	       txbuf_pad(l, len) + len <= l->tx_size - (l->tx_tail - l->tx_head) &&
+	       l->txq_tail - l->txq_head < l->max_ops;
+}
+
 /* Room for len contiguous bytes in the copy ring: its offset in the ring,
  * and a txq entry; -EAGAIN when full (space comes back with SEND_DONE). */
 static int64_t txbuf_alloc(struct lpony *l, size_t len, uint32_t *q)
 {
-	uint64_t pos = l->tx_tail % l->tx_size, pad = 0;
+	uint64_t pad, pos;
 
 	if (len > l->tx_size)
 		return -EMSGSIZE;
-	if (pos + len > l->tx_size)
-		pad = l->tx_size - pos; /* skip the end, start over at 0 */
-	if (pad + len > l->tx_size - (l->tx_tail - l->tx_head) ||
-	    l->txq_tail - l->txq_head >= l->max_ops)
+	if (!txbuf_fits(l, len))
 		return -EAGAIN;
+	pad = txbuf_pad(l, len);
+	pos = l->tx_tail % l->tx_size;
 	l->tx_tail += pad + len;
 	*q = l->txq_tail++;
 	l->txq[*q % l->max_ops] = (struct ltx){ .end = l->tx_tail };
@@ -343,8 +378,10 @@ MST_EXPORT int mst_pony_send(int fd, uint32_t peer, uint16_t dst_svc, uint32_t s
 	r = 0;
 	if (!l->tx_base)
 		r = txbuf_init(t, l);
-	if (r == 0 && l->inflight >= l->max_ops)
-		r = -EAGAIN;
+	if (r == 0 && len > l->tx_size)
+		r = -EMSGSIZE; /* would never fit the copy buffer */
+	if (r == 0)
+		r = wait_room(t, l, len, true);
 	if (r == 0 && (pos = txbuf_alloc(l, len, &q)) < 0)
 		r = (int)pos;
 	if (r == 0) {
@@ -380,7 +417,8 @@ MST_EXPORT int mst_pony_read(int fd, uint32_t peer, uint16_t dst_svc, uint32_t k
 	m.a = (uint64_t)loff | off << 32;
 	m.b = (uint32_t)len | (uint64_t)key << 32;
 	m.c = peer | (uint64_t)dst_svc << 32;
-	i = op_take(l, cookie, &m.d);
+	r = wait_room(t, l, 0, false);
+	i = r < 0 ? r : op_take(l, cookie, &m.d);
 	r = i < 0 ? i : op_post(t, l, (uint32_t)i, &m);
 	pthread_mutex_unlock(&l->lock);
 	if (r < 0)
@@ -508,12 +546,13 @@ static uint32_t recs_avail(const struct lpony *l)
 	return n > s->rx_size || n % REC ? 0 : n / REC;
 }
 
-static int drain(struct lpony *l, struct mst_pony_event *evs, int max)
+/* Up to max events from the record ring; -EIO if the ring is insane. */
+static int ring_take(struct lpony *l, struct mst_pony_event *evs, uint32_t max)
 {
 	struct mst_shm_sock *s = &mst_lib.socks[l->idx];
 	const uint8_t *ring = mst_lib.base + s->rx_off;
 	uint32_t head = s->rx_head, n = recs_avail(l);
-	int k = 0;
+	uint32_t k = 0;
 
 	if (!sock_fifo_ok(l->idx))
 		return -EIO;
@@ -528,7 +567,56 @@ static int drain(struct lpony *l, struct mst_pony_event *evs, int max)
 	}
 	/* Release: the engine reuses the slots only after seeing this. */
 	__atomic_store_n(&s->rx_head, head, __ATOMIC_RELEASE);
-	return k;
+	return (int)k;
+}
+
+/* The stash's events first (they are older), then the ring's. */
+static int drain(struct lpony *l, struct mst_pony_event *evs, int max)
+{
+	int k = 0, r;
+
+	while (l->st_n && k < max) {
+		evs[k++] = l->stash[l->st_head++];
+		l->st_n--;
+	}
+	if (!l->st_n)
+		l->st_head = 0;
+	if (k == max)
+		return k;
+	r = ring_take(l, evs + k, (uint32_t)(max - k));
+	return r < 0 ? (k ? k : r) : k + r;
+}
+
+/* Every record now in the ring, into the stash (which grows: it holds
+ * at most what the engine may have outstanding for this endpoint). The
+ * events taken, or -errno. */
+static int stash_fill(struct lpony *l)
+{
+	uint32_t n = recs_avail(l);
+	int r;
+
+	if (!n)
+		return 0;
+	if (l->st_head + l->st_n + n > l->st_cap) {
+		memmove(l->stash, l->stash + l->st_head, l->st_n * sizeof(*l->stash));
+		l->st_head = 0;
+	}
+	if (l->st_n + n > l->st_cap) {
+		uint32_t cap = l->st_cap ? 2 * l->st_cap : 64;
+		struct mst_pony_event *ns;
+
+		while (cap < l->st_n + n)
+			cap *= 2;
+		ns = realloc(l->stash, cap * sizeof(*ns));
+		if (!ns)
+			return -ENOMEM;
+		l->stash = ns;
+		l->st_cap = cap;
+	}
+	r = ring_take(l, l->stash + l->st_head + l->st_n, n);
+	if (r > 0)
+		l->st_n += (uint32_t)r;
+	return r;
 }
 
 struct pony_cond {
@@ -540,37 +628,85 @@ static bool pony_ready(void *arg)
 	return recs_avail(((struct pony_cond *)arg)->l) != 0;
 }
 
+bool pony_stashed(uint32_t idx)
+{
+	const struct lpony *l = idx < MST_SHM_MAX_SOCKS ? __atomic_load_n(&lp[idx], __ATOMIC_ACQUIRE)
+						       : NULL;
+
+	return l && l->gen == mst_lib.ls[idx].gen && __atomic_load_n(&l->st_n, __ATOMIC_RELAXED);
+}
+
+static bool has_room(struct lpony *l, size_t len, bool copy)
+{
+	return l->n_op_free && l->inflight < l->max_ops && (!copy || txbuf_fits(l, len));
+}
+
+/* Room for one more op (and len bytes of copy buffer when copy): 0,
+ * -EAGAIN on a non-blocking endpoint, or -errno. A blocking endpoint
+ * moves records into the stash (completions among them free room) and
+ * sleeps for more, in slices: another thread's mst_pony_poll() may free
+ * room without a record arriving for us. */
+static int wait_room(struct thr *t, struct lpony *l, size_t len, bool copy)
+{
+	for (;;) {
+		struct pony_cond c = { .l = l };
+		struct wait_spec w = { .ready = pony_ready, .arg = &c, .socks = &l->idx, .n_socks = 1 };
+		int r;
+
+		if (has_room(l, len, copy))
+			return 0;
+		if (l->nonblock)
+			return -EAGAIN;
+		r = stash_fill(l);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
+		pthread_mutex_unlock(&l->lock);
+		r = thr_wait(t, &w, 10);
+		pthread_mutex_lock(&l->lock);
+		if (r < 0)
+			return r;
+		if (mst_lib.ls[l->idx].gen != l->gen)
+			return -EBADF; /* closed while we slept */
+	}
+}
+
 MST_EXPORT int mst_pony_poll(int fd, struct mst_pony_event *evs, int max, int timeout_ms)
 {
 	struct lpony *l;
 	struct thr *t;
+	int64_t end;
 	int k;
 
 	if (!evs || max <= 0)
 		RET_ERR(EINVAL);
 	if (!(l = ep_get(fd, &t)))
 		return -1;
+	end = timeout_ms < 0 ? INT64_MAX : lib_now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
 		struct pony_cond c = { .l = l };
 		struct wait_spec w = { .ready = pony_ready, .arg = &c, .socks = &l->idx, .n_socks = 1 };
+		int64_t now;
 		int r;
 
 		k = drain(l, evs, max);
 		if (k != 0 || timeout_ms == 0)
 			break;
+		now = lib_now_ns();
+		if (now >= end)
+			break;
+		/* A wake-up can find nothing (another thread took the records,
+		 * or they were skipped): wait on for the rest of the timeout. */
 		pthread_mutex_unlock(&l->lock);
-		r = thr_wait(t, &w, timeout_ms);
+		r = thr_wait(t, &w, end == INT64_MAX ? -1 : (int)((end - now + 999999) / 1000000));
 		pthread_mutex_lock(&l->lock);
 		if (r < 0) {
 			k = r;
 			break;
 		}
-		if (r == 0) { /* timed out: one last look */
-			timeout_ms = 0;
-			continue;
-		}
-		if (timeout_ms > 0)
-			timeout_ms = 0; /* simple: ready now, take what is there */
+		if (r == 0)
+			timeout_ms = 0; /* timed out: one last look */
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (k < 0)

@@ -125,7 +125,13 @@ struct wait_spec {
 };
 /* 1: ready() true, 2: a kernel fd is ready, 0: timeout, -errno. */
 int thr_wait(struct thr *t, const struct wait_spec *w, int timeout_ms);
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t lib_now_ns(void);
 int thr_own(struct thr *t, uint32_t sock, bool force);
+
+/* pony.c: events a blocking submission took from a Pony endpoint's ring
+ * wait in the library (readable, as for poll/epoll). */
+bool pony_stashed(uint32_t idx);
 
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */

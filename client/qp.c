@@ -49,7 +49,7 @@ static inline void cpu_relax(void)
 #endif
 }
 
-static int64_t now_ns(void)
+int64_t lib_now_ns(void)
 {
 	struct timespec ts;
 
@@ -434,7 +434,7 @@ int thr_wait(struct thr *t, const struct wait_spec *w, int timeout_ms)
 {
 	struct mst_lib *L = &mst_lib;
 	struct lqp *lq = &L->lqp[t->qp];
-	int64_t start = now_ns(), deadline = timeout_ms < 0 ? INT64_MAX :
+	int64_t start = lib_now_ns(), deadline = timeout_ms < 0 ? INT64_MAX :
 		start + (int64_t)timeout_ms * 1000000;
 	int64_t spin_until = start + L->spin_ns, now;
 	int r;
@@ -453,7 +453,7 @@ int thr_wait(struct thr *t, const struct wait_spec *w, int timeout_ms)
 			r = -ENETDOWN;
 			goto out;
 		}
-		now = now_ns();
+		now = lib_now_ns();
 		if (now >= deadline) {
 			r = 0;
 			if (w->n_kfds && timeout_ms == 0 && poll(w->kfds, w->n_kfds, 0) > 0)

@@ -170,7 +170,7 @@ uint32_t sock_readiness(uint32_t idx)
 			mask |= POLLIN;
 		return mask;
 	}
-	if (rx_level(idx, &eof, &bad) || eof || ls->shut_rd)
+	if (rx_level(idx, &eof, &bad) || eof || ls->shut_rd || pony_stashed(idx))
 		mask |= POLLIN;
 	if (eof)
 		mask |= POLLRDHUP;

@@ -4,7 +4,8 @@
  *
  *   pony_echo [-s SVC] [--region BYTES] [--ctl PATH] [-v]          server
  *   pony_echo --client IP:SVC [--count N] [--max-size B] [--streams S]
- *             [--window W] [--zero-copy] [--timeout MS] [-s SVC]   client
+ *             [--window W] [--zero-copy] [--blocking] [--timeout MS]
+ *             [-s SVC]                                             client
  *   pony_echo --client IP:SVC --read KEY --region BYTES
  *             [--private-key K]                                    READ client
  *
@@ -20,7 +21,10 @@
  * 1000); at most W unechoed (default 64). It checks every echo: right
  * stream order (exactly once, in order), length and bytes; and that every
  * send completed with status 0. --zero-copy sends messages up to 64 KiB
- * from registered regions (mst_pony_send_reg).
+ * from registered regions (mst_pony_send_reg). The endpoint is
+ * non-blocking (sends that find no room wait for the next poll) unless
+ * --blocking: then a send waits in libmustang for room, and a window
+ * larger than the library's op budget makes it do so.
  *
  * READ client: reads the whole region and pieces of it and checks the
  * pattern; then an out-of-bounds READ (expects ERANGE), an unknown key
@@ -31,6 +35,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -51,7 +56,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: pony_echo [-s SVC] [--region BYTES] [--ctl PATH] [-v]\n"
 		"       pony_echo --client IP:SVC [--count N] [--max-size B] [--streams S]\n"
-		"                 [--window W] [--zero-copy] [--timeout MS] [-s SVC]\n"
+		"                 [--window W] [--zero-copy] [--blocking] [--timeout MS] [-s SVC]\n"
 		"       pony_echo --client IP:SVC --read KEY --region BYTES [--private-key K]\n"
 		"Pony echo on Mustang: a server sending every message back on its stream\n"
 		"(and serving READs of a region), or a client checking echoes or READs.\n\n"
@@ -62,6 +67,7 @@ static void usage(FILE *f)
 		"  -S, --streams S      streams (default 8)\n"
 		"  -w, --window W       unechoed messages at most (default 64)\n"
 		"  -z, --zero-copy      messages up to 64 KiB from registered regions\n"
+		"  -b, --blocking       blocking endpoint: sends wait for room in libmustang\n"
 		"  -t, --timeout MS     give up after MS without progress (default 30000)\n"
 		"  -r, --read KEY       READ client: the server's region key\n"
 		"  -p, --private-key K  READ client: a key that must give EACCES\n"
@@ -132,7 +138,7 @@ static int serve(uint16_t svc, uint64_t region, bool verbose)
 	uint8_t *r1, *r2;
 	int ep = mst_pony_open(svc);
 
-	if (ep < 0) {
+	if (ep < 0 || mst_fcntl(ep, F_SETFL, O_NONBLOCK) < 0) {
 		fprintf(stderr, "pony_echo: svc %u: %s\n", svc, strerror(errno));
 		return 1;
 	}
@@ -205,7 +211,8 @@ struct client {
 	uint32_t max, streams, window;
 	uint64_t *next;     /* per stream: next index expected back */
 	uint8_t *buf, *want;
-	bool zc;
+	bool zc, blocking;
+	uint64_t burst, max_burst; /* sends since the last poll, most of them */
 	uint8_t *zc_base;   /* window slots of ZC_SLOT bytes */
 	uint64_t *zc_owner; /* slot -> message index + 1 (0 free) */
 	int timeout_ms;
@@ -275,7 +282,7 @@ static int send_next(struct client *c)
 		msg_fill(c->buf, i, len);
 		r = mst_pony_send(c->ep, c->ip, c->svc, stream, c->buf, len, UINT64_MAX);
 	}
-	if (r < 0 && errno == EAGAIN)
+	if (r < 0 && errno == EAGAIN && !c->blocking)
 		return 1;
 	if (r < 0) {
 		fprintf(stderr, "pony_echo: send %llu (%u bytes): %s\n", (unsigned long long)i, len,
@@ -283,6 +290,8 @@ static int send_next(struct client *c)
 		return -1;
 	}
 	c->sent++;
+	if (++c->burst > c->max_burst)
+		c->max_burst = c->burst;
 	return 0;
 }
 
@@ -298,6 +307,7 @@ static int run_client(struct client *c)
 			;
 		if (r < 0)
 			return 1;
+		c->burst = 0;
 		n = mst_pony_poll(c->ep, evs, EVS, 100);
 		if (n < 0) {
 			if (errno == EINTR && !stop)
@@ -346,6 +356,9 @@ static int run_client(struct client *c)
 		printf("pony_echo: %llu messages echoed intact and in order, %llu bytes each way, %.2f s, %.1f MB/s\n",
 		       (unsigned long long)c->echoed, (unsigned long long)c->bytes, s,
 		       (double)c->bytes / 1e6 / s);
+		if (c->blocking)
+			printf("pony_echo: blocking sends: up to %llu between two polls\n",
+			       (unsigned long long)c->max_burst);
 	}
 	return 0;
 }
@@ -435,6 +448,7 @@ int main(int argc, char **argv)
 		{ "streams", required_argument, NULL, 'S' },
 		{ "window", required_argument, NULL, 'w' },
 		{ "zero-copy", no_argument, NULL, 'z' },
+		{ "blocking", no_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "read", required_argument, NULL, 'r' },
 		{ "private-key", required_argument, NULL, 'p' },
@@ -449,11 +463,11 @@ int main(int argc, char **argv)
 	const char *ctl = NULL, *server = NULL;
 	uint64_t v, region = 1u << 20, key = 0, pkey = 0;
 	uint16_t svc = 0;
-	bool reads = false;
+	bool reads = false, blocking = false;
 	struct sockaddr_in sa;
 	int opt, rc;
 
-	while ((opt = getopt_long(argc, argv, "s:C:n:M:S:w:zt:r:p:R:c:vh", lo, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "s:C:n:M:S:w:zbt:r:p:R:c:vh", lo, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			if (ex_parse_port(optarg, &svc) < 0 || !svc)
@@ -483,6 +497,9 @@ int main(int argc, char **argv)
 			break;
 		case 'z':
 			c.zc = true;
+			break;
+		case 'b':
+			blocking = true;
 			break;
 		case 't':
 			if (ex_parse_num(optarg, 1, 3600000, &v) < 0)
@@ -529,6 +546,9 @@ int main(int argc, char **argv)
 	c.ip = sa.sin_addr.s_addr;
 	c.svc = ntohs(sa.sin_port);
 	c.ep = mst_pony_open(svc ? svc : 1007);
+	c.blocking = blocking;
+	if (c.ep >= 0 && !blocking && mst_fcntl(c.ep, F_SETFL, O_NONBLOCK) < 0)
+		c.ep = -1;
 	if (c.ep < 0) {
 		fprintf(stderr, "pony_echo: open: %s\n", strerror(errno));
 		return 1;

@@ -188,8 +188,14 @@ int mst_tx_commit(int fd, size_t n);
  *   MST_PONY_READ_DONE  a one-sided READ filled its buffer (0) or failed:
  *                       -ENOENT (no such region), -EACCES (not remote-
  *                       readable), -ERANGE (outside it), -ETIMEDOUT...
- * Submitting never blocks: -1/EAGAIN when too many operations await their
- * completion event or the copy buffer is full (call mst_pony_poll()).
+ * Blocking as for sockets: a new endpoint is blocking; a submission that
+ * finds too many operations awaiting their completion event, or the copy
+ * buffer full, waits until completions free room (the events that arrive
+ * meanwhile are kept, in order, for mst_pony_poll()); it fails with
+ * ENETDOWN if the daemon goes, EBADF if the endpoint is closed meanwhile,
+ * EINTR on a signal.
+ * After mst_fcntl(ep, F_SETFL, O_NONBLOCK) it returns -1/EAGAIN instead.
+ * Completions are waited for with mst_pony_poll()'s timeout.
  * The descriptor works with mst_poll/mst_epoll (POLLIN: events pending)
  * and closes with mst_close() (pending operations are dropped without
  * events; peers get -ECONNREFUSED for new messages).
@@ -236,7 +242,8 @@ int mst_pony_reg_free(int ep, uint32_t key);
 int mst_pony_read(int ep, uint32_t peer, uint16_t dst_svc, uint32_t key, uint64_t off,
 		  size_t len, void *dst, uint64_t cookie);
 /* Up to max events, waiting up to timeout_ms (-1 forever, 0 never) for
- * the first: the count, 0 on timeout, or -1 with errno (EINTR, EIO). */
+ * the first: the count, 0 only once the timeout has passed, or -1 with
+ * errno (EINTR: a signal, EIO, ENETDOWN). */
 int mst_pony_poll(int ep, struct mst_pony_event *evs, int max, int timeout_ms);
 /* Give a received message's bytes back (ev: its MSG event). */
 int mst_pony_release(int ep, const struct mst_pony_event *ev);

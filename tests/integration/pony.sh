@@ -6,6 +6,7 @@
 #   - 10,000 messages of mixed sizes up to 16 MiB (mostly small) echoed on
 #     8 streams: every one back exactly once, in stream order, intact
 #   - the zero-copy send path (registered regions)
+#   - a blocking endpoint whose sends wait in libmustang for room
 #   - one-sided READ of a registered region, whole and in pieces; an
 #     out-of-bounds READ (ERANGE), an unknown key (ENOENT), a region that
 #     is not remote-readable (EACCES), a service nobody bound: errors
@@ -28,6 +29,14 @@ check "$COUNT messages up to 16 MiB, 8 streams, exactly once, in order, intact" 
 	pony_client mixed --client "$PONY_IP_A:7" --count "$COUNT" --max-size 16M --streams 8 --window 128
 check "zero-copy sends (2000 messages, registered regions)" \
 	pony_client zc --client "$PONY_IP_A:7" --count 2000 --max-size 256K --zero-copy -s 1008
+# Blocking endpoint: the window (4096) is twice libmustang's op budget (half
+# the endpoint's record ring: 2048 with the default socket buffers), so
+# sends must wait in the library for completions, keeping the events that
+# arrive meanwhile for the next poll; no echo may be lost or reordered.
+check "blocking sends: 6000 messages, window 4096 (twice the op budget)" \
+	pony_client blocking --client "$PONY_IP_A:7" --count 6000 --max-size 4K --window 4096 --blocking -s 1010
+blocked_burst() { sed -n 's/.*blocking sends: up to \([0-9]*\) between two polls/\1/p' "$IT_TMP/blocking.out"; }
+check "blocking sends went past the op budget without a poll" test "$(blocked_burst)" -gt 2048
 
 # READ: a fresh server that gets nothing but READs must see no event.
 pony_server RSRV reads -s 9 --region 1M || exit 1

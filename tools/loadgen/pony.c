@@ -22,6 +22,7 @@
  * (lg_sched) when a slot is free and latency counts from the due time.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,10 @@ int lg_pony_serve_start(const struct lg_args *a, volatile int *stop, pthread_t *
 		return -ENOMEM;
 	s->stop = stop;
 	s->ep = mst_pony_open(a->port);
+	if (s->ep >= 0 && mst_fcntl(s->ep, F_SETFL, O_NONBLOCK) < 0) {
+		mst_close(s->ep);
+		s->ep = -1;
+	}
 	if (s->ep < 0) {
 		int e = errno;
 
@@ -295,6 +300,12 @@ static int open_ep(struct pcli *c)
 		uint16_t svc = (uint16_t)(40000u + (((unsigned)getpid() + k * 7919u) % 25000u));
 
 		c->ep = mst_pony_open(svc);
+		if (c->ep >= 0 && mst_fcntl(c->ep, F_SETFL, O_NONBLOCK) < 0) {
+			int e = errno;
+
+			mst_close(c->ep);
+			return -e;
+		}
 		if (c->ep >= 0) {
 			c->svc = svc;
 			return 0;
