@@ -544,6 +544,8 @@ NUM_SETTER(set_pony_target, pony_target_us, uint32_t, 1, 1000000)
 NUM_SETTER(set_pony_ai, pony_ai_milli, uint32_t, 1, 1000000)
 NUM_SETTER(set_pony_beta, pony_beta_milli, uint32_t, 1, 100000)
 NUM_SETTER(set_pony_mdf, pony_max_mdf_milli, uint32_t, 1, 999)
+NUM_SETTER(set_pony_fs_range, pony_fs_range_us, uint32_t, 1, 10000000)
+NUM_SETTER(set_pony_fs_max, pony_fs_max_cwnd, uint32_t, 2, 1u << 20)
 NUM_SETTER(set_pony_cwnd, pony_init_cwnd, uint32_t, 1, 65536)
 NUM_SETTER(set_pony_window, pony_window_pkts, uint32_t, 1, 65536)
 NUM_SETTER(set_pony_rto_min, pony_rto_min_us, uint32_t, 10, 10000000)
@@ -644,6 +646,12 @@ static const struct opt opts[] = {
 	  set_pony_beta },
 	{ "pony-max-mdf-milli", "N",
 	  "Pony congestion control: largest single decrease x1000, 1..999 (default 500)", set_pony_mdf },
+	{ "pony-fs-range-us", "N",
+	  "Pony congestion control: flow scaling, extra target delay at cwnd 1, 1..10000000 (default 500)",
+	  set_pony_fs_range },
+	{ "pony-fs-max-cwnd", "N",
+	  "Pony congestion control: flow scaling falls to 0 at this cwnd, 2..2^20 (default 64)",
+	  set_pony_fs_max },
 	{ "pony-init-cwnd", "N", "Pony initial congestion window, packets (default 64)",
 	  set_pony_cwnd },
 	{ "pony-window-pkts", "N", "Pony cap on packets in flight per flow (default 512)",

@@ -92,6 +92,8 @@ struct mst_config {
 	uint32_t pony_init_cwnd;       /* packets */
 	uint32_t pony_window_pkts;     /* packets in flight per flow, cap */
 	uint32_t pony_rto_min_us, pony_rto_max_us;
+	uint32_t pony_fs_range_us;     /* CC flow scaling: extra target at cwnd 1 */
+	uint32_t pony_fs_max_cwnd;     /* CC flow scaling: none from this cwnd up */
 };
 
 /* Fill *c with the defaults. */

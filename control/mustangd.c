@@ -538,6 +538,8 @@ static int engines_start(struct daemon *d)
 			.pony_window_pkts = c->pony_window_pkts,
 			.pony_rto_min_us = c->pony_rto_min_us,
 			.pony_rto_max_us = c->pony_rto_max_us,
+			.pony_fs_range_us = c->pony_fs_range_us,
+			.pony_fs_max_cwnd = c->pony_fs_max_cwnd,
 		};
 		struct mst_queue *q = port_queue(d->ports[0], i);
 		void *eng;

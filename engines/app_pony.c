@@ -911,6 +911,8 @@ struct eng_pony *eng_pony_create(const struct mst_engine_conf *c, struct net_sta
 	OVR(cc_beta_milli, c->pony_beta_milli);
 	OVR(cc_max_mdf_milli, c->pony_max_mdf_milli);
 	OVR(cc_init_cwnd, c->pony_init_cwnd);
+	OVR(cc_fs_range_us, c->pony_fs_range_us);
+	OVR(cc_fs_max_cwnd, c->pony_fs_max_cwnd);
 	OVR(window_pkts, c->pony_window_pkts);
 	OVR(rto_min_us, c->pony_rto_min_us);
 	OVR(rto_max_us, c->pony_rto_max_us);

@@ -56,6 +56,7 @@ struct mst_engine_conf {
 	uint32_t pony_max_msg;  /* bytes */
 	uint32_t pony_target_us, pony_ai_milli, pony_beta_milli, pony_max_mdf_milli;
 	uint32_t pony_init_cwnd, pony_window_pkts, pony_rto_min_us, pony_rto_max_us;
+	uint32_t pony_fs_range_us, pony_fs_max_cwnd;
 };
 
 /* An attached application: its shared segment (<mustang/shm_abi.h>), as

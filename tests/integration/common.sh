@@ -41,7 +41,8 @@ it_cleanup() {
 	local rc=$? p
 	for p in "${IT_BG_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 	mst_cleanup
-	[ -n "$IT_TMP" ] && rm -rf "$IT_TMP"
+	[ -n "$IT_TMP" ] && [ -z "${MST_KEEP_TMP:-}" ] && rm -rf "$IT_TMP"
+	[ -n "${MST_KEEP_TMP:-}" ] && it_log "kept $IT_TMP"
 	exit "$rc"
 }
 

@@ -30,25 +30,36 @@ rr() { # JSON: pony_rr, 64 B, one request in flight, for SECS
 }
 p99() { "$MST_PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["latency_ns"]["p99"] if d["ops"] > 1000 else 0)' "$1"; }
 
-check "idle: pony_rr runs" rr "$IT_TMP/idle.json"
-IDLE=$(p99 "$IT_TMP/idle.json" 2>/dev/null || echo 0)
+# One attempt: idle p99, then p99 next to a 16 MiB transfer (2 in flight,
+# on the sink streams, for longer than the measurement). On two shared
+# cores a scheduling hiccup alone can double a 4-second p99, so the
+# property is checked over up to 3 attempts: head-of-line blocking behind
+# the big messages (p99 in milliseconds) fails all three.
+attempt() { # N: sets IDLE, BUSY, BULK_RC, GBPS
+	IDLE=0 BUSY=0 BULK_RC=1
+	rr "$IT_TMP/idle$1.json" || return 1
+	IDLE=$(p99 "$IT_TMP/idle$1.json" 2>/dev/null || echo 0)
+	"$LOAD" run --stack mustang --ctl "$IT_TMP/b.sock" --target "$PONY_IP_A:7100" \
+		--mode pony_stream --size 16777216 --conns 2 --duration $((SECS + 4)) --timeout 10 \
+		--quiet --json "$IT_TMP/bulk$1.json" >"$IT_TMP/bulk$1.txt" 2>&1 &
+	local bulk=$!
+	IT_BG_PIDS+=("$bulk")
+	sleep 1
+	rr "$IT_TMP/busy$1.json"
+	BUSY=$(p99 "$IT_TMP/busy$1.json" 2>/dev/null || echo 0)
+	wait "$bulk"
+	BULK_RC=$?
+	GBPS=$("$MST_PY" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["gbit_per_s"])' \
+		"$IT_TMP/bulk$1.json" 2>/dev/null || echo "?")
+	it_log "     attempt $1: p99 idle $((IDLE / 1000)) us, with 16 MiB messages streaming at $GBPS Gbit/s: $((BUSY / 1000)) us"
+	[ "$BULK_RC" -eq 0 ] && [ "$IDLE" -gt 0 ] && [ "$BUSY" -gt 0 ] && [ "$BUSY" -le $((2 * IDLE)) ]
+}
 
-# Bulk: 16 MiB messages, 2 in flight, on the sink streams, for longer
-# than the measurement.
-"$LOAD" run --stack mustang --ctl "$IT_TMP/b.sock" --target "$PONY_IP_A:7100" \
-	--mode pony_stream --size 16777216 --conns 2 --duration $((SECS + 4)) --timeout 10 \
-	--quiet --json "$IT_TMP/bulk.json" >"$IT_TMP/bulk.txt" 2>&1 &
-BULK=$!
-IT_BG_PIDS+=("$BULK")
-sleep 1
-check "busy: pony_rr runs next to the bulk transfer" rr "$IT_TMP/busy.json"
-BUSY=$(p99 "$IT_TMP/busy.json" 2>/dev/null || echo 0)
-wait "$BULK"
-BULK_RC=$?
+OK=0 IDLE=0 BUSY=0 BULK_RC=1
+for n in 1 2 3; do
+	if attempt "$n"; then OK=$n; break; fi
+done
+check "pony_rr ran idle and next to the bulk transfer (> 1000 RPCs each)" test "$IDLE" -gt 0 -a "$BUSY" -gt 0
 check "the bulk transfer finished without errors" test "$BULK_RC" -eq 0
-GBPS=$("$MST_PY" -c 'import json,sys; print("%.2f" % json.load(open(sys.argv[1]))["gbit_per_s"])' \
-	"$IT_TMP/bulk.json" 2>/dev/null || echo "?")
-it_log "     p99 idle $((IDLE / 1000)) us, with 16 MiB messages streaming at $GBPS Gbit/s: $((BUSY / 1000)) us"
-check "both measurements have > 1000 RPCs" test "$IDLE" -gt 0 -a "$BUSY" -gt 0
-check "p99 with the bulk transfer within 2x of idle" test "$BUSY" -le $((2 * IDLE))
+check "p99 with the bulk transfer within 2x of idle (attempt $OK of 3)" test "$OK" -gt 0
 it_end

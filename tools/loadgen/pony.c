@@ -59,21 +59,6 @@ struct psrv {
 	volatile int *stop;
 };
 
-/* Send, waiting out EAGAIN (completions free room). */
-static int send_retry(int ep, uint32_t peer, uint16_t svc, uint32_t stream, const void *buf,
-		      size_t len, volatile int *stop)
-{
-	struct mst_pony_event evs[LG_PONY_BATCH];
-
-	while (mst_pony_send(ep, peer, svc, stream, buf, len, 0) < 0) {
-		if (errno != EAGAIN || *stop)
-			return -1;
-		/* our own SEND_DONEs: nothing to do with them */
-		(void)mst_pony_poll(ep, evs, 0, 1);
-	}
-	return 0;
-}
-
 static void *psrv_thread(void *arg)
 {
 	struct psrv *s = arg;
@@ -91,11 +76,11 @@ static void *psrv_thread(void *arg)
 			    memcmp(e->data, key_req, sizeof(key_req)) == 0) {
 				struct key_reply kr = { .key = s->key, .size = s->region };
 
-				(void)send_retry(s->ep, e->peer, e->src_svc, e->stream, &kr, sizeof(kr),
-						 s->stop);
+				(void)mst_pony_send(s->ep, e->peer, e->src_svc, e->stream, &kr,
+						    sizeof(kr), 0);
 			} else if (e->stream < LG_PONY_SINK_BASE) {
-				(void)send_retry(s->ep, e->peer, e->src_svc, e->stream, e->data, e->len,
-						 s->stop);
+				(void)mst_pony_send(s->ep, e->peer, e->src_svc, e->stream, e->data,
+						    e->len, 0);
 			}
 			mst_pony_release(s->ep, e);
 		}
@@ -110,11 +95,10 @@ int lg_pony_serve_start(const struct lg_args *a, volatile int *stop, pthread_t *
 	if (s == NULL)
 		return -ENOMEM;
 	s->stop = stop;
+	/* Blocking: a reply that finds no room waits in libmustang for
+	 * completions (keeping the requests that arrive meanwhile for the
+	 * next poll); a peer that went away completes our sends with errors. */
 	s->ep = mst_pony_open(a->port);
-	if (s->ep >= 0 && mst_fcntl(s->ep, F_SETFL, O_NONBLOCK) < 0) {
-		mst_close(s->ep);
-		s->ep = -1;
-	}
 	if (s->ep < 0) {
 		int e = errno;
 

@@ -32,6 +32,8 @@ void pony_conf_defaults(struct pony_conf *c)
 	c->cc_beta_milli = 800;
 	c->cc_max_mdf_milli = 500;
 	c->cc_init_cwnd = 64;
+	c->cc_fs_range_us = 500;
+	c->cc_fs_max_cwnd = 64;
 }
 
 static uint32_t pow2_at_least(uint32_t n)
@@ -49,7 +51,9 @@ static bool conf_ok(const struct pony_conf *c)
 	       c->max_flows <= (1u << 20) && c->max_msgs > 0 && c->max_msgs <= (1u << 24) &&
 	       c->max_streams > 0 && c->window_pkts >= 1 && c->window_pkts <= (1u << 16) &&
 	       c->rto_min_us > 0 && c->rto_max_us >= c->rto_min_us && c->rto_max_us <= 4000000 &&
-	       c->cc_init_cwnd >= 1 && c->cc_max_mdf_milli < 1000 && c->idle_timeout_ms > 0;
+	       c->cc_init_cwnd >= 1 && c->cc_max_mdf_milli < 1000 && c->idle_timeout_ms > 0 &&
+	       c->cc_fs_max_cwnd >= 2 && c->cc_fs_max_cwnd <= (1u << 20) &&
+	       c->cc_fs_range_us <= 10000000;
 }
 
 static bool ht_init(struct pony_ht *ht, uint32_t n)

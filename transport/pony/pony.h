@@ -65,6 +65,8 @@ struct pony_conf {
 	uint32_t cc_beta_milli;    /* decrease scale per unit of relative excess delay x1000; default 800 */
 	uint32_t cc_max_mdf_milli; /* largest single decrease, x1000; default 500 */
 	uint32_t cc_init_cwnd;     /* packets; default 64 */
+	uint32_t cc_fs_range_us;   /* flow scaling: extra target at cwnd 1; default 500 */
+	uint32_t cc_fs_max_cwnd;   /* ... falling to 0 at this cwnd (packets, >= 2); default 64 */
 };
 
 /* Fill every field with its default (then override what you need). */

@@ -453,6 +453,39 @@ static void test_pony_cc(void **state)
 	rmworld(w);
 }
 
+/* cwnd after a bulk transfer ran 1 ms at a 10 us RTT, then 200 ms at 300 us. */
+static uint32_t cwnd_at_300us(uint32_t fs_range_us)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct pony_conf c = conf_small();
+	uint8_t *big = malloc(16u << 20);
+	struct pony_flow_info fi;
+
+	c.cc_fs_range_us = fs_range_us;
+	world_init(w, &c);
+	w->delay_ns = 5 * US;
+	assert_int_equal(node_send(&w->a, 1, 2, 0, big, 16u << 20, 1), 0);
+	world_run(w, 1 * MS, NULL, NULL);
+	w->delay_ns = 150 * US; /* RTT 300 us: over min_rtt + 100 us, not over + 100 + fs(1) */
+	world_run(w, 200 * MS, NULL, NULL);
+	assert_int_equal(pony_flow_info(w->a.py, 0, &fi, w->now), 0);
+	free(big);
+	rmworld(w);
+	return fi.cwnd_milli;
+}
+
+/* Flow scaling: a flow whose RTT rose for good keeps a few packets in
+ * flight (fs(cwnd) = 180 us at cwnd ~5 with the defaults) where the plain
+ * target would leave it at one. */
+static void test_pony_cc_flow_scaling(void **state)
+{
+	uint32_t plain = cwnd_at_300us(1), scaled = cwnd_at_300us(500);
+
+	assert_true(plain <= 2000);
+	assert_true(scaled >= 3000);
+	assert_true(scaled <= 8000);
+}
+
 /* Idle flows go away on both sides; the next message opens a new one. */
 static void test_pony_idle_teardown(void **state)
 {
@@ -572,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_pony_no_service),
 		cmocka_unit_test(test_pony_rpc_no_timer_delay),
 		cmocka_unit_test(test_pony_cc),
+		cmocka_unit_test(test_pony_cc_flow_scaling),
 		cmocka_unit_test(test_pony_idle_teardown),
 		cmocka_unit_test(test_pony_peer_forgot_flow),
 		cmocka_unit_test(test_pony_cancel_svc),
