@@ -536,14 +536,16 @@ static bool rec_event(struct lpony *l, const struct mst_shm_pony_rec *r, struct 
 	return false;
 }
 
-/* Records pending, and sane: the engine's rx_tail (acquire, pairs with
- * its store-release after writing the record). */
+#define RECS_BAD UINT32_MAX
+
+/* Records pending per the engine's rx_tail (acquire, pairs with its
+ * store-release after writing the record); RECS_BAD if that cannot be. */
 static uint32_t recs_avail(const struct lpony *l)
 {
 	const struct mst_shm_sock *s = &mst_lib.socks[l->idx];
 	uint32_t n = ld_acq(&s->rx_tail) - s->rx_head;
 
-	return n > s->rx_size || n % REC ? 0 : n / REC;
+	return n > s->rx_size || n % REC ? RECS_BAD : n / REC;
 }
 
 /* Up to max events from the record ring; -EIO if the ring is insane. */
@@ -554,7 +556,7 @@ static int ring_take(struct lpony *l, struct mst_pony_event *evs, uint32_t max)
 	uint32_t head = s->rx_head, n = recs_avail(l);
 	uint32_t k = 0;
 
-	if (!sock_fifo_ok(l->idx))
+	if (!sock_fifo_ok(l->idx) || n == RECS_BAD)
 		return -EIO;
 	while (n && k < max) {
 		struct mst_shm_pony_rec r;
@@ -595,6 +597,8 @@ static int stash_fill(struct lpony *l)
 	uint32_t n = recs_avail(l);
 	int r;
 
+	if (n == RECS_BAD)
+		return -EIO;
 	if (!n)
 		return 0;
 	if (l->st_head + l->st_n + n > l->st_cap) {
