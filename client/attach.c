@@ -139,6 +139,7 @@ void lib_detach(void)
 		return;
 	__atomic_store_n(&L->attached, 0, __ATOMIC_RELEASE);
 	epoll_forget_all();
+	pony_lib_reset();
 	for (i = 0; i < L->n_qps; i++)
 		close(L->efd[i]);
 	for (i = 0; i < L->n_socks; i++) {

@@ -25,7 +25,12 @@
  * Pony arena is an EIO event, never a wild pointer.
  *
  * Locking: one mutex per endpoint around its state and its records; a
- * thread that waits in mst_pony_poll() drops it while it sleeps.
+ * thread that waits (mst_pony_poll(), a blocking submission) drops it
+ * while it sleeps. The state of a socket index (struct lpony) is made on
+ * the first Pony endpoint there and kept, reinitialised by each new one,
+ * until the library detaches: a sleeper never wakes on freed memory, and
+ * tells by the generation it went to sleep with that its endpoint was
+ * closed (EBADF).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,6 +41,8 @@
 #define RET_ERR(e) do { errno = (e); return -1; } while (0)
 #define REC ((uint32_t)sizeof(struct mst_shm_pony_rec))
 #define TXBUF_MIN (64u << 10)
+#define POLL_SLICE_MS 200         /* sleepers look at their endpoint this often */
+#define ROOM_SLICE_MS 10          /* ... and blocked submitters this often */
 
 struct lop {                     /* one op in flight */
 	uint16_t gen;
@@ -108,6 +115,66 @@ static void lp_free(struct lpony *l)
 	free(l);
 }
 
+/* lib_detach(): no thread is inside the library any more. */
+void pony_lib_reset(void)
+{
+	for (uint32_t i = 0; i < MST_SHM_MAX_SOCKS; i++) {
+		lp_free(lp[i]);
+		lp[i] = NULL;
+	}
+}
+
+/* Socket index idx's state, made on first use (never freed before
+ * pony_lib_reset()); NULL when out of memory. */
+static struct lpony *lp_slot(uint32_t idx)
+{
+	struct lpony *l;
+
+	pthread_mutex_lock(&open_lock);
+	l = lp[idx];
+	if (!l && (l = calloc(1, sizeof(*l))) != NULL) {
+		pthread_mutex_init(&l->lock, NULL);
+		l->idx = idx;
+		__atomic_store_n(&lp[idx], l, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&open_lock);
+	return l;
+}
+
+/* A new endpoint on l (locked): op table for max_ops, empty copy buffer
+ * and stash, generation gen. 0 or -ENOMEM (l unchanged). */
+static int lp_reinit(struct lpony *l, uint32_t max_ops, uint32_t gen)
+{
+	struct lop *ops = calloc(max_ops, sizeof(*ops));
+	uint32_t *op_free = calloc(max_ops, sizeof(*op_free));
+	struct ltx *txq = calloc(max_ops, sizeof(*txq));
+
+	if (!ops || !op_free || !txq) {
+		free(ops);
+		free(op_free);
+		free(txq);
+		return -ENOMEM;
+	}
+	free(l->ops);
+	free(l->op_free);
+	free(l->txq);
+	l->ops = ops;
+	l->op_free = op_free;
+	l->txq = txq;
+	l->max_ops = max_ops;
+	l->inflight = 0;
+	l->n_op_free = 0;
+	for (uint32_t i = max_ops; i-- > 0;)
+		l->op_free[l->n_op_free++] = i;
+	l->tx_key = 0;
+	l->tx_base = NULL;
+	l->tx_size = l->tx_head = l->tx_tail = 0;
+	l->txq_head = l->txq_tail = 0;
+	l->st_head = l->st_n = 0;
+	__atomic_store_n(&l->gen, gen, __ATOMIC_RELEASE);
+	return 0;
+}
+
 /* The endpoint behind fd, locked; NULL + errno (EBADF, ENOTSOCK: not Pony). */
 static struct lpony *ep_get(int fd, struct thr **t)
 {
@@ -118,13 +185,18 @@ static struct lpony *ep_get(int fd, struct thr **t)
 	if (!(ls = sock_get(fd, &idx)))
 		return NULL;
 	l = __atomic_load_n(&lp[idx], __ATOMIC_ACQUIRE);
-	if (!l || l->gen != ls->gen) {
+	if (!l || __atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) != ls->gen) {
 		errno = ENOTSOCK;
 		return NULL;
 	}
 	if (!(*t = thr_get()))
 		return NULL;
 	pthread_mutex_lock(&l->lock);
+	if (l->gen != ls->gen || !l->ops) { /* reopened meanwhile: not ours */
+		pthread_mutex_unlock(&l->lock);
+		errno = ENOTSOCK;
+		return NULL;
+	}
 	l->nonblock = !!ls->nonblock;
 	return l;
 }
@@ -154,36 +226,27 @@ MST_EXPORT int mst_pony_open(uint16_t svc)
 		(void)cmd_call(t, &m);
 		RET_ERR(EIO);
 	}
-	l = calloc(1, sizeof(*l));
-	if (l) {
-		l->max_ops = recs / 2;
-		l->ops = calloc(l->max_ops, sizeof(*l->ops));
-		l->op_free = calloc(l->max_ops, sizeof(*l->op_free));
-		l->txq = calloc(l->max_ops, sizeof(*l->txq));
-	}
+	l = lp_slot((uint32_t)r);
 	m = (struct mst_shm_msg){ .op = MST_CMD_BIND, .sock = r, .a = svc };
-	if (!l || !l->ops || !l->op_free || !l->txq || (fd = cmd_call(t, &m)) < 0) {
+	if (!l || (fd = cmd_call(t, &m)) < 0) {
 		int err = -fd;
 
-		lp_free(l);
 		m = (struct mst_shm_msg){ .op = MST_CMD_CLOSE, .sock = r };
 		(void)cmd_call(t, &m);
 		RET_ERR(err);
 	}
-	pthread_mutex_init(&l->lock, NULL);
-	for (uint32_t i = l->max_ops; i-- > 0;)
-		l->op_free[l->n_op_free++] = i;
-	l->idx = (uint32_t)r;
 	fd = sock_open(t, r, 0, 0);
-	if (fd < 0) {
-		lp_free(l);
+	if (fd < 0)
 		RET_ERR(-fd);
+	/* The index's previous endpoint was closed (the engine reused it):
+	 * its sleepers see the new generation and give up. */
+	pthread_mutex_lock(&l->lock);
+	r = lp_reinit(l, recs / 2, mst_lib.ls[l->idx].gen);
+	pthread_mutex_unlock(&l->lock);
+	if (r < 0) {
+		(void)mst_close(fd);
+		RET_ERR(-r);
 	}
-	l->gen = mst_lib.ls[r].gen;
-	pthread_mutex_lock(&open_lock);
-	lp_free(lp[r]); /* the previous endpoint on this index, closed since */
-	__atomic_store_n(&lp[r], l, __ATOMIC_RELEASE);
-	pthread_mutex_unlock(&open_lock);
 	return fd;
 }
 
@@ -556,7 +619,8 @@ static int ring_take(struct lpony *l, struct mst_pony_event *evs, uint32_t max)
 	uint32_t head = s->rx_head, n = recs_avail(l);
 	uint32_t k = 0;
 
-	if (!sock_fifo_ok(l->idx) || n == RECS_BAD)
+	/* a head off the 64-byte grid would read records across the ring's end */
+	if (!sock_fifo_ok(l->idx) || n == RECS_BAD || head % REC)
 		return -EIO;
 	while (n && k < max) {
 		struct mst_shm_pony_rec r;
@@ -602,7 +666,8 @@ static int stash_fill(struct lpony *l)
 	if (!n)
 		return 0;
 	if (l->st_head + l->st_n + n > l->st_cap) {
-		memmove(l->stash, l->stash + l->st_head, l->st_n * sizeof(*l->stash));
+		if (l->st_n)
+			memmove(l->stash, l->stash + l->st_head, l->st_n * sizeof(*l->stash));
 		l->st_head = 0;
 	}
 	if (l->st_n + n > l->st_cap) {
@@ -652,6 +717,8 @@ static bool has_room(struct lpony *l, size_t len, bool copy)
  * room without a record arriving for us. */
 static int wait_room(struct thr *t, struct lpony *l, size_t len, bool copy)
 {
+	uint32_t gen = l->gen;
+
 	for (;;) {
 		struct pony_cond c = { .l = l };
 		struct wait_spec w = { .ready = pony_ready, .arg = &c, .socks = &l->idx, .n_socks = 1 };
@@ -667,12 +734,12 @@ static int wait_room(struct thr *t, struct lpony *l, size_t len, bool copy)
 		if (r > 0)
 			continue;
 		pthread_mutex_unlock(&l->lock);
-		r = thr_wait(t, &w, 10);
+		r = thr_wait(t, &w, ROOM_SLICE_MS);
 		pthread_mutex_lock(&l->lock);
+		if (l->gen != gen || mst_lib.ls[l->idx].gen != gen)
+			return -EBADF; /* closed (and maybe reopened) while we slept */
 		if (r < 0)
 			return r;
-		if (mst_lib.ls[l->idx].gen != l->gen)
-			return -EBADF; /* closed while we slept */
 	}
 }
 
@@ -681,17 +748,19 @@ MST_EXPORT int mst_pony_poll(int fd, struct mst_pony_event *evs, int max, int ti
 	struct lpony *l;
 	struct thr *t;
 	int64_t end;
+	uint32_t gen;
 	int k;
 
 	if (!evs || max <= 0)
 		RET_ERR(EINVAL);
 	if (!(l = ep_get(fd, &t)))
 		return -1;
+	gen = l->gen;
 	end = timeout_ms < 0 ? INT64_MAX : lib_now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
 		struct pony_cond c = { .l = l };
 		struct wait_spec w = { .ready = pony_ready, .arg = &c, .socks = &l->idx, .n_socks = 1 };
-		int64_t now;
+		int64_t now, left;
 		int r;
 
 		k = drain(l, evs, max);
@@ -702,15 +771,20 @@ MST_EXPORT int mst_pony_poll(int fd, struct mst_pony_event *evs, int max, int ti
 			break;
 		/* A wake-up can find nothing (another thread took the records,
 		 * or they were skipped): wait on for the rest of the timeout. */
+		/* Slices of at most POLL_SLICE_MS: a close by another thread
+		 * wakes nobody, the generation check below notices it. */
+		left = (end - now + 999999) / 1000000;
 		pthread_mutex_unlock(&l->lock);
-		r = thr_wait(t, &w, end == INT64_MAX ? -1 : (int)((end - now + 999999) / 1000000));
+		r = thr_wait(t, &w, left > POLL_SLICE_MS ? POLL_SLICE_MS : (int)left);
 		pthread_mutex_lock(&l->lock);
+		if (l->gen != gen || mst_lib.ls[l->idx].gen != gen) {
+			k = -EBADF;
+			break;
+		}
 		if (r < 0) {
 			k = r;
 			break;
 		}
-		if (r == 0)
-			timeout_ms = 0; /* timed out: one last look */
 	}
 	pthread_mutex_unlock(&l->lock);
 	if (k < 0)

@@ -132,6 +132,8 @@ int thr_own(struct thr *t, uint32_t sock, bool force);
 /* pony.c: events a blocking submission took from a Pony endpoint's ring
  * wait in the library (readable, as for poll/epoll). */
 bool pony_stashed(uint32_t idx);
+/* lib_detach(): every endpoint's library state goes. */
+void pony_lib_reset(void);
 
 /* sock.c */
 struct lsock *sock_get(int fd, uint32_t *idx);  /* NULL + errno EBADF */

@@ -9,6 +9,18 @@
  * datagram sent to A:P comes back from A:P (the connected peer for 0/0),
  * one record at a time, only while it fits in RX (no drops: tests stay
  * deterministic); E.paused stops the pump.
+ *
+ * Pony endpoints (SOCKET a = 3) play the engine of <mustang/shm_abi.h>:
+ * PONY_REG is a bump allocator in the low half of the Pony arena;
+ * PONY_SEND / PONY_READ are queued (no DONE) and the pump completes them
+ * in order, only while their records fit in the RX ring: a SEND gives a
+ * SEND record (the command's cookie) and a MSG "echo" from (peer, dst
+ * svc) whose bytes the engine copied into the high half of the arena
+ * (its receive buffers: a ring, and no test has 8 MiB of echoes pending)
+ * before it published the SEND record, as a real engine does: from then
+ * on the library may reuse its copy buffer. The engine checks the op
+ * budget (ops queued + SEND/READ records the library has not consumed
+ * <= records / 2) and counts violations (ERROR -ENOBUFS, no record).
  */
 
 #include <fcntl.h>
@@ -35,6 +47,23 @@
 #define N_QPS 4u
 #define N_SOCKS 32u
 #define FIFO_SZ 4096u
+#define PONY_SZ (16u << 20)        /* arena: regions below PONY_REG_SZ, echoes above */
+#define PONY_REG_SZ (8u << 20)
+#define PONY_MAX_MSG (256u << 10)  /* copy buffer: 2 x this = 512 KiB */
+#define PREC ((uint32_t)sizeof(struct mst_shm_pony_rec))
+#define PONY_BUDGET (FIFO_SZ / PREC / 2) /* 32 ops per endpoint */
+#define PQ_CAP 256u
+#define PEER 0x0200000au           /* 10.0.0.2, network order */
+
+/* Engine side of one Pony endpoint. */
+struct eng_pony {
+	int on;
+	uint16_t svc;
+	struct mst_shm_msg q[PQ_CAP]; /* SEND/READ commands not completed yet */
+	uint32_t qh, qt;
+	uint32_t rec_at[PQ_CAP];      /* rx_tail of each SEND/READ record not consumed */
+	uint32_t rh, rt;
+};
 
 static struct {
 	uint8_t *base;
@@ -55,6 +84,14 @@ static struct {
 	int dgram[N_SOCKS];
 	volatile int paused;       /* pump stopped (commands still served) */
 	uint64_t dgrams, bad_recs;
+	volatile uint64_t loops;   /* engine loop iterations (pause handshake) */
+	struct eng_pony pony[N_SOCKS];
+	uint64_t pony_reg_next, pony_rx_pos;
+	uint32_t pony_key, pony_buf;
+	volatile uint32_t pony_last_key;
+	volatile uint64_t pony_done, pony_msgs, pony_releases, pony_unregs;
+	volatile uint64_t pony_overbudget, pony_bad_cmds;
+	volatile int pony_reg_lie;  /* PONY_REG answers an offset past the arena */
 } E;
 
 static int64_t now_ns(void)
@@ -163,6 +200,125 @@ static void eng_echo(int s)
 	E.due[s] = now_ns() + (E.max_delay_us ? (rand_r(&E.seed) % E.max_delay_us) * 1000 : 0);
 }
 
+/* ---- Pony ---------------------------------------------------------------- */
+
+/* Ops the library has outstanding on s: queued here, or completed by a
+ * record it has not consumed (rx_head not past it). */
+static uint32_t pony_outstanding(int s)
+{
+	struct eng_pony *P = &E.pony[s];
+	struct mst_shm_sock *k = &E.socks[s];
+	uint32_t head = __atomic_load_n(&k->rx_head, __ATOMIC_ACQUIRE), tail = k->rx_tail;
+
+	while (P->rh != P->rt && P->rec_at[P->rh % PQ_CAP] - head >= tail - head)
+		P->rh++;
+	return (P->qt - P->qh) + (P->rt - P->rh);
+}
+
+static void pony_put(struct mst_shm_sock *k, const struct mst_shm_pony_rec *r)
+{
+	memcpy(E.base + k->rx_off + (k->rx_tail & (FIFO_SZ - 1)), r, PREC);
+	__atomic_store_n(&k->rx_tail, k->rx_tail + PREC, __ATOMIC_RELEASE);
+}
+
+/* Complete queued ops in order while their records fit. */
+static void eng_pony_pump(int s)
+{
+	struct eng_pony *P = &E.pony[s];
+	struct mst_shm_sock *k = &E.socks[s];
+	int wrote = 0;
+
+	while (P->qh != P->qt) {
+		const struct mst_shm_msg *c = &P->q[P->qh % PQ_CAP];
+		uint32_t used = k->rx_tail - __atomic_load_n(&k->rx_head, __ATOMIC_ACQUIRE);
+		uint64_t off = c->a;
+		uint32_t len = (uint32_t)c->b;
+		bool ok = len && len <= PONY_MAX_MSG && off <= PONY_SZ && len <= PONY_SZ - off;
+		bool send = c->op == MST_CMD_PONY_SEND;
+		struct mst_shm_pony_rec r = {
+			.kind = send ? MST_PONY_REC_SEND : MST_PONY_REC_READ, .src_svc = P->svc,
+			.status = ok || !send ? 0 : -EFAULT, .peer = (uint32_t)c->c,
+			.dst_svc = (uint16_t)(c->c >> 32), .stream = send ? (uint32_t)(c->b >> 32) : 0,
+			.len = len, .cookie = c->d,
+		};
+		uint64_t at = 0;
+
+		if (used > FIFO_SZ || FIFO_SZ - used < (send && ok ? 2 : 1) * PREC)
+			break; /* wait for the library to consume */
+		if (send && ok) {
+			/* The echo's bytes, copied BEFORE the SEND record is
+			 * published: from then on the library may reuse them. */
+			if (E.pony_rx_pos + len > PONY_SZ - PONY_REG_SZ)
+				E.pony_rx_pos = 0;
+			at = PONY_REG_SZ + E.pony_rx_pos;
+			E.pony_rx_pos += (len + 63) & ~63u;
+			memcpy(E.base + E.hdr->pony_off + at, E.base + E.hdr->pony_off + off, len);
+		}
+		P->rec_at[P->rt++ % PQ_CAP] = k->rx_tail;
+		pony_put(k, &r);
+		if (send && ok) { /* the echo comes back from (peer, dst svc) */
+			r = (struct mst_shm_pony_rec){
+				.kind = MST_PONY_REC_MSG, .src_svc = (uint16_t)(c->c >> 32),
+				.peer = (uint32_t)c->c, .dst_svc = P->svc,
+				.stream = (uint32_t)(c->b >> 32), .len = len, .off = at,
+				.buf = ++E.pony_buf,
+			};
+			pony_put(k, &r);
+			E.pony_msgs++;
+		}
+		P->qh++;
+		E.pony_done++;
+		wrote = 1;
+	}
+	if (!wrote)
+		return;
+	__atomic_store_n(&k->ready, MST_READY_IN | MST_READY_OUT, __ATOMIC_RELEASE);
+	eng_ready(s);
+}
+
+/* PONY_* commands; true when r is to be posted. */
+static bool eng_pony_cmd(int s, bool valid, const struct mst_shm_msg *c, struct mst_shm_msg *r)
+{
+	struct eng_pony *P = &E.pony[s < 0 || s >= (int)N_SOCKS ? 0 : s];
+
+	if (!valid || !P->on) {
+		E.pony_bad_cmds++;
+		r->op = MST_EV_ERROR;
+		r->result = -EBADF;
+		return true;
+	}
+	switch (c->op) {
+	case MST_CMD_PONY_SEND:
+	case MST_CMD_PONY_READ:
+		if (pony_outstanding(s) >= PONY_BUDGET || P->qt - P->qh >= PQ_CAP) {
+			E.pony_overbudget++;
+			r->op = MST_EV_ERROR;
+			r->result = -ENOBUFS;
+			return true;
+		}
+		P->q[P->qt++ % PQ_CAP] = *c;
+		return false; /* the pump answers with records */
+	case MST_CMD_PONY_RELEASE:
+		E.pony_releases++;
+		return false;
+	case MST_CMD_PONY_REG:
+		if (!c->a || c->a > PONY_REG_SZ - E.pony_reg_next || (c->b & ~(uint64_t)MST_PONY_REG_REMOTE_READ)) {
+			r->result = c->a ? -ENOMEM : -EINVAL;
+			return true;
+		}
+		r->a = ++E.pony_key;
+		r->b = E.pony_reg_lie ? PONY_SZ - c->a / 2 : E.pony_reg_next;
+		E.pony_reg_next += (c->a + 63) & ~(uint64_t)63;
+		E.pony_last_key = (uint32_t)r->a;
+		return true;
+	case MST_CMD_PONY_UNREG:
+		r->result = c->a && c->a <= E.pony_key ? 0 : -ENOENT;
+		E.pony_unregs++;
+		return true;
+	}
+	return true;
+}
+
 static void eng_cmd(int qp, const struct mst_shm_msg *c)
 {
 	struct mst_shm_msg r = { .op = MST_EV_DONE, .sock = c->sock, .seq = c->seq };
@@ -177,12 +333,14 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 			r.result = -ENFILE;
 			break;
 		}
-		if (c->a != 1 && c->a != 2) {
+		if (c->a != 1 && c->a != 2 && c->a != MST_PONY_SOCK_TYPE) {
 			r.result = -EINVAL;
 			break;
 		}
 		E.used[s] = 1;
 		E.dgram[s] = c->a == 2;
+		memset(&E.pony[s], 0, sizeof(E.pony[s]));
+		E.pony[s].on = c->a == MST_PONY_SOCK_TYPE;
 		E.owner[s] = qp;
 		E.due[s] = 0;
 		{
@@ -197,6 +355,10 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 			k->rx_size = k->tx_size = FIFO_SZ;
 			/* Start counters near 2^32 so the library's wrap is used. */
 			k->rx_head = k->rx_tail = k->tx_head = k->tx_tail = UINT32_MAX - 1000;
+			if (E.pony[s].on) { /* whole records, 20 before the wrap */
+				k->rx_head = k->rx_tail = 0u - 20 * PREC;
+				k->state = MST_SOCK_ESTABLISHED; /* as mustangd */
+			}
 		}
 		r.result = s;
 		break;
@@ -246,9 +408,23 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 			r.result = valid ? -EINVAL : -EBADF;
 			break;
 		}
+		for (unsigned o = 0; E.pony[s].on && o < N_SOCKS; o++)
+			if (o != (unsigned)s && E.used[o] && E.pony[o].on && E.pony[o].svc == c->a)
+				r.result = -EADDRINUSE;
+		if (r.result)
+			break;
 		/* Port 0: an ephemeral one, published before the DONE. */
 		E.socks[s].local_port = c->a ? (uint16_t)c->a : (uint16_t)(50000 + s);
 		E.socks[s].local_ip = (uint32_t)c->b;
+		E.pony[s].svc = (uint16_t)c->a; /* Pony: the service */
+		break;
+	case MST_CMD_PONY_SEND:
+	case MST_CMD_PONY_READ:
+	case MST_CMD_PONY_RELEASE:
+	case MST_CMD_PONY_REG:
+	case MST_CMD_PONY_UNREG:
+		if (!eng_pony_cmd(s, valid, c, &r))
+			return;
 		break;
 	case MST_CMD_SETOPT:
 	case MST_CMD_SHUTDOWN:
@@ -258,6 +434,7 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 		r.result = valid ? 0 : -EBADF;
 		if (valid) {
 			E.used[s] = 0;
+			E.pony[s].on = 0; /* its queued ops are dropped */
 			E.socks[s].state = MST_SOCK_FREE;
 		}
 		break;
@@ -281,10 +458,13 @@ static void *engine(void *arg)
 				busy = 1;
 			}
 		for (unsigned s = 0; s < N_SOCKS && !E.paused; s++)
-			if (E.used[s] && E.dgram[s])
+			if (E.used[s] && E.pony[s].on)
+				eng_pony_pump((int)s);
+			else if (E.used[s] && E.dgram[s])
 				eng_echo_dgram((int)s);
 			else if (E.used[s])
 				eng_echo((int)s);
+		E.loops++;
 		if (!busy)
 			sched_yield();
 	}
@@ -294,13 +474,14 @@ static void *engine(void *arg)
 static int setup(void **state)
 {
 	/* The header is more than one cache line (local_ip at 64): qps after. */
-	size_t qp_off = 2 * MST_SHM_CACHELINE, sock_off, fifo_off, size;
+	size_t qp_off = 2 * MST_SHM_CACHELINE, sock_off, fifo_off, pony_off, size;
 	int memfd;
 
 	memset(&E, 0, sizeof(E));
 	sock_off = qp_off + N_QPS * sizeof(struct mst_shm_qp);
 	fifo_off = (sock_off + N_SOCKS * sizeof(struct mst_shm_sock) + 4095) & ~(size_t)4095;
-	size = fifo_off + N_SOCKS * 2 * FIFO_SZ;
+	pony_off = fifo_off + N_SOCKS * 2 * FIFO_SZ;
+	size = pony_off + PONY_SZ;
 	memfd = memfd_create("mst-test", MFD_CLOEXEC);
 	assert_true(memfd >= 0);
 	assert_int_equal(ftruncate(memfd, (off_t)size), 0);
@@ -313,6 +494,7 @@ static int setup(void **state)
 		.n_qps = N_QPS, .n_socks = N_SOCKS, .qp_off = qp_off, .sock_off = sock_off,
 		.fifo_off = fifo_off, .fifo_size = N_SOCKS * 2 * FIFO_SZ, .app_id = 1,
 		.local_ip = htonl(0x0a000001),
+		.pony_max_msg = PONY_MAX_MSG, .pony_off = pony_off, .pony_size = PONY_SZ,
 	};
 	E.qps = (struct mst_shm_qp *)(E.base + qp_off);
 	E.socks = (struct mst_shm_sock *)(E.base + sock_off);
@@ -1035,6 +1217,828 @@ static void test_udp_impossible_rx_records_are_eio(void **state)
 	mst_close(fd);
 }
 
+/* ---- Pony endpoints ----------------------------------------------------- */
+
+/* Stop the pump and wait until no pump pass is under way: the test may
+ * then write the record ring itself. */
+static void pause_engine(void)
+{
+	uint64_t l;
+
+	E.paused = 1;
+	l = E.loops;
+	while (E.loops < l + 2)
+		sched_yield();
+}
+
+static int pony_ep(uint16_t svc, int nonblock)
+{
+	int fd = mst_pony_open(svc);
+
+	assert_true(fd >= MST_FD_BASE);
+	assert_true(E.pony[fd - MST_FD_BASE].on);
+	assert_int_equal(E.pony[fd - MST_FD_BASE].svc, svc);
+	if (nonblock)
+		assert_int_equal(mst_fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	return fd;
+}
+
+static struct mst_shm_sock *pony_sock(int fd)
+{
+	return &E.socks[fd - MST_FD_BASE];
+}
+
+static uint32_t ring_level(int fd)
+{
+	struct mst_shm_sock *k = pony_sock(fd);
+
+	return __atomic_load_n(&k->rx_tail, __ATOMIC_ACQUIRE) - __atomic_load_n(&k->rx_head, __ATOMIC_ACQUIRE);
+}
+
+/* Wait (bounded) until the engine has published `bytes` of records. */
+static void wait_ring_level(int fd, uint32_t bytes)
+{
+	int64_t end = now_ns() + 2000000000;
+
+	while (ring_level(fd) != bytes) {
+		assert_true(now_ns() < end);
+		sched_yield();
+	}
+}
+
+/* Wait (bounded) until the paused engine holds n ops of fd. */
+static void wait_queued(int fd, uint32_t n)
+{
+	const struct eng_pony *P = &E.pony[fd - MST_FD_BASE];
+	int64_t end = now_ns() + 2000000000;
+
+	while (__atomic_load_n(&P->qt, __ATOMIC_ACQUIRE) - P->qh != n) {
+		assert_true(now_ns() < end);
+		sched_yield();
+	}
+}
+
+/* Test-only engine: a record at rx_tail (engine paused). */
+static void inject(int fd, const struct mst_shm_pony_rec *r)
+{
+	pony_put(pony_sock(fd), r);
+}
+
+/* Collect exactly `want` events (or fail after ~5 s). */
+static void poll_n(int fd, struct mst_pony_event *evs, int want)
+{
+	int64_t end = now_ns() + 5000000000;
+	int got = 0;
+
+	while (got < want) {
+		int r = mst_pony_poll(fd, evs + got, want - got, 1000);
+
+		assert_true(r >= 0);
+		got += r;
+		assert_true(now_ns() < end);
+	}
+}
+
+static const uint8_t *pony_arena_lib(void)
+{
+	return mst_lib.base + mst_lib.hdr->pony_off;
+}
+
+/* Message i of a run: its length and bytes. */
+static size_t msg_len(uint64_t i)
+{
+	return 1 + (size_t)(i * 97 % 1500);
+}
+
+static void msg_bytes(uint8_t *p, uint64_t i)
+{
+	fill_pattern(p, msg_len(i), (unsigned)i + 17u);
+}
+
+/* evs[0..2n): SEND_DONE(first + j), MSG(first + j) pairs, in order, as
+ * sent from svc to (PEER, dst) on stream (first + j) % 3. */
+static void check_pairs(const struct mst_pony_event *evs, int n, uint64_t first, uint16_t svc,
+			uint16_t dst)
+{
+	uint8_t want[1600];
+
+	for (int j = 0; j < n; j++) {
+		const struct mst_pony_event *d = &evs[2 * j], *m = &evs[2 * j + 1];
+		uint64_t i = first + (uint64_t)j;
+
+		assert_int_equal(d->kind, MST_PONY_SEND_DONE);
+		assert_int_equal(d->cookie, 1000 + i);
+		assert_int_equal(d->status, 0);
+		assert_int_equal(d->len, msg_len(i));
+		assert_int_equal(d->stream, i % 3);
+		assert_int_equal(d->peer, PEER);
+		assert_int_equal(d->src_svc, svc);
+		assert_int_equal(d->dst_svc, dst);
+		assert_int_equal(m->kind, MST_PONY_MSG);
+		assert_int_equal(m->status, 0);
+		assert_int_equal(m->len, msg_len(i));
+		assert_int_equal(m->stream, i % 3);
+		assert_int_equal(m->peer, PEER);
+		assert_int_equal(m->src_svc, dst);
+		assert_int_equal(m->dst_svc, svc);
+		assert_non_null(m->data);
+		assert_true((const uint8_t *)m->data >= pony_arena_lib() + PONY_REG_SZ);
+		msg_bytes(want, i);
+		assert_memory_equal(m->data, want, msg_len(i));
+	}
+}
+
+static int send_i(int fd, uint64_t i)
+{
+	uint8_t b[1600];
+
+	msg_bytes(b, i);
+	return mst_pony_send(fd, PEER, 7, (uint32_t)(i % 3), b, msg_len(i), 1000 + i);
+}
+
+static void wait_count(volatile uint64_t *c, uint64_t want)
+{
+	int64_t end = now_ns() + 2000000000;
+
+	while (*c < want) {
+		assert_true(now_ns() < end);
+		sched_yield();
+	}
+}
+
+/* 1. O_NONBLOCK: the op budget (records / 2 = 32), then EAGAIN; the
+ * completions come back in order with the app's cookies and bytes. */
+static void test_pony_nonblocking_budget_and_completions(void **state)
+{
+	static uint8_t big[3][200 << 10];
+	struct mst_pony_event evs[80];
+	int fd = pony_ep(100, 1), i;
+
+	assert_true(mst_fcntl(fd, F_GETFL) & O_NONBLOCK);
+	pause_engine();
+	for (i = 0; i < (int)PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, (uint64_t)i), 0);
+	assert_int_equal(send_i(fd, 99), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 0, "x", 1, 5), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_pony_poll(fd, evs, 80, 0), 0);
+	wait_queued(fd, PONY_BUDGET); /* the engine has them all, no more */
+	E.paused = 0;
+	poll_n(fd, evs, 2 * PONY_BUDGET);
+	check_pairs(evs, PONY_BUDGET, 0, 100, 7);
+	for (i = 0; i < (int)PONY_BUDGET; i++) {
+		assert_int_not_equal(evs[2 * i + 1].buf, 0);
+		if (i)
+			assert_int_not_equal(evs[2 * i + 1].buf, evs[2 * i - 1].buf);
+		assert_int_equal(mst_pony_release(fd, &evs[2 * i + 1]), 0);
+	}
+	assert_int_equal(mst_pony_release(fd, &evs[0]), -1); /* a SEND_DONE */
+	assert_int_equal(errno, EINVAL);
+	wait_count(&E.pony_releases, PONY_BUDGET);
+	assert_int_equal(mst_pony_poll(fd, evs, 80, 0), 0);
+	/* Room again. */
+	assert_int_equal(send_i(fd, PONY_BUDGET), 0);
+	poll_n(fd, evs, 2);
+	check_pairs(evs, 1, PONY_BUDGET, 100, 7);
+	/* The copy buffer (512 KiB) limits too: two 200 KiB messages fit,
+	 * a third does not (EAGAIN with op slots free), a small one does. */
+	pause_engine();
+	for (i = 0; i < 3; i++)
+		fill_pattern(big[i], sizeof(big[i]), 50u + (unsigned)i);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 1, big[0], sizeof(big[0]), 1), 0);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 1, big[1], sizeof(big[1]), 2), 0);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 1, big[2], sizeof(big[2]), 3), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 1, big[2], 100, 4), 0);
+	E.paused = 0;
+	poll_n(fd, evs, 6);
+	for (i = 0; i < 3; i++) {
+		size_t n = i < 2 ? sizeof(big[i]) : 100;
+
+		assert_int_equal(evs[2 * i].kind, MST_PONY_SEND_DONE);
+		assert_int_equal(evs[2 * i].cookie, i < 2 ? (uint64_t)i + 1 : 4);
+		assert_int_equal(evs[2 * i + 1].kind, MST_PONY_MSG);
+		assert_int_equal(evs[2 * i + 1].len, n);
+		assert_memory_equal(evs[2 * i + 1].data, big[i], n);
+	}
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 1, big[2], sizeof(big[2]), 3), 0);
+	poll_n(fd, evs, 2);
+	assert_int_equal(evs[0].cookie, 3);
+	assert_memory_equal(evs[1].data, big[2], sizeof(big[2]));
+	assert_int_equal(E.pony_overbudget, 0);
+	assert_int_equal(E.pony_bad_cmds, 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+/* Argument checks, regions (send_reg, READ), the copy buffer's key. */
+static void test_pony_regions_and_argument_errors(void **state)
+{
+	struct mst_pony_event evs[4];
+	int fd = pony_ep(110, 0), tcp = mst_socket(AF_INET, SOCK_STREAM, 0);
+	uint32_t key = 0, txkey;
+	uint8_t *reg, b[64] = { 1 };
+
+	assert_int_equal(mst_pony_open(0), -1);
+	assert_int_equal(errno, EINVAL);
+	/* A service in use: EADDRINUSE, and the engine socket is closed. */
+	assert_int_equal(mst_pony_open(110), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	for (unsigned i = 0; i < N_SOCKS; i++)
+		assert_true(E.used[i] == (i == (unsigned)(fd - MST_FD_BASE) || i == (unsigned)(tcp - MST_FD_BASE)));
+	/* Pony off in the daemon. */
+	E.hdr->pony_max_msg = 0;
+	assert_int_equal(mst_pony_open(111), -1);
+	assert_int_equal(errno, EPROTONOSUPPORT);
+	E.hdr->pony_max_msg = PONY_MAX_MSG;
+	/* A region the engine places outside the arena: EIO, never used. */
+	E.pony_reg_lie = 1;
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 2, "hello", 5, 42), -1);
+	assert_int_equal(errno, EIO);
+	assert_null(mst_pony_reg_alloc(fd, 4096, 0, &key));
+	assert_int_equal(errno, EIO);
+	E.pony_reg_lie = 0;
+	E.pony_key = 0;
+	E.pony_reg_next = 0;
+	assert_int_equal(mst_pony_send(fd, 0, 7, 0, b, 1, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_pony_send(fd, PEER, 0, 0, b, 1, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 0, b, 0, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 0, b, PONY_MAX_MSG + 1, 0), -1);
+	assert_int_equal(errno, EMSGSIZE);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 0, NULL, 1, 0), -1);
+	assert_int_equal(errno, EFAULT);
+	assert_int_equal(mst_pony_send(tcp, PEER, 7, 0, b, 1, 0), -1);
+	assert_int_equal(errno, ENOTSOCK);
+	assert_int_equal(mst_pony_poll(tcp, evs, 4, 0), -1);
+	assert_int_equal(errno, ENOTSOCK);
+	assert_int_equal(mst_pony_send(12345, PEER, 7, 0, b, 1, 0), -1);
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(mst_pony_poll(fd, NULL, 4, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_pony_poll(fd, evs, 0, 0), -1);
+	assert_int_equal(errno, EINVAL);
+	/* The first copying send registers the copy buffer: 2 x max msg. */
+	assert_int_equal(E.pony_key, 0);
+	assert_int_equal(mst_pony_send(fd, PEER, 7, 2, "hello", 5, 42), 0);
+	assert_int_equal(E.pony_key, 1);
+	assert_int_equal(E.pony_reg_next, 2 * PONY_MAX_MSG);
+	txkey = E.pony_last_key;
+	poll_n(fd, evs, 2);
+	assert_int_equal(evs[0].cookie, 42);
+	assert_memory_equal(evs[1].data, "hello", 5);
+	assert_int_equal(mst_pony_reg_free(fd, txkey), -1);
+	assert_int_equal(errno, EBUSY);
+	/* A region: send from it in place, READ into it. */
+	reg = mst_pony_reg_alloc(fd, 4096, MST_PONY_REMOTE_READ, &key);
+	assert_non_null(reg);
+	assert_int_equal(key, E.pony_last_key);
+	assert_ptr_equal(reg, pony_arena_lib() + 2 * PONY_MAX_MSG);
+	assert_null(mst_pony_reg_alloc(fd, 4096, 0x80, &key));
+	assert_int_equal(errno, EINVAL);
+	memcpy(reg, "in place", 8);
+	assert_int_equal(mst_pony_send_reg(fd, PEER, 9, 1, reg, 8, 43), 0);
+	assert_int_equal(mst_pony_send_reg(fd, PEER, 9, 1, b, 8, 44), -1); /* not in the arena */
+	assert_int_equal(errno, EFAULT);
+	assert_int_equal(mst_pony_read(fd, PEER, 9, 77, 128, 64, reg + 64, 45), 0);
+	assert_int_equal(mst_pony_read(fd, PEER, 9, 77, 0, 64, b, 46), -1);
+	assert_int_equal(errno, EFAULT);
+	poll_n(fd, evs, 3);
+	assert_int_equal(evs[0].kind, MST_PONY_SEND_DONE);
+	assert_int_equal(evs[0].cookie, 43);
+	assert_int_equal(evs[0].dst_svc, 9);
+	assert_int_equal(evs[1].kind, MST_PONY_MSG);
+	assert_memory_equal(evs[1].data, "in place", 8);
+	assert_int_equal(evs[2].kind, MST_PONY_READ_DONE);
+	assert_int_equal(evs[2].cookie, 45);
+	assert_int_equal(evs[2].len, 64);
+	assert_int_equal(mst_pony_reg_free(fd, key), 0);
+	assert_int_equal(mst_pony_reg_free(fd, 999), -1);
+	assert_int_equal(errno, ENOENT);
+	assert_int_equal(E.pony_unregs, 2);
+	assert_int_equal(E.pony_overbudget, 0);
+	mst_close(tcp);
+	assert_int_equal(mst_close(fd), 0);
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 0), -1);
+	assert_int_equal(errno, EBADF);
+}
+
+struct pony_thr {
+	int fd;
+	uint64_t i;
+	int r, err;
+	volatile int done;
+};
+
+/* Sends 0 .. a->i - 1; a->r = -1 at the first failure. */
+static void *pony_send_loop(void *arg)
+{
+	struct pony_thr *a = arg;
+
+	for (uint64_t i = 0; i < a->i && a->r == 0; i++)
+		if (send_i(a->fd, i) != 0) {
+			a->r = -1;
+			a->err = errno;
+		}
+	a->done = 1;
+	return NULL;
+}
+
+/* 2. Blocking (the default): 200 sends without a poll all return 0
+ * (room comes from the records the library stashes); then every event,
+ * in order, none lost or duplicated. */
+static void test_pony_blocking_sends_stash_in_order(void **state)
+{
+	static struct mst_pony_event evs[400];
+	int fd = pony_ep(101, 0);
+	struct pony_thr a = { .fd = fd, .i = 200 };
+	struct timespec ts;
+	pthread_t th;
+
+	/* In a thread, so that a send that never gets room fails the test
+	 * instead of hanging it. */
+	pthread_create(&th, NULL, pony_send_loop, &a);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 5;
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0)
+		fail_msg("200 blocking sends without a poll did not complete");
+	assert_int_equal(a.r, 0);
+	poll_n(fd, evs, 400);
+	check_pairs(evs, 200, 0, 101, 7);
+	assert_int_equal(mst_pony_poll(fd, evs, 400, 0), 0);
+	assert_int_equal(E.pony_done, 200);
+	assert_int_equal(E.pony_msgs, 200);
+	assert_int_equal(E.pony_overbudget, 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+static void *pony_blocking_send(void *arg)
+{
+	struct pony_thr *a = arg;
+
+	a->r = send_i(a->fd, a->i);
+	a->err = errno;
+	a->done = 1;
+	return NULL;
+}
+
+/* 2b. With the budget used up and the engine paused, a blocking send
+ * sleeps until completions come; closing the endpoint ends it (EBADF). */
+static void test_pony_blocking_send_waits_for_engine(void **state)
+{
+	struct mst_pony_event evs[2 * PONY_BUDGET + 2];
+	int fd = pony_ep(102, 0);
+	struct pony_thr a = { .fd = fd, .i = PONY_BUDGET };
+	pthread_t th;
+
+	pause_engine();
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	pthread_create(&th, NULL, pony_blocking_send, &a);
+	usleep(50000);
+	assert_false(a.done);
+	E.paused = 0;
+	pthread_join(th, NULL);
+	assert_int_equal(a.r, 0);
+	poll_n(fd, evs, 2 * PONY_BUDGET + 2);
+	check_pairs(evs, PONY_BUDGET + 1, 0, 102, 7);
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 0), 0);
+	/* Closed while blocked: EBADF. */
+	pause_engine();
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	a = (struct pony_thr){ .fd = fd, .i = PONY_BUDGET };
+	pthread_create(&th, NULL, pony_blocking_send, &a);
+	usleep(20000);
+	assert_false(a.done);
+	assert_int_equal(mst_close(fd), 0);
+	pthread_join(th, NULL);
+	assert_int_equal(a.r, -1);
+	assert_int_equal(a.err, EBADF);
+	E.paused = 0;
+	assert_int_equal(E.pony_overbudget, 0);
+}
+
+static void *unpause_later(void *arg)
+{
+	usleep(20000);
+	E.paused = 0;
+	return NULL;
+}
+
+/* 3. mst_pony_poll's timeout: 0 only once it has passed; at once when
+ * something is pending; woken when something arrives. */
+static void test_pony_poll_timeout(void **state)
+{
+	struct mst_pony_event evs[4];
+	int fd = pony_ep(103, 0);
+	int64_t t0, el;
+	pthread_t th;
+
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 0), 0);
+	t0 = now_ns();
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 100), 0);
+	el = now_ns() - t0;
+	assert_true(el >= 90 * 1000000);
+	/* Pending: returns at once (nowhere near its 10 s). */
+	assert_int_equal(send_i(fd, 0), 0);
+	wait_ring_level(fd, 2 * PREC);
+	t0 = now_ns();
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 10000), 2);
+	assert_true(now_ns() - t0 < 5000000000);
+	check_pairs(evs, 1, 0, 103, 7);
+	/* Arriving while the poll sleeps: woken. */
+	pause_engine();
+	assert_int_equal(send_i(fd, 1), 0);
+	pthread_create(&th, NULL, unpause_later, NULL);
+	t0 = now_ns();
+	assert_true(mst_pony_poll(fd, evs, 1, 10000) == 1);
+	assert_true(now_ns() - t0 < 5000000000);
+	pthread_join(th, NULL);
+	assert_int_equal(evs[0].kind, MST_PONY_SEND_DONE);
+	assert_int_equal(evs[0].cookie, 1001);
+	poll_n(fd, evs, 1);
+	assert_int_equal(evs[0].kind, MST_PONY_MSG);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+/* 4a. An impossible rx_tail: EIO from poll (any timeout) and from a
+ * blocking send that needs room, never a hang or a wild read. */
+static void test_pony_impossible_rx_tail_is_eio(void **state)
+{
+	struct mst_pony_event evs[4];
+	int fd = pony_ep(104, 0);
+	struct mst_shm_sock *k = pony_sock(fd);
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	uint32_t head = k->rx_head;
+	uint32_t bad[] = { head + 32, head + FIFO_SZ + PREC, head - PREC, head + 1 };
+	struct pony_thr a = { .fd = fd, .i = PONY_BUDGET };
+	struct timespec ts;
+	pthread_t th;
+
+	pause_engine();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		__atomic_store_n(&k->rx_tail, bad[i], __ATOMIC_RELEASE);
+		assert_int_equal(mst_pony_poll(fd, evs, 4, 0), -1);
+		assert_int_equal(errno, EIO);
+		assert_int_equal(mst_pony_poll(fd, evs, 4, 50), -1);
+		assert_int_equal(errno, EIO);
+		assert_int_equal(mst_pony_poll(fd, evs, 4, -1), -1);
+		assert_int_equal(errno, EIO);
+		assert_int_equal(mst_poll(&p, 1, 0), 1); /* the reader comes and gets EIO */
+		assert_int_equal(k->rx_head, head);
+	}
+	/* Repaired (test only): usable again. */
+	__atomic_store_n(&k->rx_tail, head, __ATOMIC_RELEASE);
+	assert_int_equal(mst_pony_poll(fd, evs, 4, 0), 0);
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	__atomic_store_n(&k->rx_tail, head + 32, __ATOMIC_RELEASE);
+	pthread_create(&th, NULL, pony_blocking_send, &a);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 3;
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0)
+		fail_msg("blocking mst_pony_send hangs on an impossible rx_tail");
+	assert_int_equal(a.r, -1);
+	assert_int_equal(a.err, EIO);
+	__atomic_store_n(&k->rx_tail, head, __ATOMIC_RELEASE);
+	E.paused = 0;
+	poll_n(fd, evs, 2); /* the engine goes on with the queued ones */
+	check_pairs(evs, 1, 0, 104, 7);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+/* 4b, 4c. Records that name no live op are skipped; a MSG outside the
+ * arena is an EIO event without data. */
+static void test_pony_bad_records_skipped_or_eio(void **state)
+{
+	struct mst_pony_event evs[16];
+	int fd = pony_ep(105, 1);
+	struct eng_pony *P = &E.pony[fd - MST_FD_BASE];
+	uint64_t lc;
+
+	pause_engine();
+	assert_int_equal(send_i(fd, 0), 0);
+	wait_queued(fd, 1);
+	lc = P->q[P->qh % PQ_CAP].d; /* the library's cookie of the live op */
+	uint64_t junk[] = {
+		lc + (1ull << 32),                  /* live slot, other generation */
+		(lc & 0xffffffffu) ^ 1,             /* a free slot */
+		PONY_BUDGET, 0xffffffffu, ~0ull,    /* no such slot */
+	};
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++) {
+		inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_SEND, .cookie = junk[i] });
+		inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_READ, .cookie = junk[i] });
+	}
+	inject(fd, &(struct mst_shm_pony_rec){ .kind = 0, .cookie = lc });
+	inject(fd, &(struct mst_shm_pony_rec){ .kind = 77, .cookie = lc });
+	assert_int_equal(mst_pony_poll(fd, evs, 16, 0), 0);
+	assert_int_equal(ring_level(fd), 0); /* consumed, not stuck */
+	/* A good record after junk still comes out. */
+	inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_SEND, .cookie = junk[0] });
+	inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_MSG, .len = 3,
+					       .off = PONY_REG_SZ, .buf = 9 });
+	assert_int_equal(mst_pony_poll(fd, evs, 16, 0), 1);
+	assert_int_equal(evs[0].kind, MST_PONY_MSG);
+	assert_int_equal(evs[0].buf, 9);
+	assert_int_equal(evs[0].status, 0);
+	assert_ptr_equal(evs[0].data, pony_arena_lib() + PONY_REG_SZ);
+	/* The live op completes once, with the app's cookie. */
+	E.paused = 0;
+	poll_n(fd, evs, 2);
+	check_pairs(evs, 1, 0, 105, 7);
+	pause_engine();
+	inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_SEND, .cookie = lc }); /* again */
+	assert_int_equal(mst_pony_poll(fd, evs, 16, 0), 0);
+	/* Nothing was freed twice or leaked: exactly the budget again. */
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	assert_int_equal(send_i(fd, PONY_BUDGET), -1);
+	assert_int_equal(errno, EAGAIN);
+	/* 4c: MSG records outside the arena. */
+	struct { uint64_t off; uint32_t len; int ok; } m[] = {
+		{ PONY_SZ, 1, 0 }, { PONY_SZ - 10, 20, 0 }, { 0, 0xffffffffu, 0 },
+		{ ~0ull, 0, 0 }, { PONY_SZ + 1, 0, 0 }, { ~0ull - 3, 8, 0 },
+		{ PONY_SZ - 16, 16, 1 }, { 0, PONY_SZ, 1 },
+	};
+	const int nm = (int)(sizeof(m) / sizeof(m[0]));
+
+	for (int i = 0; i < nm; i++)
+		inject(fd, &(struct mst_shm_pony_rec){ .kind = MST_PONY_REC_MSG, .off = m[i].off,
+						       .len = m[i].len, .buf = 100u + (uint32_t)i,
+						       .peer = PEER, .stream = 5 });
+	assert_int_equal(mst_pony_poll(fd, evs, 16, 0), nm);
+	for (int i = 0; i < nm; i++) {
+		assert_int_equal(evs[i].kind, MST_PONY_MSG);
+		assert_int_equal(evs[i].buf, 100 + i);
+		assert_int_equal(evs[i].peer, PEER);
+		if (m[i].ok) {
+			assert_int_equal(evs[i].status, 0);
+			assert_int_equal(evs[i].len, m[i].len);
+			assert_ptr_equal(evs[i].data, pony_arena_lib() + m[i].off);
+		} else {
+			assert_int_equal(evs[i].status, -EIO);
+			assert_null(evs[i].data);
+			assert_int_equal(evs[i].len, 0);
+		}
+		assert_int_equal(mst_pony_release(fd, &evs[i]), 0); /* still releasable */
+	}
+	E.paused = 0;
+	poll_n(fd, evs, 2); /* the first of the 32 queued */
+	check_pairs(evs, 1, 0, 105, 7);
+	assert_int_equal(E.pony_overbudget, 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+/* 5. Events stashed by a blocking send are readable for poll/epoll
+ * while the ring itself is empty. */
+static void test_pony_stash_counts_for_poll_and_epoll(void **state)
+{
+	struct mst_pony_event evs[2 * PONY_BUDGET + 2];
+	int fd = pony_ep(106, 0), ep = mst_epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = 42 }, out[2];
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	assert_int_equal(mst_epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev), 0);
+	assert_int_equal(mst_poll(&p, 1, 0), 0);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 0), 0);
+	pause_engine();
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	E.paused = 0;
+	wait_ring_level(fd, FIFO_SZ); /* 32 SEND + 32 MSG: the ring is full */
+	pause_engine();
+	assert_int_equal(send_i(fd, PONY_BUDGET), 0); /* takes them all */
+	assert_int_equal(ring_level(fd), 0);
+	assert_int_equal(mst_poll(&p, 1, 0), 1);
+	assert_int_equal(p.revents, POLLIN);
+	assert_int_equal(mst_poll(&p, 1, 1000), 1);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 0), 1);
+	assert_int_equal(out[0].events, EPOLLIN);
+	assert_int_equal(out[0].data.u32, 42);
+	poll_n(fd, evs, 2 * PONY_BUDGET);
+	check_pairs(evs, PONY_BUDGET, 0, 106, 7);
+	/* Stash and ring empty (the last send is still queued). */
+	assert_int_equal(mst_poll(&p, 1, 0), 0);
+	assert_int_equal(mst_epoll_wait(ep, out, 2, 0), 0);
+	E.paused = 0;
+	assert_int_equal(mst_poll(&p, 1, 2000), 1);
+	assert_int_equal(p.revents, POLLIN);
+	poll_n(fd, evs, 2);
+	check_pairs(evs, 1, PONY_BUDGET, 106, 7);
+	assert_int_equal(mst_close(ep), 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+/* Messages larger than half the copy buffer, blocking: the copy ring
+ * wraps and waits for SEND_DONEs; every echo has the right bytes. */
+static void test_pony_blocking_large_messages(void **state)
+{
+	static uint8_t buf[PONY_MAX_MSG];
+	static struct mst_pony_event evs[48];
+	static const size_t sz[] = { 200 << 10, 150 << 10, PONY_MAX_MSG, 1, 100 << 10,
+				     PONY_MAX_MSG, 3000, 255 << 10 };
+	int fd = pony_ep(107, 0), n = 24;
+
+	for (int i = 0; i < n; i++) {
+		fill_pattern(buf, sz[i % 8], 300u + (unsigned)i);
+		assert_int_equal(mst_pony_send(fd, PEER, 7, 0, buf, sz[i % 8], (uint64_t)i), 0);
+	}
+	poll_n(fd, evs, 2 * n);
+	for (int i = 0; i < n; i++) {
+		assert_int_equal(evs[2 * i].kind, MST_PONY_SEND_DONE);
+		assert_int_equal(evs[2 * i].cookie, i);
+		assert_int_equal(evs[2 * i + 1].kind, MST_PONY_MSG);
+		assert_int_equal(evs[2 * i + 1].len, sz[i % 8]);
+		fill_pattern(buf, sz[i % 8], 300u + (unsigned)i);
+		assert_memory_equal(evs[2 * i + 1].data, buf, sz[i % 8]);
+	}
+	assert_int_equal(E.pony_overbudget, 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+struct pony_sender {
+	int fd, id, n, r;
+};
+
+static void *pony_sender(void *arg)
+{
+	struct pony_sender *a = arg;
+	uint8_t b[600];
+
+	for (int i = 0; i < a->n && a->r == 0; i++) {
+		uint64_t c = (uint64_t)a->id << 32 | (uint64_t)i;
+		size_t len = 8 + (size_t)(i * 13 % 500);
+
+		memcpy(b, &c, 8);
+		fill_pattern(b + 8, len - 8, (unsigned)c);
+		a->r = mst_pony_send(a->fd, PEER, 7, (uint32_t)a->id, b, len, c);
+	}
+	return NULL;
+}
+
+/* Two blocking senders and a poller on one endpoint: every SEND_DONE
+ * and every MSG exactly once, each sender's in its order. */
+static void test_pony_two_senders_one_poller(void **state)
+{
+	enum { N = 300 };
+	struct pony_sender s[2] = { { .id = 1, .n = N }, { .id = 2, .n = N } };
+	int fd = pony_ep(108, 0), done[3] = { 0 }, msgs[3] = { 0 };
+	struct mst_pony_event evs[64];
+	int64_t end = now_ns() + 5000000000;
+	pthread_t th[2];
+	uint8_t want[600];
+
+	for (int i = 0; i < 2; i++) {
+		s[i].fd = fd;
+		pthread_create(&th[i], NULL, pony_sender, &s[i]);
+	}
+	while (done[1] + done[2] + msgs[1] + msgs[2] < 4 * N) {
+		int r = mst_pony_poll(fd, evs, 64, 1000);
+
+		assert_true(r >= 0);
+		assert_true(now_ns() < end);
+		for (int j = 0; j < r; j++) {
+			const struct mst_pony_event *e = &evs[j];
+			uint64_t c;
+			int id;
+
+			if (e->kind == MST_PONY_SEND_DONE) {
+				c = e->cookie;
+				id = (int)(c >> 32);
+				assert_true(id == 1 || id == 2);
+				assert_int_equal(e->stream, id);
+				assert_int_equal(c & 0xffffffffu, done[id]); /* in order, once */
+				done[id]++;
+				continue;
+			}
+			assert_int_equal(e->kind, MST_PONY_MSG);
+			assert_true(e->len >= 8);
+			memcpy(&c, e->data, 8);
+			id = (int)(c >> 32);
+			assert_true(id == 1 || id == 2);
+			assert_int_equal(e->stream, id);
+			assert_int_equal(c & 0xffffffffu, msgs[id]);
+			assert_int_equal(e->len, 8 + (c & 0xffffffffu) * 13 % 500);
+			fill_pattern(want, e->len - 8, (unsigned)c);
+			assert_memory_equal((const uint8_t *)e->data + 8, want, e->len - 8);
+			msgs[id]++;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(s[i].r, 0);
+	}
+	assert_int_equal(mst_pony_poll(fd, evs, 64, 0), 0);
+	assert_int_equal(E.pony_overbudget, 0);
+	assert_int_equal(mst_close(fd), 0);
+}
+
+
+/*
+ * A Pony endpoint's library state does not outlive mst_fini(): after a new
+ * attach (whose socket generations start over), a TCP socket on an index
+ * that once held a Pony endpoint is not taken for it (ENOTSOCK from
+ * mst_pony_*, no POLLIN from the old endpoint's stash).
+ */
+static void test_pony_closed_endpoint_gone_after_reattach(void **state)
+{
+	struct mst_pony_event evs[4];
+	int fd = pony_ep(109, 0), tcp;
+
+	assert_int_equal(mst_close(fd), 0);
+	teardown(state);
+	setup(state);
+	tcp = mst_socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(tcp, fd); /* same index, same descriptor number */
+	assert_int_equal(mst_pony_poll(tcp, evs, 4, 0), -1);
+	assert_int_equal(errno, ENOTSOCK);
+	mst_close(tcp);
+}
+
+static void test_pony_stash_gone_after_reattach(void **state)
+{
+	struct mst_pony_event evs[4];
+	struct pollfd p;
+	int fd = pony_ep(109, 0), tcp;
+
+	pause_engine();
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	E.paused = 0;
+	wait_ring_level(fd, FIFO_SZ);
+	assert_int_equal(send_i(fd, PONY_BUDGET), 0); /* 64 events stashed */
+	/* No mst_close: the app just detaches. */
+	teardown(state);
+	setup(state);
+	tcp = mst_socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(tcp, fd);
+	p = (struct pollfd){ .fd = tcp, .events = POLLIN };
+	assert_int_equal(mst_poll(&p, 1, 0), 1); /* a fresh socket: POLLHUP */
+	assert_int_equal(p.revents & POLLIN, 0); /* not the old endpoint's stash */
+	assert_int_equal(mst_pony_poll(tcp, evs, 4, 0), -1); /* not the old events */
+	assert_int_equal(errno, ENOTSOCK);
+	mst_close(tcp);
+}
+
+struct pony_poller {
+	int fd, r, err;
+	volatile int done;
+};
+
+static void *pony_poll_thread(void *arg)
+{
+	struct pony_poller *a = arg;
+	struct mst_pony_event ev;
+
+	a->r = mst_pony_poll(a->fd, &ev, 1, 300);
+	a->err = errno;
+	a->done = 1;
+	return NULL;
+}
+
+/* A thread asleep in a blocking send or poll while another closes the
+ * endpoint and opens a new one (which gets the same index): the sleeper
+ * ends with EBADF (or, for the poll, its timeout) and the new endpoint
+ * works. The index's library state is kept (reinitialised) rather than
+ * freed, so the sleepers never touch freed memory (run it under
+ * -Db_sanitize=address to see). */
+static void test_pony_close_and_reopen_while_others_wait(void **state)
+{
+	struct mst_pony_event evs[4];
+	int fd = pony_ep(111, 0), fd2;
+	struct pony_thr a = { .fd = fd, .i = PONY_BUDGET };
+	struct pony_poller b = { .fd = fd };
+	struct timespec ts;
+	pthread_t th, th2;
+
+	pause_engine();
+	for (uint64_t i = 0; i < PONY_BUDGET; i++)
+		assert_int_equal(send_i(fd, i), 0);
+	pthread_create(&th, NULL, pony_blocking_send, &a);
+	pthread_create(&th2, NULL, pony_poll_thread, &b);
+	usleep(20000);
+	assert_false(a.done);
+	assert_false(b.done);
+	assert_int_equal(mst_close(fd), 0);
+	fd2 = pony_ep(112, 0);
+	assert_int_equal(fd2, fd); /* the index is reused */
+	E.paused = 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 3;
+	if (pthread_timedjoin_np(th, NULL, &ts) != 0 || pthread_timedjoin_np(th2, NULL, &ts) != 0)
+		fail_msg("a thread that slept on the closed endpoint never returned");
+	assert_int_equal(a.r, -1);
+	assert_int_equal(a.err, EBADF);
+	assert_true(b.r == 0 || (b.r == -1 && b.err == EBADF));
+	assert_int_equal(send_i(fd2, 0), 0);
+	poll_n(fd2, evs, 2);
+	check_pairs(evs, 1, 0, 112, 7);
+	assert_int_equal(mst_close(fd2), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1057,6 +2061,20 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_udp_full_fifo_eagain_pollout_and_blocking_send, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_blocking_recv_woken_poll_and_epoll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_impossible_rx_records_are_eio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_nonblocking_budget_and_completions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_regions_and_argument_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_blocking_sends_stash_in_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_blocking_send_waits_for_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_poll_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_impossible_rx_tail_is_eio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_bad_records_skipped_or_eio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_stash_counts_for_poll_and_epoll, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_blocking_large_messages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_two_senders_one_poller, setup, teardown),
+		/* state across close/reopen and mst_fini() */
+		cmocka_unit_test_setup_teardown(test_pony_closed_endpoint_gone_after_reattach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_stash_gone_after_reattach, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pony_close_and_reopen_while_others_wait, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
