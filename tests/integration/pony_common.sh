@@ -140,9 +140,10 @@ pony_stop() { # PID NAME: SIGTERM and wait; the server's last line
 }
 
 pony_client() { # NAME ARGS: client on B against A, in the foreground, time-limited
+	# (MST_PONY_CLIENT_SECS, default 120)
 	local name=$1 rc
 	shift
-	timeout 120 "$PONY_ECHO" --ctl "$IT_TMP/b.sock" "$@" >"$IT_TMP/$name.out" 2>&1
+	timeout "${MST_PONY_CLIENT_SECS:-120}" "$PONY_ECHO" --ctl "$IT_TMP/b.sock" "$@" >"$IT_TMP/$name.out" 2>&1
 	rc=$?
 	sed 's/^/     /' "$IT_TMP/$name.out" | tail -n 12
 	return $rc

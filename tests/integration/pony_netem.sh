@@ -8,7 +8,13 @@
 # checks each comes back exactly once, in stream order, intact.
 #   1% loss; 1% loss + 1% duplication + 25% reordered (2 ms); 5% loss
 #
-#   pony_netem.sh DRIVER
+#   1% loss and 5% loss: 10,000 messages up to 16 MiB each (~25 s each);
+#   the reordering phase is shorter (500 up to 256 KiB): a delay-based
+#   window stays small when a quarter of the RTT samples are 2 ms late.
+#
+#   pony_netem.sh DRIVER    MST_PONY_NETEM_COUNT / MST_PONY_NETEM_MAX: messages
+#                           and largest size of the two loss phases
+#                           (default 10000 up to 16M)
 set -u
 DRV=${1:?usage: $0 af_xdp|af_packet}
 . "$(dirname "$0")/pony_common.sh"
@@ -17,15 +23,17 @@ pony_begin "$DRV"
 pony_veth netem
 pony_server SRV echo -s 7 || exit 1
 
+N=${MST_PONY_NETEM_COUNT:-10000} M=${MST_PONY_NETEM_MAX:-16M}
+export MST_PONY_CLIENT_SECS=${MST_PONY_CLIENT_SECS:-300}
 netem_run --loss 1 || exit 1
-check "1% loss: 1000 messages up to 1 MiB" \
-	pony_client loss1 --client "$PONY_IP_A:7" --count 1000 --max-size 1M --timeout 20000
+check "1% loss: $N messages up to $M" \
+	pony_client loss1 --client "$PONY_IP_A:7" --count "$N" --max-size "$M" --timeout 20000
 netem_run --loss 1 --duplicate 1 --delay 2 --reorder 25 || exit 1
 check "1% loss, 1% duplicated, 25% reordered: 500 messages up to 256 KiB" \
 	pony_client reorder --client "$PONY_IP_A:7" --count 500 --max-size 256K --timeout 20000
 netem_run --loss 5 || exit 1
-check "5% loss: 500 messages up to 256 KiB" \
-	pony_client loss5 --client "$PONY_IP_A:7" --count 500 --max-size 256K --timeout 20000
+check "5% loss: $N messages up to $M" \
+	pony_client loss5 --client "$PONY_IP_A:7" --count "$N" --max-size "$M" --timeout 20000
 netem_stop
 ctl_b pony | grep -E "retransmits|timeouts" | sed 's/^/     /'
 pony_stop "$SRV"
