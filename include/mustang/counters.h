@@ -95,7 +95,8 @@ extern "C" {
 	X(pony_flows_closed, "Pony flows torn down (idle, evicted or failed)") \
 	X(pony_flows_failed, "Pony flows failed (retries exhausted, reset by the peer)") \
 	X(pony_flows_evicted, "Pony idle flows evicted to make room")       \
-	X(pony_resets_sent, "Pony RESETs sent to a peer talking to a past flow")
+	X(pony_resets_sent, "Pony RESETs sent to a peer talking to a past flow") \
+	X(pony_stall_kicks, "Pony flows found with data to send, nothing in flight and no timer: pushed by the timer scan (a bug if not 0)")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \

@@ -60,10 +60,6 @@ check "mustangctl pony on B lists the flow to A" pony_flows_ok "$IT_TMP/b.sock" 
 check "mustangctl pony (text) shows srtt and cwnd" \
 	bash -c "'$MUSTANGCTL' --ctl '$IT_TMP/b.sock' pony | grep -q srtt_us"
 ctl_b pony | sed 's/^/     /' | head -n 30
-pony_counter() { # CTL NAME: the engine total
-	"$MUSTANGCTL" --ctl "$1" stats --json | "$MST_PY" -c '
-import json, sys; d = json.load(sys.stdin); print(d["totals"]["counters"][sys.argv[1]])' "$2"
-}
 check "A served READs (pony_reads_served > 0)" test "$(pony_counter "$IT_TMP/a.sock" pony_reads_served)" -gt 0
 pony_stop "$SRV"
 check "daemon A still answers" quiet ctl_a status

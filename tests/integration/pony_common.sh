@@ -11,6 +11,7 @@
 #   pony_server VAR NAME [ARGS]  pony_echo server on A (waits for its key line)
 #   pony_client NAME ARGS   pony_echo client on B against A (foreground)
 #   ctl_a / ctl_b ARGS      mustangctl against daemon A / B
+#   pony_counter CTL NAME   a counter's engine total (mustangctl stats --json)
 #
 # Daemons and helpers are killed by PID (IT_BG_PIDS) on exit; namespaces
 # are removed by mst_cleanup.
@@ -137,6 +138,11 @@ pony_stop() { # PID NAME: SIGTERM and wait; the server's last line
 	kill -TERM "$1" 2>/dev/null
 	mst_wait_exit "$1" 10 || kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
+}
+
+pony_counter() { # CTL NAME: the engine total
+	"$MUSTANGCTL" --ctl "$1" stats --json | "$MST_PY" -c '
+import json, sys; d = json.load(sys.stdin); print(d["totals"]["counters"][sys.argv[1]])' "$2"
 }
 
 pony_client() { # NAME ARGS: client on B against A, in the foreground, time-limited

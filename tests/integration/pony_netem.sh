@@ -35,6 +35,10 @@ netem_run --loss 5 || exit 1
 check "5% loss: $N messages up to $M" \
 	pony_client loss5 --client "$PONY_IP_A:7" --count "$N" --max-size "$M" --timeout 20000
 netem_stop
+for d in a b; do
+	check "daemon $d: no stalled flow needed the timer scan's push (pony_stall_kicks 0)" \
+		test "$(pony_counter "$IT_TMP/$d.sock" pony_stall_kicks)" -eq 0
+done
 ctl_b pony | grep -E "retransmits|timeouts" | sed 's/^/     /'
 pony_stop "$SRV"
 check "daemon A still answers" quiet ctl_a status

@@ -555,6 +555,16 @@ static void flow_rto(struct pony *py, struct pony_flow *f, uint64_t now)
 	pony_push(py, f, now);
 }
 
+/* Data the window, the credits and the queues allow to send, nothing in
+ * flight and so no timer, and no push pending: nothing would ever send it.
+ * Every path that opens the window pushes; this is the net under them. */
+static bool flow_stalled(const struct pony *py, const struct pony_flow *f)
+{
+	return !f->rto_at && !f->on_ready && f->snd_una == f->snd_nxt &&
+	       (f->ctrl_head != f->ctrl_tail ||
+		(f->rr_head != PONY_NONE && seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits)));
+}
+
 static int timer_scan(struct pony *py, uint64_t now)
 {
 	uint64_t idle_ns = py->conf.idle_timeout_ms * 1000000ull;
@@ -568,6 +578,9 @@ static int timer_scan(struct pony *py, uint64_t now)
 		if (f->rto_at && now >= f->rto_at) {
 			flow_rto(py, f, now);
 			done++;
+		} else if (flow_stalled(py, f)) {
+			PY_COUNT(py, pony_stall_kicks);
+			done += pony_push(py, f, now);
 		} else if (flow_idle(f) && now - f->last_active >= idle_ns) {
 			flow_close(py, f, 0);
 			done++;

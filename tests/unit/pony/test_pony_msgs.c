@@ -205,6 +205,9 @@ static void echo_impaired(bool cwnd1, uint64_t seeds)
 		w->reorder = 0;
 		w->loss = 50;
 		echo_phase(w, 150, seed * 1000 + 500, 20000 * MS);
+		/* the timer scan's safety net never had to move a flow */
+		assert_int_equal(w->a.st.ctr[MST_CTR_pony_stall_kicks], 0);
+		assert_int_equal(w->b.st.ctr[MST_CTR_pony_stall_kicks], 0);
 		rmworld(w);
 	}
 }
