@@ -702,7 +702,8 @@ bool pony_stashed(uint32_t idx)
 	const struct lpony *l = idx < MST_SHM_MAX_SOCKS ? __atomic_load_n(&lp[idx], __ATOMIC_ACQUIRE)
 						       : NULL;
 
-	return l && l->gen == mst_lib.ls[idx].gen && __atomic_load_n(&l->st_n, __ATOMIC_RELAXED);
+	return l && __atomic_load_n(&l->gen, __ATOMIC_ACQUIRE) == mst_lib.ls[idx].gen &&
+	       __atomic_load_n(&l->st_n, __ATOMIC_RELAXED);
 }
 
 static bool has_room(struct lpony *l, size_t len, bool copy)
