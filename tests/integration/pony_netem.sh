@@ -6,7 +6,8 @@
 # kernel has no sch_netem) bridges them and impairs every frame, both
 # directions. Each run echoes messages of mixed sizes on 8 streams and
 # checks each comes back exactly once, in stream order, intact.
-#   1% loss; 1% loss + 1% duplication + 25% reordered (2 ms); 5% loss
+#   1% loss; 1% loss + 1% duplication + "delay 2ms reorder 25%" (75% of
+#   packets 2 ms late, 25% overtaking them); 5% loss
 #
 #   1% loss and 5% loss: 10,000 messages up to 16 MiB each (~25 s each);
 #   the reordering phase is shorter (500 up to 256 KiB): a delay-based
