@@ -752,8 +752,8 @@ static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt
 	f->rx_bytes += k->pay_len;
 	f->echo_ts = k->h.ts_ns;
 	f->echo_at = k->now;
-	/* ACK at once when there is a hole to report or every 2nd packet of a
-	 * message. A message that completes (the sender asks, ACK_NOW) owes
+	/* ACK at once when there is a hole to report or PONY_ACK_EVERY packets
+	 * are owed one. A message that completes (the sender asks, ACK_NOW) owes
 	 * its ACK for up to PONY_ACK_HOLD_NS: the reply that an RPC's server
 	 * sends carries it (ack_trailer()), so the requester's completion
 	 * arrives with the response and never waits on the hold; unanswered
@@ -766,7 +766,7 @@ static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt
 	else if (k->ack_now || (k->h.flags & PONY_F_ACK_NOW))
 		pony_mark_ack(py, f, f->rx_unacked >= PONY_ACK_HOLD_PKTS ? k->now
 									  : k->now + PONY_ACK_HOLD_NS);
-	else if (f->rx_unacked >= 2)
+	else if (f->rx_unacked >= PONY_ACK_EVERY)
 		pony_send_ack(py, f, k->now);
 	else
 		pony_mark_ack(py, f, k->now);

@@ -28,6 +28,7 @@
 #define PONY_SMALL_EXTRA 16u       /* one-packet messages may exceed cwnd by this many packets */
 #define PONY_ACK_HOLD_NS 50000ull /* a completed message's ACK waits this long for a reliable packet to ride on */
 #define PONY_ACK_HOLD_PKTS 8u    /* ... unless this many packets are owed an ACK */
+#define PONY_ACK_EVERY 32u       /* packets acknowledged at once; fewer wait for the end of the poll */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
 
