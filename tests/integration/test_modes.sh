@@ -70,6 +70,9 @@ opens = [e["counters"]["tcp_passive_opens"] for e in d["engines"]]
 steered = [e["counters"]["steered_in"] for e in d["engines"]]
 resets = d["totals"]["counters"]["tcp_resets_sent"]
 print("  passive opens per engine:", opens, "steered in:", steered, "resets sent:", resets)
+if resets:  # which drops went with them (tcp_no_socket, tcp_listen_bad, ...)
+    for i, e in enumerate(d["engines"]):
+        print("  engine %d tcp drops:" % i, {k: v for k, v in e.get("drops", {}).items() if v and k.startswith("tcp")})
 assert len(opens) == 2 and all(o > 0 for o in opens)
 assert resets == 0'
 }
