@@ -87,6 +87,7 @@ struct pony *pony_create(const struct pony_conf *conf, const struct pony_io *io,
 	py->win = pow2_at_least(conf->window_pkts < 64 ? 64 : conf->window_pkts);
 	py->win_mask = py->win - 1;
 	py->seg = conf->mtu - PONY_IP_UDP_LEN - PONY_DATA_HLEN;
+	py->fs_sqrt_max = isqrt64((uint64_t)conf->cc_fs_max_cwnd * 1000000);
 	nf = conf->max_flows;
 	nm = conf->max_msgs;
 	ns = nm + 2 * nf;

@@ -83,21 +83,6 @@ static void rtt_sample(struct pony *py, struct pony_flow *f, uint32_t r, uint64_
 	f->rto_ns = rto;
 }
 
-static uint64_t isqrt64(uint64_t x)
-{
-	uint64_t r = 0;
-
-	for (uint64_t b = 1ull << 62; b; b >>= 2) {
-		if (x >= r + b) {
-			x -= r + b;
-			r = (r >> 1) + b;
-		} else {
-			r >>= 1;
-		}
-	}
-	return r;
-}
-
 /* Swift's flow scaling: the target grows by up to cc_fs_range_us as the
  * window shrinks, as 1/sqrt(cwnd) (cc_fs_range_us at cwnd 1, nothing from
  * cc_fs_max_cwnd up). A flow whose RTT moves for reasons no window
@@ -107,15 +92,13 @@ static uint64_t isqrt64(uint64_t x)
  *   fs = range x (sqrt(max) / sqrt(cwnd) - 1) / (sqrt(max) - 1)        */
 static uint64_t fs_ns(const struct pony *py, uint32_t cwnd_milli)
 {
-	uint64_t range = py->conf.cc_fs_range_us * 1000ull, max = py->conf.cc_fs_max_cwnd;
-	uint64_t sm, sc; /* sqrt(max), sqrt(cwnd), x1000 */
+	uint64_t range = py->conf.cc_fs_range_us * 1000ull, sm = py->fs_sqrt_max, sc;
 
 	if (cwnd_milli <= 1000)
 		return range;
-	if (cwnd_milli >= max * 1000)
+	if (cwnd_milli >= py->conf.cc_fs_max_cwnd * 1000ull)
 		return 0;
-	sm = isqrt64(max * 1000000);
-	sc = isqrt64((uint64_t)cwnd_milli * 1000);
+	sc = isqrt64((uint64_t)cwnd_milli * 1000); /* sqrt(cwnd) x 1000 */
 	return range * (sm * 1000 / sc - 1000) / (sm - 1000);
 }
 
@@ -128,8 +111,10 @@ static uint64_t fs_ns(const struct pony *py, uint32_t cwnd_milli)
 static void cc_on_ack(struct pony *py, struct pony_flow *f, uint32_t acked, uint32_t rtt,
 		      uint64_t now)
 {
-	uint64_t target = f->min_rtt_ns + py->conf.cc_target_us * 1000ull + fs_ns(py, f->cwnd_milli);
+	uint64_t target = f->min_rtt_ns + py->conf.cc_target_us * 1000ull;
 
+	if (rtt >= target) /* only then does the flow-scaling term matter */
+		target += fs_ns(py, f->cwnd_milli);
 	if (rtt < target) {
 		uint64_t inc = (uint64_t)py->conf.cc_ai_milli * acked;
 

@@ -32,6 +32,22 @@
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
 
+/* floor(sqrt(x)), digit by digit */
+static inline uint64_t isqrt64(uint64_t x)
+{
+	uint64_t r = 0;
+
+	for (uint64_t b = 1ull << 62; b; b >>= 2) {
+		if (x >= r + b) {
+			x -= r + b;
+			r = (r >> 1) + b;
+		} else {
+			r >>= 1;
+		}
+	}
+	return r;
+}
+
 static inline bool seq_lt(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 static inline bool seq_le(uint32_t a, uint32_t b) { return (int32_t)(a - b) <= 0; }
 
@@ -162,6 +178,7 @@ struct pony {
 	struct mst_stats *st;
 	uint32_t win, win_mask;     /* window_pkts rounded up to a power of 2 */
 	uint32_t seg;               /* payload bytes per DATA/RESP packet */
+	uint64_t fs_sqrt_max;       /* sqrt(cc_fs_max_cwnd) x 1000, for fs_ns() */
 	uint32_t last_epoch;
 	uint64_t next_scan;
 	/* flows */
