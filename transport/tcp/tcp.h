@@ -201,4 +201,68 @@ int tcp_foreach(struct tcp_stack *ts, int (*fn)(struct tcp_cb *c, void *arg), vo
 #define TCP_SVC_CHARGEN (1u << 2)
 int tcp_services_start(struct tcp_stack *ts, uint32_t services);
 
+/*
+ * Live upgrade (tcp_state.c; format in common/state.h). Every control
+ * block, listener, accept queue, the TIME_WAIT list and the stack's secrets
+ * are written as plain records: references are pool indices, timers
+ * absolute deadlines, the congestion control its registry name plus its
+ * plain state. Heap FIFOs (built-in services) go by content; FIFOs an
+ * owner provided (apps: slots in their segments) stay where they are and
+ * the owner says how to find them again.
+ */
+struct mst_state_writer;
+
+/* Who owns a connection's FIFOs and events (filled by the owner's hook). */
+enum tcp_owner_kind {
+	TCP_OWNER_STACK = 0, /* heap FIFOs, the stack's default handler or a
+			      * built-in service (tcp_state.c handles these) */
+	TCP_OWNER_EXT = 1,   /* an owner outside TCP (an app): ids below */
+};
+struct tcp_owner {
+	uint32_t kind;       /* enum tcp_owner_kind */
+	int32_t app_id;      /* EXT: which app */
+	uint32_t sock;       /* EXT: socket index in that app, UINT32_MAX: none
+			      * (the app closed it; the connection finishes) */
+	uint32_t pad;
+	uint64_t cookie;     /* EXT: the fifo_ops cookie (e.g. FIFO slot + 1) */
+};
+
+struct tcp_state_hooks {
+	/* Export: fill o for c (a connection or a listener). Called only for
+	 * control blocks whose fifo_ops or event callback are not the stack's. */
+	void (*owner)(void *ctx, const struct tcp_cb *c, struct tcp_owner *o);
+	/* Import: give c (already in its state, FIFO counters set, FIFO data
+	 * pointers NULL) its FIFO memory, fifo_ops, event callback and user
+	 * pointer for owner o, e.g. with tcp_adopt(). -errno refuses the
+	 * state (unknown app, slot taken...). */
+	int (*adopt)(void *ctx, struct tcp_cb *c, const struct tcp_owner *o);
+	void *ctx;
+};
+
+/* For adopt hooks: bind c to its owner's memory and callbacks. rx/tx must
+ * be rx_size/tx_size bytes as exported (tcp_fifo_sizes()). */
+void tcp_adopt(struct tcp_cb *c, uint8_t *rx, uint8_t *tx, const struct tcp_fifo_ops *fops,
+	       void *cookie, tcp_event_fn fn, void *ctx, void *user);
+void tcp_fifo_sizes(const struct tcp_cb *c, uint32_t *rx_size, uint32_t *tx_size);
+bool tcp_is_listener(const struct tcp_cb *c);
+
+/* Write the stack's whole state (TCP_STACK, then TCP_CB [+ TCP_FIFO_DATA]
+ * per block in pool order, TCP_LISTENER per listener, TCP_TW_ORDER). Call
+ * between polls, after tcp_flush_acks(): pending ACKs and events are sent
+ * first. 0 or -errno (a writer overflow is not an error: the caller sees
+ * -ENOSPC from mst_sw_finish()). */
+int tcp_export(struct tcp_stack *ts, struct mst_state_writer *w, const struct tcp_state_hooks *h);
+/* Import into a stack just created with the same max_conns and holding no
+ * connection (built-in services not started): feed every TCP_* record in
+ * order, then tcp_import_finish(). A refused state leaves the stack to be
+ * destroyed (tcp_destroy() must work on it). 0 or -errno: -EINVAL /
+ * -EBADMSG malformed, -ENOENT unknown congestion control, -EEXIST a
+ * duplicate index or 4-tuple, -ERANGE an index beyond max_conns. */
+int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uint32_t len,
+		   const struct tcp_state_hooks *h);
+/* Rebuild the hash, free list, listener table, accept queues and the
+ * TIME_WAIT list, re-arm every timer from its deadline; check that every
+ * reference resolved. 0 or -errno. */
+int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h);
+
 #endif /* MST_TCP_H */
