@@ -155,6 +155,11 @@ void tcp_set_port_filter(struct tcp_stack *ts,
 	ts->port_ok_ctx = ctx;
 }
 
+uint32_t tcp_max_conns(const struct tcp_stack *ts)
+{
+	return ts->conf.max_conns;
+}
+
 void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx)
 {
 	*rx = ts->conf.rx_buf;
