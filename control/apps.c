@@ -55,6 +55,23 @@ struct apps *apps_create(const struct apps_conf *conf)
 	return a;
 }
 
+static struct mst_app slot_app(const struct apps *a, const struct app_slot *s)
+{
+	return (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,
+				 .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)s->pid,
+				 .doorbell = rt_engine_doorbell(a->conf.group, 0) };
+}
+
+unsigned apps_list(const struct apps *a, struct mst_app *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < APPS_MAX && n < max; i++)
+		if (a->slot[i].used)
+			out[n++] = slot_app(a, &a->slot[i]);
+	return n;
+}
+
 static void slot_release(struct app_slot *s)
 {
 	for (unsigned q = 0; q < APP_QPS; q++)
@@ -175,9 +192,7 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	segment_init(a, s, qp_off, sock_off, fifo_off, pony_off);
 
 	w.conf = &a->conf;
-	w.app = (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,
-				  .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)pid,
-				  .doorbell = rt_engine_doorbell(a->conf.group, 0) };
+	w.app = slot_app(a, s);
 	w.rc = -EIO;
 	rc = rt_engine_call(a->conf.group, 0, attach_work, &w, 2000);
 	if (rc == 0)

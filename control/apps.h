@@ -32,5 +32,8 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 		unsigned *n_fds, char *payload, size_t payload_len);
 void apps_detach(void *ctx, unsigned client);
 unsigned apps_count(const struct apps *a);
+/* The attached apps as their engine knows them (what attach_app() got):
+ * up to max into out; returns how many. Control thread. */
+unsigned apps_list(const struct apps *a, struct mst_app *out, unsigned max);
 
 #endif

@@ -39,6 +39,9 @@ struct args {
 	bool json;
 	int timeout_ms;
 	const struct cmd *cmd;
+	const char *target;        /* engine restart: the engine id */
+	const char *fail_at;       /* test only: the step to fail */
+	char arg[128];             /* the request's argument */
 };
 
 static void usage(FILE *f)
@@ -46,7 +49,11 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: mustangctl [--ctl PATH] [--json] [--timeout MS] COMMAND\n"
 		   "Ask a running mustangd.\n\nCommands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
-		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+		if (cmds[i].req != MST_CTL_engine_restart && cmds[i].req != MST_CTL_attach)
+			fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "  engine restart ID [--fail-at STEP]\n"
+		   "             hand engine ID over to a new engine with all its state\n"
+		   "             (--fail-at, for tests: make STEP fail and roll back)\n");
 	fprintf(f,
 		"\nOptions (before or after the command):\n"
 		"  --ctl PATH      control socket (default %s)\n"
@@ -90,6 +97,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->json = false;
 	a->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
 	a->cmd = NULL;
+	a->target = a->fail_at = NULL;
+	a->arg[0] = '\0';
 
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i], *v;
@@ -121,12 +130,26 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->timeout_ms = (int)ms;
 			continue;
 		}
+		if ((v = opt_value(argc, argv, &i, "--fail-at", &missing)) != NULL) {
+			a->fail_at = v;
+			continue;
+		}
 		if (missing)
 			return usage_error("missing value for", s);
 		if (s[0] == '-')
 			return usage_error("unknown option", s);
+		if (a->cmd != NULL && a->cmd->req == MST_CTL_engine_restart && !a->target) {
+			a->target = s;
+			continue;
+		}
 		if (a->cmd != NULL)
 			return usage_error("unexpected argument", s);
+		if (strcmp(s, "engine") == 0) {
+			if (i + 1 >= argc || strcmp(argv[i + 1], "restart") != 0)
+				return usage_error("engine wants a subcommand (restart), after", s);
+			i++;
+			s = "engine_restart";
+		}
 		for (size_t c = 0; c < N_CMDS; c++)
 			if (strcmp(s, cmds[c].name) == 0)
 				a->cmd = &cmds[c];
@@ -137,6 +160,14 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "mustangctl: no command given\n");
 		usage(stderr);
 		return 2;
+	}
+	if (a->cmd->req == MST_CTL_engine_restart) {
+		if (!a->target)
+			return usage_error("engine restart wants an engine id", "");
+		snprintf(a->arg, sizeof(a->arg), "%s%s%s", a->target, a->fail_at ? " fail=" : "",
+			 a->fail_at ? a->fail_at : "");
+	} else if (a->fail_at) {
+		return usage_error("--fail-at only goes with", "engine restart");
 	}
 	return 0;
 }
@@ -171,7 +202,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	rc = ctl_client_call(fd, (uint16_t)(a.cmd->req | (a.json ? MST_CTL_F_JSON : 0)), "",
+	rc = ctl_client_call(fd, (uint16_t)(a.cmd->req | (a.json ? MST_CTL_F_JSON : 0)), a.arg,
 			     &out, &len, a.timeout_ms);
 	close(fd);
 	if (out == NULL) { /* transport error: no answer at all */

@@ -36,6 +36,7 @@
 #include "control/config.h"
 #include "control/ctl_server.h"
 #include "control/emit.h"
+#include "control/upgrade.h"
 #include "engines/builtin.h"
 #include "engines/port.h"
 #include "transport/pony/pony.h"
@@ -50,6 +51,10 @@ struct daemon {
 	struct mst_port *ports[MST_MAX_PORTS];
 	unsigned n_ports;
 	void *engines[MST_MAX_ENGINES];
+	struct mst_engine_conf econf[MST_MAX_ENGINES]; /* what each was created with */
+	struct mst_queue *equeue[MST_MAX_ENGINES];
+	uint64_t restarts[MST_MAX_ENGINES];            /* handovers that committed */
+	uint64_t last_blackout_ns[MST_MAX_ENGINES];
 	const struct mst_engine_ops *ops;
 	unsigned n_engines;
 	struct rt_group group;
@@ -193,6 +198,8 @@ static void emit_engines(struct daemon *d, struct emit *e)
 		else
 			emit_str(e, "cpu", "any");
 		emit_u64(e, "thread", rt_engine_worker(g, re));
+		emit_u64(e, "restarts", d->restarts[i]);
+		emit_u64(e, "last_blackout_us", d->last_blackout_ns[i] / 1000);
 		emit_double(e, "busy_poll_pct", polls ? 100.0 * (double)load[MST_LOAD_busy_polls] / (double)polls : 0.0);
 		emit_load(e, load);
 		emit_obj_end(e);
@@ -374,11 +381,80 @@ static int emit_pony(struct daemon *d, struct emit *e)
 	return 0;
 }
 
+/* "ID [fail=STEP]" (fail=: test only, makes that step fail). */
+static int parse_restart_arg(struct daemon *d, const char *arg, struct upg_restart *r,
+			     struct emit *e)
+{
+	char *end;
+	unsigned long id;
+
+	errno = 0;
+	id = strtoul(arg ? arg : "", &end, 10);
+	if (!arg || arg[0] < '0' || arg[0] > '9' || errno || id >= d->n_engines ||
+	    (*end && *end != ' ')) {
+		emit_strf(e, "error", "engine restart wants an engine id 0..%u, not \"%s\"",
+			  d->n_engines ? d->n_engines - 1 : 0, arg ? arg : "");
+		return -EINVAL;
+	}
+	r->id = (unsigned)id;
+	r->fail_at = -1;
+	while (*end == ' ')
+		end++;
+	if (!strncmp(end, "fail=", 5)) {
+		r->fail_at = upg_step_by_name(end + 5);
+		if (r->fail_at < 0) {
+			emit_strf(e, "error", "unknown step \"%s\"", end + 5);
+			return -EINVAL;
+		}
+	} else if (*end) {
+		emit_strf(e, "error", "unexpected argument \"%s\"", end);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
+{
+	struct mst_app apps[APPS_MAX];
+	struct upg_restart r = { 0 };
+	int rc = parse_restart_arg(d, arg, &r, e);
+
+	if (rc)
+		return rc;
+	r.ops = d->ops;
+	r.conf = d->econf[r.id];
+	r.queue = d->equeue[r.id];
+	/* Apps are served by engine 0. */
+	r.apps = apps;
+	r.n_apps = r.id == 0 && d->apps ? apps_list(d->apps, apps, APPS_MAX) : 0;
+	rc = upg_engine_restart(&d->group, &r);
+	if (rc) {
+		emit_strf(e, "error", "engine %u: %s failed: %s%s", r.id, upg_step_names[r.failed],
+			  strerror(-rc), r.rolled_back ? " (rolled back: the old engine resumed)" : "");
+		logmsg(MST_LOG_WARN, "engine %u restart: %s failed: %s%s", r.id,
+		       upg_step_names[r.failed], strerror(-rc), r.rolled_back ? ", rolled back" : "");
+		return rc;
+	}
+	d->engines[r.id] = d->group.engines[r.id].eng;
+	d->restarts[r.id]++;
+	d->last_blackout_ns[r.id] = r.blackout_ns;
+	emit_bool(e, "ok", true);
+	emit_u64(e, "engine", r.id);
+	emit_u64(e, "blackout_us", r.blackout_ns / 1000);
+	emit_u64(e, "export_us", r.export_ns / 1000);
+	emit_u64(e, "import_us", r.import_ns / 1000);
+	emit_u64(e, "brownout_ms", r.create_ns / 1000000);
+	emit_u64(e, "state_bytes", r.state_bytes);
+	emit_u64(e, "apps", r.n_apps);
+	logmsg(MST_LOG_INFO, "engine %u restarted: blackout %llu us, state %zu bytes", r.id,
+	       (unsigned long long)(r.blackout_ns / 1000), r.state_bytes);
+	return 0;
+}
+
 static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
 {
 	struct daemon *d = ctx;
 
-	(void)arg;
 	switch (req) {
 	case MST_CTL_status:
 		emit_status(d, e);
@@ -396,6 +472,8 @@ static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return emit_conns(d, e);
 	case MST_CTL_pony:
 		return emit_pony(d, e);
+	case MST_CTL_engine_restart:
+		return engine_restart(d, arg, e);
 	case MST_CTL_attach:
 		return -EINVAL; /* the server routes attach to the app hooks */
 	}
@@ -545,6 +623,8 @@ static int engines_start(struct daemon *d)
 		void *eng;
 
 		memcpy(ec.mac, pi.mac, sizeof(ec.mac));
+		d->econf[i] = ec;
+		d->equeue[i] = q;
 		eng = d->ops->create(&ec);
 		if (!eng) {
 			logmsg(MST_LOG_ERR, "engine %u: create failed: %s", i, strerror(errno));
