@@ -134,6 +134,7 @@ void tcp_destroy(struct tcp_stack *ts)
 	if (!ts)
 		return;
 	net_set_tcp_hook(ts->ns, NULL, NULL, NULL);
+	tcp_import_free(ts);
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
@@ -206,6 +207,11 @@ static void hash_insert(struct tcp_stack *ts, struct tcp_cb *c)
 	c->hnext = ts->hash[b];
 	ts->hash[b] = c;
 	c->flags |= TCPF_HASHED;
+}
+
+void tcp_hash_insert(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	hash_insert(ts, c);
 }
 
 static void hash_remove(struct tcp_stack *ts, struct tcp_cb *c)

@@ -194,6 +194,7 @@ struct tcp_stack {
 	struct tcp_cb *tw_head, *tw_tail; /* TIME_WAIT connections, oldest first */
 	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport);
 	void *port_ok_ctx;             /* ephemeral port filter (engine steering) */
+	struct tcp_import *imp;        /* live upgrade: import in progress (tcp_state.c) */
 };
 
 /* tcp.c */
@@ -218,6 +219,8 @@ void tcp_event(struct tcp_stack *ts, struct tcp_cb *c, uint32_t ev);
 void tcp_flush_events(struct tcp_stack *ts);
 void tcp_accept_enqueue(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_init_cc(struct tcp_stack *ts, struct tcp_cb *c);
+/* Put c in the connection hash (the importer: c has its 4-tuple). */
+void tcp_hash_insert(struct tcp_stack *ts, struct tcp_cb *c);
 uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c);
 uint8_t tcp_pick_wscale(uint32_t bufsize);
 
@@ -247,6 +250,17 @@ void tcp_arm_keepalive(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_enter_timewait(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_rtt_sample(struct tcp_stack *ts, struct tcp_cb *c, uint32_t rtt_us);
 void tcp_delack_schedule(struct tcp_stack *ts, struct tcp_cb *c);
+
+/* tcp_services.c */
+/* The built-in services' event callback (ctx: &ts->svc[kind]). */
+void tcp_svc_event(void *ctx, struct tcp_cb *c, uint32_t ev);
+/* Import: the services' instances without their listeners (which the
+ * state brings). */
+void tcp_services_restore(struct tcp_stack *ts, uint32_t services);
+
+/* tcp_state.c */
+/* Drop an unfinished import's bookkeeping (tcp_destroy). */
+void tcp_import_free(struct tcp_stack *ts);
 
 /* tcp_sack.c */
 /* Record [start,end) received out of order; false when ranges are full. */
