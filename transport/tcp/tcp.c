@@ -318,6 +318,7 @@ static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t tx
 		tx = rx + rxbuf;
 	}
 	ts->free_list = c->hnext;
+	tcp_pool_taken(ts, c);
 	memset(c, 0, sizeof(*c));
 	c->rx.data = rx;
 	c->rx.size = rxbuf;
@@ -569,6 +570,7 @@ int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn
 	if (!l)
 		return -ENOMEM;
 	ts->free_list = l->hnext;
+	tcp_pool_taken(ts, l);
 	ts->n_conns++;
 	memset(l, 0, sizeof(*l));
 	l->state = TCP_LISTEN;

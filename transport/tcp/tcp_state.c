@@ -319,15 +319,19 @@ static void export_tw(struct tcp_stack *ts, struct mst_state_writer *w)
 		    offsetof(struct tcp_cb, tw_next));
 }
 
-/* Free pool blocks (on the free list) get a 1. */
+/* Free pool blocks below the high-water mark get a 1 (blocks from hwm on
+ * were never used: the free list ends with them, in pool order, and they
+ * are neither walked nor exported, so the cost follows the connections,
+ * not the pool size). */
 static uint8_t *free_map(const struct tcp_stack *ts, uint32_t *n_used)
 {
-	uint8_t *map = calloc(ts->conf.max_conns, 1);
+	const struct tcp_cb *fresh = ts->hwm < ts->conf.max_conns ? &ts->pool[ts->hwm] : NULL;
+	uint8_t *map = calloc(ts->hwm ? ts->hwm : 1, 1);
 
 	if (!map)
 		return NULL;
-	*n_used = ts->conf.max_conns;
-	for (const struct tcp_cb *c = ts->free_list; c; c = c->hnext) {
+	*n_used = ts->hwm;
+	for (const struct tcp_cb *c = ts->free_list; c && c != fresh; c = c->hnext) {
 		map[cb_index(ts, c)] = 1;
 		(*n_used)--;
 	}
@@ -358,7 +362,7 @@ int tcp_export(struct tcp_stack *ts, struct mst_state_writer *w, const struct tc
 	p = mst_sw_rec(w, MST_STATE_REC_TCP_STACK, sizeof(s));
 	if (p)
 		memcpy(p, &s, sizeof(s));
-	for (uint32_t i = 0; i < ts->conf.max_conns && !rc; i++)
+	for (uint32_t i = 0; i < ts->hwm && !rc; i++)
 		if (!map[i])
 			rc = export_cb(ts, w, h, &ts->pool[i]);
 	free(map);
@@ -869,20 +873,27 @@ int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h)
 	(void)h;
 	if (!im || im->phase != PH_DONE)
 		rc = -EINVAL; /* no state, or one cut short */
+	uint32_t hwm = 0;
+
 	for (uint32_t i = 0; !rc && i < ts->conf.max_conns; i++)
-		if (im->mark[i] & IMP_USED)
+		if (im->mark[i] & IMP_USED) {
 			rc = check_refs(ts, im, i);
+			hwm = i + 1;
+		}
 	if (rc) {
 		tcp_import_free(ts);
 		return rc;
 	}
-	ts->free_list = NULL;
-	for (uint32_t i = ts->conf.max_conns; i-- > 0;)
+	/* The fresh stack's free list is pool order; blocks from hwm on were
+	 * not touched by the import and stay linked as they are. */
+	ts->free_list = hwm < ts->conf.max_conns ? &ts->pool[hwm] : NULL;
+	for (uint32_t i = hwm; i-- > 0;)
 		if (!(im->mark[i] & IMP_USED)) {
 			ts->pool[i].hnext = ts->free_list;
 			ts->free_list = &ts->pool[i];
 		}
-	for (uint32_t i = 0; i < ts->conf.max_conns; i++)
+	ts->hwm = hwm;
+	for (uint32_t i = 0; i < hwm; i++)
 		if (im->mark[i] & IMP_USED)
 			arm_timers(ts, im, i);
 	ts->n_conns = im->got_cbs;
