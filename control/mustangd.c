@@ -696,6 +696,11 @@ int main(int argc, char **argv)
 
 	d->argc = argc;
 	d->argv = argv;
+	{
+		ssize_t n = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
+
+		d->exe[n > 0 ? n : 0] = '\0';
+	}
 	d->takeover_fd = -1;
 	/* --takeover-fd N (last, added by the running daemon's upgrade): this
 	 * process takes over from it (control/takeover.c). */
@@ -709,6 +714,7 @@ int main(int argc, char **argv)
 		}
 		d->takeover_fd = (int)fd;
 		argc -= 2;
+		d->argc = argc; /* a later upgrade passes its own */
 	}
 	mst_config_defaults(&d->conf);
 	rc = mst_config_from_args(&d->conf, argc, argv, err, sizeof(err));

@@ -79,6 +79,7 @@ struct tko_msg {
 	uint32_t idx, id, pid, flags; /* APP: client, id, pid; CLIENT: idx, flags */
 	uint64_t size;                /* APP: segment bytes */
 	uint64_t len[MST_MAX_ENGINES]; /* STATE: bytes per engine */
+	uint64_t import_us, open_us, start_us; /* IMPORTED, DONE: the new side's times */
 };
 #define TKO_CLIENT_APP 1u
 #define TKO_CLIENT_OPERATOR 2u
@@ -364,6 +365,7 @@ struct upgrade_run {
 	unsigned n_frozen;
 	bool port_freed;
 	uint64_t t_spawn, t_ready, t_black, t_done;
+	uint64_t export_us, import_us, close_us, open_us, start_us;
 };
 
 static void rollback(struct upgrade_run *u, int rc)
@@ -415,6 +417,7 @@ static int run_upgrade(struct upgrade_run *u)
 	for (unsigned i = 0; i < MST_MAX_ENGINES; i++)
 		memfds[i] = -1;
 	rc = export_all(d, memfds, &m, &u->n_frozen);
+	u->export_us = rt_now_ns() / 1000 - u->t_black;
 	if (!rc)
 		rc = tko_send(u->chan, &m, memfds, d->n_engines);
 	for (unsigned i = 0; i < d->n_engines; i++)
@@ -426,19 +429,24 @@ static int run_upgrade(struct upgrade_run *u)
 	rc = tko_expect(u->chan, TKO_IMPORTED, &m, fds, u->deadline, &u->step);
 	if (rc)
 		return rc;
+	u->import_us = m.import_us;
 	u->step = TKO_STEP_port;
+	u->close_us = rt_now_ns() / 1000;
 	rt_group_stop(&d->group);
 	for (unsigned i = 0; i < d->n_engines; i++)
 		(void)d->ops->detach_queue(d->engines[i], d->equeue[i]);
 	port_close(d->ports[0]);
 	d->ports[0] = NULL;
 	u->port_freed = true;
+	u->close_us = rt_now_ns() / 1000 - u->close_us;
 	m = (struct tko_msg){ .type = TKO_PORT_FREE };
 	rc = tko_send(u->chan, &m, NULL, 0);
 	if (rc)
 		return rc;
 	rc = tko_expect(u->chan, TKO_DONE, &m, fds, u->deadline, &u->step);
 	u->t_done = rt_now_ns() / 1000;
+	u->open_us = m.open_us;
+	u->start_us = m.start_us;
 	return rc;
 }
 
@@ -446,21 +454,16 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 {
 	struct upgrade_args a;
 	struct upgrade_run u = { .d = d, .chan = -1 };
-	char self[4096];
 	int sv[2], rc;
 
 	rc = parse_upgrade_args(arg, &a, e);
 	if (rc)
 		return rc;
-	if (!a.binary) {
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (n <= 0) {
-			emit_strf(e, "error", "cannot find the running binary: %s", strerror(errno));
-			return -ENOENT;
-		}
-		self[n] = '\0';
-		a.binary = self;
+	if (!a.binary)
+		a.binary = d->exe; /* where the running binary was: a package upgrade put the new one there */
+	if (!a.binary[0]) {
+		emit_strf(e, "error", "spawn failed: the running binary's path is unknown (give --binary)");
+		return -ENOENT;
 	}
 	if (access(a.binary, X_OK)) {
 		emit_strf(e, "error", "spawn failed: %s: %s", a.binary, strerror(errno));
@@ -500,6 +503,13 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 	for (unsigned i = 0; i < d->n_engines; i++)
 		emit_u64(e, NULL, u.t_done - u.t_black); /* one port: all engines together */
 	emit_arr_end(e);
+	emit_obj_begin(e, "blackout_parts_us");
+	emit_u64(e, "export", u.export_us);
+	emit_u64(e, "import", u.import_us);
+	emit_u64(e, "port_close", u.close_us);
+	emit_u64(e, "port_open", u.open_us);
+	emit_u64(e, "start", u.start_us);
+	emit_obj_end(e);
 	emit_u64(e, "total_ms", mono_ms() - u.t_spawn);
 	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
 		   (int)u.child, (unsigned long long)(u.t_done - u.t_black));
@@ -527,6 +537,7 @@ struct adopt {
 	struct tko_msg conf;
 	struct ctl_handover_client cls[CTL_SERVER_MAX_CLIENTS];
 	unsigned n_cls;
+	struct mst_port *prepared;     /* brownout: device found, mbuf pool made */
 };
 
 static int adopt_fds(struct adopt *ad)
@@ -578,9 +589,16 @@ static int adopt_brownout(struct adopt *ad)
 	struct mst_app apps[APPS_MAX];
 	unsigned na = apps_list(d->apps, apps, APPS_MAX);
 
+	char err[512];
+
 	d->ops = mst_engine_lookup("net");
 	if (!d->ops)
 		return -ENOENT;
+	ad->prepared = port_prepare(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	if (!ad->prepared) {
+		daemon_log(MST_LOG_ERR, "%s", err);
+		return -EIO;
+	}
 	rt_group_init(&d->group, &d->conf);
 	for (unsigned i = 0; i < d->conf.engines; i++) {
 		struct mst_engine_conf ec;
@@ -643,7 +661,8 @@ static int adopt_port(struct adopt *ad)
 	char err[512];
 	int rc = 0;
 
-	d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	d->ports[0] = port_start(ad->prepared, &d->conf, err, sizeof(err));
+	ad->prepared = NULL;
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "%s", err);
 		return -EIO;
@@ -685,6 +704,7 @@ static int adopt_run(struct adopt *ad)
 {
 	struct tko_msg m = { .type = TKO_HELLO, .pid = (uint32_t)getpid() };
 	int fds[TKO_MAX_FDS], rc;
+	uint64_t t, open_us;
 
 	ad->step = TKO_STEP_hello;
 	if (ad->fail == TKO_STEP_hello || tko_send(ad->chan, &m, NULL, 0))
@@ -699,19 +719,24 @@ static int adopt_run(struct adopt *ad)
 	if (rc || (rc = tko_send(ad->chan, &m, NULL, 0)))
 		return rc;
 	ad->step = TKO_STEP_import;
+	t = rt_now_ns();
 	rc = adopt_state(ad);
-	m = (struct tko_msg){ .type = TKO_IMPORTED };
+	m = (struct tko_msg){ .type = TKO_IMPORTED, .import_us = (rt_now_ns() - t) / 1000 };
 	if (rc || (rc = tko_send(ad->chan, &m, NULL, 0)))
 		return rc;
 	ad->step = TKO_STEP_port;
 	rc = tko_expect(ad->chan, TKO_PORT_FREE, &m, fds, ad->deadline, &ad->step);
+	t = rt_now_ns();
 	if (!rc)
 		rc = ad->fail == TKO_STEP_port ? -EIO : adopt_port(ad);
 	if (rc)
 		return rc;
+	open_us = (rt_now_ns() - t) / 1000;
 	ad->step = TKO_STEP_start;
+	t = rt_now_ns();
 	rc = adopt_start(ad);
-	m = (struct tko_msg){ .type = TKO_DONE };
+	m = (struct tko_msg){ .type = TKO_DONE, .open_us = open_us,
+			      .start_us = (rt_now_ns() - t) / 1000 };
 	return rc ? rc : tko_send(ad->chan, &m, NULL, 0);
 }
 

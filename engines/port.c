@@ -134,11 +134,10 @@ static uint16_t find_port(const char *name)
 	return RTE_MAX_ETHPORTS;
 }
 
-struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
-			   char *err, size_t errlen)
+struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsigned n_queues,
+			      char *err, size_t errlen)
 {
 	const struct mst_port_conf *pc = &c->ports[index];
-	struct rte_eth_conf econf;
 	struct rte_eth_dev_info info;
 	struct mst_port *p;
 	char name[64], pool_name[RTE_MEMPOOL_NAMESIZE];
@@ -185,9 +184,27 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 	if (!p->pool) {
 		snprintf(err, errlen, "port %s: cannot create a pool of %u mbufs: %s (try --mbufs or --mem-mb)",
 			 pc->spec, c->mbufs, rte_strerror(rte_errno));
-		goto out_free;
+		free(p);
+		return NULL;
 	}
+	return p;
+}
 
+struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char *err,
+			    size_t errlen)
+{
+	const struct mst_port_conf *pc = p->conf;
+	unsigned n_queues = p->n_queues;
+	uint16_t pid = p->port_id;
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf econf;
+	int rc;
+
+	rc = rte_eth_dev_info_get(pid, &info);
+	if (rc) {
+		snprintf(err, errlen, "port %s: cannot query device: %s", pc->spec, strerror(-rc));
+		goto out_pool;
+	}
 	memset(&econf, 0, sizeof(econf));
 	if (n_queues > 1 && info.flow_type_rss_offloads) {
 		econf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -267,9 +284,16 @@ out_close:
 	rte_eth_dev_close(pid);
 out_pool:
 	rte_mempool_free(p->pool);
-out_free:
 	free(p);
 	return NULL;
+}
+
+struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
+			   char *err, size_t errlen)
+{
+	struct mst_port *p = port_prepare(c, index, n_queues, err, errlen);
+
+	return p ? port_start(p, c, err, errlen) : NULL;
 }
 
 struct mst_queue *port_queue(struct mst_port *p, unsigned qid)
