@@ -138,9 +138,9 @@ void tcp_destroy(struct tcp_stack *ts)
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
-		if (c->fops)
+		if (c->fops && c->fcookie) /* a listener keeps fops for its children only */
 			c->fops->free(c->fops->ctx, c, c->fcookie);
-		else
+		else if (!c->fops)
 			free(c->rx.data); /* rx and tx share one allocation */
 	}
 	free(ts->pool);
