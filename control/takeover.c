@@ -249,7 +249,7 @@ static pid_t spawn(struct daemon *d, const char *binary, int chan, const char *f
 	argv[n++] = (char *)binary;
 	for (int i = 1; i < d->argc; i++)
 		argv[n++] = d->argv[i];
-	snprintf(fdarg, sizeof(fdarg), "%d", chan);
+	snprintf(fdarg, sizeof(fdarg), "%d", 3); /* where the child puts chan */
 	argv[n++] = (char *)"--takeover-fd";
 	argv[n++] = fdarg;
 	argv[n] = NULL;
@@ -259,7 +259,13 @@ static pid_t spawn(struct daemon *d, const char *binary, int chan, const char *f
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		fcntl(chan, F_SETFD, 0); /* the one descriptor that crosses exec */
+		/* Only the channel crosses exec: an inherited AF_XDP or packet
+		 * socket would keep our port's queues bound after we close
+		 * them, and the new daemon could not open them. */
+		if (dup2(chan, 3) < 0)
+			_exit(127);
+		close_range(4, ~0u, 0);
+		fcntl(3, F_SETFD, 0);
 		if (fail_at)
 			setenv("MUSTANG_UPGRADE_FAIL_AT", fail_at, 1);
 		else
@@ -343,6 +349,10 @@ static int reopen_port(struct daemon *d)
 	char err[256];
 	int rc = 0;
 
+	rc = port_reprobe(&d->conf, 0);
+	if (rc)
+		daemon_log(MST_LOG_WARN, "rollback: cannot re-create the port's device: %s",
+			   strerror(-rc));
 	d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "rollback: cannot reopen the port: %s", err);
@@ -663,6 +673,15 @@ static int adopt_port(struct adopt *ad)
 
 	d->ports[0] = port_start(ad->prepared, &d->conf, err, sizeof(err));
 	ad->prepared = NULL;
+	/* The kernel releases the old daemon's AF_XDP sockets and UMEM
+	 * asynchronously: the queue may still be bound for a moment. */
+	for (int i = 0; !d->ports[0] && i < 100 && mono_ms() < ad->deadline; i++) {
+		usleep(2000);
+		(void)port_reprobe(&d->conf, 0); /* a failed start closed the device */
+		d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+		if (d->ports[0])
+			daemon_log(MST_LOG_INFO, "takeover: port open after %d retries", i + 1);
+	}
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "%s", err);
 		return -EIO;

@@ -11,11 +11,15 @@
  * starts it. The hot path is mst_queue_rx()/mst_queue_tx(): they translate
  * between rte_mbuf and struct mst_pkt without copying.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -70,6 +74,47 @@ static void vdev_name(const struct mst_port_conf *pc, unsigned index, char *buf,
 		snprintf(buf, len, "%s", pc->pci);
 		break;
 	}
+}
+
+static uint16_t find_port(const char *name);
+
+/* The vdev arguments of port index (after EAL: re-create a closed one). */
+static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size_t len)
+{
+	const struct mst_port_conf *pc = &c->ports[index];
+	char name[64];
+
+	vdev_name(pc, index, name, sizeof(name));
+	switch (pc->driver) {
+	case MST_PORT_AF_XDP:
+		return snprintf(buf, len, "iface=%s,start_queue=0,queue_count=%u", pc->iface,
+				c->engines);
+	case MST_PORT_AF_PACKET:
+		return snprintf(buf, len, "iface=%s,qpairs=%u", pc->iface, c->engines);
+	case MST_PORT_MEMIF:
+		return snprintf(buf, len, "socket=%s,role=%s", pc->socket,
+				pc->memif_server ? "server" : "client");
+	case MST_PORT_RING:
+	case MST_PORT_NULL:
+		return snprintf(buf, len, "%s", "");
+	default:
+		return -EINVAL;
+	}
+}
+
+int port_reprobe(const struct mst_config *c, unsigned index)
+{
+	char name[64], args[512];
+	int n = vdev_args(c, index, args, sizeof(args));
+
+	if (n < 0 || (size_t)n >= sizeof(args))
+		return -EINVAL; /* pci: not a vdev */
+	vdev_name(&c->ports[index], index, name, sizeof(name));
+	if (find_port(name) != RTE_MAX_ETHPORTS)
+		return 0; /* still there */
+	/* The closed port's device is still on the bus: unplug, plug. */
+	(void)rte_eal_hotplug_remove("vdev", name);
+	return rte_eal_hotplug_add("vdev", name, args);
 }
 
 int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
@@ -338,14 +383,45 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 		out->rx_multiseg += __atomic_load_n(&p->queues[q].rx_multiseg, __ATOMIC_RELAXED);
 }
 
+/*
+ * DPDK 22.11's af_xdp PMD (with libxdp) deletes its XDP program and map
+ * entries on close but leaves the AF_XDP socket open (strace: no close of
+ * it), so the interface queue stays bound to this process and nobody (a
+ * live upgrade's new daemon, or this one reopening) can bind it again
+ * until we exit (EBUSY). Mustang runs one port, so after closing an
+ * af_xdp port no AF_XDP socket of ours is in use: close what is left.
+ */
+static void close_stray_xsks(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		int fd = atoi(de->d_name), dom = 0;
+		socklen_t len = sizeof(dom);
+
+		if (fd > 2 && fd != dirfd(dir) &&
+		    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_XDP)
+			close(fd);
+	}
+	closedir(dir);
+}
+
 void port_close(struct mst_port *p)
 {
+	bool xdp;
+
 	if (!p)
 		return;
+	xdp = p->conf->driver == MST_PORT_AF_XDP;
 	(void)rte_eth_dev_stop(p->port_id);
 	(void)rte_eth_dev_close(p->port_id);
 	rte_mempool_free(p->pool);
 	free(p);
+	if (xdp)
+		close_stray_xsks();
 }
 
 /* ---- queue access: the data path ------------------------------------- */

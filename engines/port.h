@@ -69,6 +69,9 @@ struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsign
 			      char *err, size_t errlen);
 struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char *err,
 			    size_t errlen);
+/* Create port index's virtual device again after port_close() (a live
+ * upgrade's rollback). 0, or -errno (pci: -EINVAL). */
+int port_reprobe(const struct mst_config *c, unsigned index);
 struct mst_queue *port_queue(struct mst_port *p, unsigned qid);
 void port_get_info(struct mst_port *p, struct port_info *out);
 void port_close(struct mst_port *p);
