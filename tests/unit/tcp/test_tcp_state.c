@@ -93,8 +93,10 @@ static void world_ooo(struct world *w)
 	sn_send(w->n, p, TH_ACK | TH_PSH, pattern, 1000);
 	sn_send_at(w->n, p, TH_ACK, p->seq + 2000, pattern + 2000, 500);
 	sn_send_at(w->n, p, TH_ACK, p->seq + 3500, pattern + 3500, 300);
+	sn_send_at(w->n, p, TH_ACK | TH_FIN, p->seq + 3800, NULL, 0); /* FIN ahead of a hole */
 	take(w->n, w->p);
 	assert_int_equal(w->n->slot[1]->n_ooo, 2);
+	assert_true(w->n->slot[1]->flags & TCPF_RCV_FIN_PENDING);
 }
 
 /* B: five segments out, the first lost, three SACKs: fast recovery. */
@@ -137,24 +139,30 @@ static void world_persist(struct world *w)
 	assert_true(c->flags & TCPF_PERSIST);
 }
 
-/* Two accepted-pending (with data), one SYN_RECEIVED, one SYN_SENT. */
-static void world_queues(struct world *w)
+/* One SYN_RECEIVED, one SYN_SENT (before the clock moves: they retry). */
+static void world_handshakes(struct world *w)
 {
 	struct tcp_cb *c;
 
-	sn_passive(w->n, &w->p[P_D1], 80, 1001 + P_D1, 7000000, false);
-	sn_send(w->n, &w->p[P_D1], TH_ACK, pattern, 100);
-	take(w->n, w->p);
-	take(w->n, w->p);
-	sn_passive(w->n, &w->p[P_D2], 80, 1001 + P_D2, 8000000, false);
 	take(w->n, w->p);
 	sn_passive(w->n, &w->p[P_E], 80, 1001 + P_E, 9000000, true);
-	assert_int_equal(tcp_accept_pending(w->n->ts, w->n->slot[0]), 2);
 	assert_int_equal(tcp_connect(w->n->ts, th_ip(TH_PEER_IP), 2000, 0, NULL, NULL, NULL, &c), 0);
 	sn_own(w->n, 4, c);
 	w->p[P_F].pport = 2000;
 	w->p[P_F].sport = ntohs(c->lport);
 	take(w->n, w->p);
+}
+
+/* Two established children not accepted yet, the first with data. */
+static void world_queues(struct world *w)
+{
+	take(w->n, w->p);
+	sn_passive(w->n, &w->p[P_D1], 80, 1001 + P_D1, 7000000, false);
+	sn_send(w->n, &w->p[P_D1], TH_ACK, pattern, 100);
+	take(w->n, w->p);
+	sn_passive(w->n, &w->p[P_D2], 80, 1001 + P_D2, 8000000, false);
+	take(w->n, w->p);
+	assert_int_equal(tcp_accept_pending(w->n->ts, w->n->slot[0]), 2);
 }
 
 static void world_closing(struct world *w)
@@ -222,7 +230,7 @@ static void world_misc(struct world *w)
 	open_accepted(w, P_K, 15);
 	c = n->slot[15];
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPALIVE, 1), 0);
-	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPIDLE, 5), 0);
+	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPIDLE, 1), 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPINTVL, 2), 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPCNT, 3), 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_NODELAY, 1), 0);
@@ -246,6 +254,23 @@ static void world_services(struct world *w)
 	take(n, w->p);
 }
 
+/* After the clock moved: a delayed ACK armed (quick ACKs used up, then one
+ * segment) and a challenge ACK's budget in use (RFC 5961 RST in window). */
+static void world_late(struct world *w)
+{
+	struct sn_node *n = w->n;
+	struct sn_peer *p = &w->p[P_FW2];
+
+	for (int k = 0; k < 17; k++) {
+		sn_send(n, p, TH_ACK | TH_PSH, pattern, 10);
+		take(n, w->p);
+	}
+	assert_true(tw_armed(&n->slot[6]->t_delack));
+	sn_send_at(n, &w->p[P_CW], TH_RST, w->p[P_CW].seq + 100, NULL, 0);
+	take(n, w->p);
+	assert_true(n->slot[8]->challenge_refill_ns != 0);
+}
+
 static void world_build(struct world *w, uint64_t now)
 {
 	struct tcp_cb *l;
@@ -257,13 +282,19 @@ static void world_build(struct world *w, uint64_t now)
 	assert_int_equal(tcp_services_start(w->n->ts, TCP_SVC_ECHO | TCP_SVC_CHARGEN), 0);
 	assert_int_equal(tcp_listen(w->n->ts, 80, 8, NULL, NULL, NULL, &l), 0);
 	sn_own(w->n, 0, l);
-	world_ooo(w);
-	world_recovery(w);
-	world_persist(w);
 	world_closing(w);
 	world_timewait(w);
 	world_misc(w);
+	world_handshakes(w);
+	/* SYN / SYN-ACK retransmitted, a keepalive probe out */
+	sn_advance(w->n, TH_MS(1100));
+	take(w->n, w->p);
+	assert_int_equal(w->n->slot[15]->keep_probes, 1);
+	world_ooo(w);
+	world_recovery(w);
+	world_persist(w);
 	world_services(w);
+	world_late(w);
 	world_queues(w); /* last: its children stay in the accept queue */
 	take(w->n, w->p);
 }
@@ -284,6 +315,102 @@ static void check_world_states(struct sn_node *n)
 	assert_int_equal(tcp_state_of(n->slot[4]), TCP_SYN_SENT);
 	assert_int_equal(tcp_state_of(n->slot[14]), TCP_CLOSED);
 	assert_int_equal(tcp_error(n->slot[14]), ECONNRESET);
+}
+
+/* Index of a block of ts, or -1 for NULL. */
+static long idx_of(const struct tcp_stack *ts, const struct tcp_cb *c)
+{
+	return c ? (long)(c - ts->pool) : -1;
+}
+
+/* c with every pointer replaced by what it means (index, slot, name,
+ * deadline), so that two stacks' blocks compare with memcmp. */
+static void normalize(const struct sn_node *n, const struct tcp_cb *c, struct tcp_cb *out,
+		      uint64_t dl[3])
+{
+	const struct tcp_stack *ts = n->ts;
+
+	memcpy(out, c, sizeof(*out));
+	dl[0] = tw_armed(&c->t_rtx) ? tw_deadline_ns(ts->wheel, &c->t_rtx) : 0;
+	dl[1] = tw_armed(&c->t_delack) ? tw_deadline_ns(ts->wheel, &c->t_delack) : 0;
+	dl[2] = tw_armed(&c->t_keep) ? tw_deadline_ns(ts->wheel, &c->t_keep) : 0;
+	memset(&out->t_rtx, 0, offsetof(struct tw_timer, kind));
+	memset(&out->t_delack, 0, offsetof(struct tw_timer, kind));
+	memset(&out->t_keep, 0, offsetof(struct tw_timer, kind));
+	out->t_delack.kind = TCP_T_DELACK; /* a listener's unused timers have none */
+	out->t_keep.kind = TCP_T_KEEP;
+	out->hnext = NULL;
+	out->rx.data = out->tx.data = NULL;
+	out->cc = (const void *)(c->cc ? (uintptr_t)c->cc->name[0] : 0);
+	out->ev_fn = (tcp_event_fn)(uintptr_t)(c->ev_fn == tcp_svc_event ? 1 : c->ev_fn ? 2 : 0);
+	out->ev_ctx = (void *)(uintptr_t)(c->ev_ctx == n ? 1 :
+		(const char *)c->ev_ctx - (const char *)ts->svc + 2);
+	if (!c->ev_ctx)
+		out->ev_ctx = NULL;
+	if (c->ev_fn == tcp_svc_event)
+		out->user = c->user; /* chargen's position: a number */
+	else
+		out->user = c->user ? (void *)(uintptr_t)((struct tcp_cb *const *)c->user - n->slot + 1)
+				    : NULL;
+	out->listener = (void *)idx_of(ts, c->listener);
+	out->aq_next = (void *)idx_of(ts, c->aq_next);
+	out->tw_next = (void *)idx_of(ts, c->tw_next);
+	out->tw_prev = (void *)idx_of(ts, c->tw_prev);
+}
+
+/* Every block of b is a's block of the same index, field for field, with
+ * the same FIFO bytes (what the export must carry). */
+static void check_same_blocks(const struct sn_node *a, const struct sn_node *b)
+{
+	static struct tcp_cb na, nb;
+	uint64_t da[3], db[3];
+
+	assert_memory_equal(&a->ts->secret, &b->ts->secret, sizeof(a->ts->secret));
+	assert_int_equal(a->ts->start_ns, b->ts->start_ns);
+	assert_int_equal(a->ts->hash_seed, b->ts->hash_seed);
+	assert_int_equal(a->ts->next_ephemeral, b->ts->next_ephemeral);
+	assert_int_equal(a->ts->services, b->ts->services);
+	assert_int_equal(a->ts->n_conns, b->ts->n_conns);
+	assert_int_equal(a->ts->n_listeners, b->ts->n_listeners);
+	for (unsigned i = 0; i < a->ts->n_listeners; i++) {
+		const struct tcp_listener_ext *x = &a->ts->lext[i], *y = &b->ts->lext[i];
+
+		assert_int_equal(idx_of(a->ts, a->ts->listeners[i]), idx_of(b->ts, b->ts->listeners[i]));
+		assert_int_equal(x->backlog, y->backlog);
+		assert_int_equal(x->syn_queue, y->syn_queue);
+		assert_int_equal(x->accept_len, y->accept_len);
+		assert_int_equal(idx_of(a->ts, x->aq_head), idx_of(b->ts, y->aq_head));
+		assert_int_equal(idx_of(a->ts, x->aq_tail), idx_of(b->ts, y->aq_tail));
+	}
+	assert_int_equal(idx_of(a->ts, a->ts->tw_head), idx_of(b->ts, b->ts->tw_head));
+	assert_int_equal(idx_of(a->ts, a->ts->tw_tail), idx_of(b->ts, b->ts->tw_tail));
+	for (uint32_t i = 0; i < SN_MAX_CONNS; i++) {
+		const struct tcp_cb *x = &a->ts->pool[i], *y = &b->ts->pool[i];
+
+		normalize(a, x, &na, da);
+		normalize(b, y, &nb, db);
+		if (memcmp(&na, &nb, sizeof(na)) || memcmp(da, db, sizeof(da))) {
+			size_t off = 0;
+
+			while (off < sizeof(na) && ((uint8_t *)&na)[off] == ((uint8_t *)&nb)[off])
+				off++;
+			fail_msg("block %u (%s) differs after import at byte %zu of the block", i,
+				 tcp_state_names[x->state], off);
+		}
+		if (x->rx.data) {
+			uint32_t used = x->rx.tail - x->rx.head, ext = used;
+
+			for (unsigned k = 0; k < x->n_ooo; k++)
+				if (used + (x->ooo[k].end - x->rcv_nxt) > ext)
+					ext = used + (x->ooo[k].end - x->rcv_nxt);
+			for (uint32_t o = 0; o < ext; o++)
+				assert_int_equal(x->rx.data[(x->rx.head + o) & (x->rx.size - 1)],
+						 y->rx.data[(y->rx.head + o) & (y->rx.size - 1)]);
+			for (uint32_t o = x->tx.head; o != x->tx.tail; o++)
+				assert_int_equal(x->tx.data[o & (x->tx.size - 1)],
+						 y->tx.data[o & (y->tx.size - 1)]);
+		}
+	}
 }
 
 /* ---- 1. round trip ------------------------------------------------------ */
@@ -334,9 +461,128 @@ static void test_round_trip(void **state)
 	check_coverage(s1, l1);
 	assert_int_equal(sn_import(s1, l1, w.n->now, &b), 0);
 	check_world_states(b);
+	check_same_blocks(w.n, b);
 	assert_int_equal(tcp_conn_count(b->ts), tcp_conn_count(w.n->ts));
 	assert_int_equal(tcp_accept_pending(b->ts, b->slot[0]), 2);
 	assert_int_equal(b->ts->n_listeners, 3);
+	l2 = sn_export(b, &s2);
+	assert_int_equal(l1, l2);
+	assert_memory_equal(s1, s2, l1);
+	free(s1);
+	free(s2);
+	sn_destroy(b);
+	sn_destroy(w.n);
+}
+
+/* ---- 2. differential ---------------------------------------------------- */
+
+struct out {
+	unsigned n;
+	size_t len[256];
+	uint8_t tcp[256][1600];
+};
+
+/* Drain n's segments into o (and let the peers follow them). */
+static void collect(struct sn_node *n, struct sn_peer *p, struct out *o)
+{
+	struct th_seg s;
+
+	o->n = 0;
+	while (o->n < 256 && sn_output(n, &s, o->tcp[o->n], &o->len[o->n])) {
+		for (int i = 0; i < NPEERS; i++) {
+			if (p[i].pport != s.dport)
+				continue;
+			if (s.has_ts)
+				p[i].ts_recent = s.tsval;
+			if (s.seq == p[i].ack)
+				p[i].ack += (uint32_t)s.len + !!(s.flags & TH_FIN) + !!(s.flags & TH_SYN);
+		}
+		o->n++;
+	}
+}
+
+static int seg_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, 1600);
+}
+
+/* Same segments, up to the order of timers due in the same tick (the
+ * wheel's slot order is the arming order, which an import does not keep). */
+static void same_output(struct out *a, struct out *b, int step)
+{
+	if (a->n != b->n)
+		fail_msg("step %d: %u segments from the original, %u from the import", step, a->n,
+			 b->n);
+	for (unsigned i = 0; i < a->n; i++) {
+		memset(a->tcp[i] + a->len[i], 0, 1600 - a->len[i]);
+		memset(b->tcp[i] + b->len[i], 0, 1600 - b->len[i]);
+	}
+	qsort(a->tcp, a->n, 1600, seg_cmp);
+	qsort(b->tcp, b->n, 1600, seg_cmp);
+	for (unsigned i = 0; i < a->n; i++)
+		if (memcmp(a->tcp[i], b->tcp[i], 1600))
+			fail_msg("step %d: segment %u differs", step, i);
+}
+
+static uint8_t rbuf[32768];
+
+/* What the peers and the apps do, the same on both stacks. */
+static void step(struct sn_node *n, struct sn_peer *p, int k)
+{
+	switch (k) {
+	case 0: sn_advance(n, TH_MS(40)); break;                      /* delayed ACKs */
+	case 1: sn_send(n, &p[P_A], TH_ACK, pattern + 1000, 2000); break; /* fills a hole */
+	case 2: sn_send(n, &p[P_A], TH_ACK, pattern + 3000, 500); break; /* and the FIN's */
+	case 3: (void)tcp_recv(n->ts, n->slot[1], rbuf, sizeof(rbuf)); break;
+	case 4: case 5: case 6: case 7: case 8: sn_advance(n, TH_MS(150)); break; /* RTO, persist */
+	case 9: p[P_B].ack = n->slot[2]->snd_max; sn_send(n, &p[P_B], TH_ACK, NULL, 0); break;
+	case 10: p[P_C].win = 65535; sn_send(n, &p[P_C], TH_ACK, NULL, 0); break;
+	case 11: p[P_ECHO].win = 65535; sn_send(n, &p[P_ECHO], TH_ACK, NULL, 0); break;
+	case 12: sn_send(n, &p[P_ECHO], TH_ACK, NULL, 0); break;
+	case 13: sn_send(n, &p[P_CHARGEN], TH_ACK, NULL, 0); break;
+	case 14: sn_send(n, &p[P_FW1], TH_ACK | TH_FIN, NULL, 0); break;
+	case 15: tcp_shutdown(n->ts, n->slot[8], SHUT_WR); break;
+	case 16: accept_one(n, 16); accept_one(n, 17); break;
+	case 17: (void)tcp_recv(n->ts, n->slot[16], rbuf, sizeof(rbuf)); break;
+	case 18: sn_send(n, &p[P_CLOSING], TH_ACK, NULL, 0); break;
+	case 19: sn_send(n, &p[P_D2], TH_ACK | TH_PSH, pattern, 300); break;
+	default:
+		sn_advance(n, k < 60 ? TH_MS(500) : TH_MS(20000));    /* keepalive, TIME_WAIT */
+		break;
+	}
+}
+
+#define N_STEPS 66
+
+static void test_differential(void **state)
+{
+	static struct out oa, ob;
+	struct world w;
+	struct sn_peer pb[NPEERS];
+	struct sn_node *b;
+	uint8_t *s1, *s2;
+	size_t l1, l2;
+
+	(void)state;
+	world_build(&w, SN_START_NS);
+	l1 = sn_export(w.n, &s1);
+	assert_int_equal(sn_import(s1, l1, w.n->now, &b), 0);
+	free(s1);
+	memcpy(pb, w.p, sizeof(pb));
+	w.n->n_ev = 0;
+	for (int k = 0; k < N_STEPS; k++) {
+		step(w.n, w.p, k);
+		collect(w.n, w.p, &oa);
+		step(b, pb, k);
+		collect(b, pb, &ob);
+		same_output(&oa, &ob, k);
+	}
+	/* the same events reached the app, and both ended in the same state */
+	assert_int_equal(w.n->n_ev, b->n_ev);
+	assert_true(w.n->n_ev > 5);
+	assert_memory_equal(w.n->ev_log, b->ev_log, sizeof(uint32_t) * w.n->n_ev);
+	assert_int_equal(tcp_conn_count(w.n->ts), tcp_conn_count(b->ts));
+	l1 = sn_export(w.n, &s1);
 	l2 = sn_export(b, &s2);
 	assert_int_equal(l1, l2);
 	assert_memory_equal(s1, s2, l1);
@@ -350,6 +596,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_differential),
 	};
 
 	(void)argc;
