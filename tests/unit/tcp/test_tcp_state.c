@@ -47,7 +47,20 @@ struct world {
 
 static uint8_t pattern[32768];
 
-/* Drain what the stack sent; peers follow (ts_recent, in-order ack). */
+/* The peers follow a segment the stack sent (ts_recent, in-order ack). */
+static void follow(struct sn_peer *p, const struct th_seg *s)
+{
+	for (int i = 0; i < NPEERS; i++) {
+		if (p[i].pport != s->dport)
+			continue;
+		if (s->has_ts)
+			p[i].ts_recent = s->tsval;
+		if (s->seq == p[i].ack)
+			p[i].ack += (uint32_t)s->len + !!(s->flags & TH_FIN) + !!(s->flags & TH_SYN);
+	}
+}
+
+/* Drain what the stack sent. */
 static int take(struct sn_node *n, struct sn_peer *p)
 {
 	struct th_seg s;
@@ -55,14 +68,7 @@ static int take(struct sn_node *n, struct sn_peer *p)
 
 	while (sn_output(n, &s, NULL, NULL)) {
 		k++;
-		for (int i = 0; i < NPEERS; i++) {
-			if (p[i].pport != s.dport)
-				continue;
-			if (s.has_ts)
-				p[i].ts_recent = s.tsval;
-			if (s.seq == p[i].ack)
-				p[i].ack += (uint32_t)s.len + !!(s.flags & TH_FIN) + !!(s.flags & TH_SYN);
-		}
+		follow(p, &s);
 	}
 	return k;
 }
@@ -489,14 +495,7 @@ static void collect(struct sn_node *n, struct sn_peer *p, struct out *o)
 
 	o->n = 0;
 	while (o->n < 256 && sn_output(n, &s, o->tcp[o->n], &o->len[o->n])) {
-		for (int i = 0; i < NPEERS; i++) {
-			if (p[i].pport != s.dport)
-				continue;
-			if (s.has_ts)
-				p[i].ts_recent = s.tsval;
-			if (s.seq == p[i].ack)
-				p[i].ack += (uint32_t)s.len + !!(s.flags & TH_FIN) + !!(s.flags & TH_SYN);
-		}
+		follow(p, &s);
 		o->n++;
 	}
 }
