@@ -591,11 +591,304 @@ static void test_differential(void **state)
 	sn_destroy(w.n);
 }
 
+/* ---- 3. refusals -------------------------------------------------------- */
+
+enum { KEEP, DROP, TWICE };
+
+static uint32_t syn_sent_index; /* pool index of the world's active open */
+
+/* What a refusal case does to one record (payload writable, *len may
+ * shrink); returns KEEP, DROP or TWICE. */
+typedef int (*mutate_fn)(int id, unsigned type, uint8_t *p, uint32_t *len, void *st);
+
+struct mut_state {
+	bool done;            /* the case applied its change once */
+	uint32_t tuple[3];    /* a hashed block's laddr/raddr/ports seen before */
+	bool have_tuple;
+	uint16_t lport;       /* a listener's port seen before */
+};
+
+/* The target of CB mutations: A (established, heap FIFOs, two ooo ranges). */
+static bool is_conn_a(const struct tcp_state_cb *r)
+{
+	return r->state == TCP_ESTABLISHED && r->n_ooo == 2;
+}
+
+static int mutate_cb(int id, struct tcp_state_cb *r, uint32_t *len, struct mut_state *m)
+{
+	if (id == 30 && (r->flags & TCPF_HASHED)) { /* a duplicate 4-tuple */
+		if (m->have_tuple) {
+			memcpy(&r->laddr, m->tuple, 8);
+			memcpy(&r->lport, &m->tuple[2], 4);
+			return KEEP;
+		}
+		memcpy(m->tuple, &r->laddr, 8);
+		memcpy(&m->tuple[2], &r->lport, 4);
+		m->have_tuple = true;
+	}
+	if (id == 31 && r->state == TCP_LISTEN) { /* two listeners on one port */
+		if (m->lport)
+			r->lport = m->lport;
+		m->lport = r->lport;
+	}
+	if (id == 32 && r->state == TCP_LISTEN && r->owner.kind == TCP_OWNER_EXT)
+		return TWICE;
+	if (id == 33 && r->state == TCP_SYN_RECEIVED)
+		r->listener = 60; /* dangling: no block there */
+	if (!is_conn_a(r))
+		return KEEP;
+	switch (id) {
+	case 1: r->state = TCP_STATE__COUNT; break;
+	case 2: r->index = SN_MAX_CONNS; break;
+	case 3: r->listener = SN_MAX_CONNS + 5; break;
+	case 4: r->snd_wscale = 15; break;
+	case 5: r->n_ooo = 9; break;
+	case 6: r->n_score = 9; break;
+	case 7: r->rx_size = 5000; break;
+	case 8: r->rx_tail = r->rx_head + r->rx_size + 1; break;
+	case 9: r->snd_nxt = r->snd_una - 1; break;
+	case 10: r->mss = 10; break;
+	case 11: strcpy(r->cc_name, "nosuch"); break;
+	case 12: memset(r->cc_name, 'x', sizeof(r->cc_name)); break;
+	case 13: r->flags |= TCPF_ACK_QUEUED; break;
+	case 14: r->flags |= 1u << 25; break;
+	case 15: r->owner.kind = 7; break;
+	case 16: r->svc = 9; break;
+	case 17: r->err = -1; break;
+	case 18: r->owner.app_id = 2; break;          /* the owner refuses it */
+	case 19: r->ooo[1].end = r->rcv_nxt + r->rx_size + 1; break;
+	case 20: *len = sizeof(*r) - 8; break;        /* another layout */
+	case 21: r->rx_size = 1u << 30; r->tx_size = 1u << 30; break; /* heap too big */
+	case 22: r->svc = TCP_STATE_SVC_DISCARD; r->owner.kind = TCP_OWNER_STACK; break;
+	case 23: r->pad1 = 1; break;
+	default: break;
+	}
+	return KEEP;
+}
+
+static int put_index(uint8_t *p, uint32_t *len, size_t hlen, uint32_t at, uint32_t v)
+{
+	if (*len < hlen + 4 * (at + 1))
+		return KEEP;
+	memcpy(p + hlen + 4 * at, &v, 4);
+	return KEEP;
+}
+
+static uint32_t get_index(const uint8_t *p, size_t hlen, uint32_t at)
+{
+	uint32_t v;
+
+	memcpy(&v, p + hlen + 4 * at, 4);
+	return v;
+}
+
+static int mutate(int id, unsigned type, uint8_t *p, uint32_t *len, void *arg)
+{
+	struct mut_state *m = arg;
+	struct tcp_state_stack *s = (void *)p;
+	struct tcp_state_listener *l = (void *)p;
+	struct tcp_state_fifo *f = (void *)p;
+
+	switch (type) {
+	case MST_STATE_REC_TCP_STACK:
+		if (id == 40)
+			s->n_cbs = SN_MAX_CONNS + 1;
+		if (id == 41)
+			s->next_ephemeral = 5;
+		if (id == 42)
+			s->services = 0x80;
+		if (id == 43)
+			s->n_cbs++; /* a block missing */
+		return KEEP;
+	case MST_STATE_REC_TCP_CB:
+		return mutate_cb(id, (struct tcp_state_cb *)p, len, m);
+	case MST_STATE_REC_TCP_FIFO_DATA:
+		if (id == 50 && !m->done)
+			return m->done = true, DROP;
+		if (id == 51 && !m->done)
+			m->done = true, f->rx_len++;
+		return KEEP;
+	case MST_STATE_REC_TCP_LISTENER:
+		if (l->n_accept == 2 && id == 60)
+			return put_index(p, len, sizeof(*l), 1, get_index(p, sizeof(*l), 0));
+		if (l->n_accept == 2 && id == 61) /* the SYN_SENT block: not a child */
+			return put_index(p, len, sizeof(*l), 1, syn_sent_index);
+		if (l->n_accept == 2 && id == 62)
+			return put_index(p, len, sizeof(*l), 0, SN_MAX_CONNS);
+		return KEEP;
+	case MST_STATE_REC_TCP_TW_ORDER:
+		if (id == 70)
+			return put_index(p, len, sizeof(struct tcp_state_tw), 1,
+					 get_index(p, sizeof(struct tcp_state_tw), 0));
+		if (id == 71)
+			return put_index(p, len, sizeof(struct tcp_state_tw), 0, 63);
+		if (id == 72)
+			return put_index(p, len, sizeof(struct tcp_state_tw), 0, SN_MAX_CONNS + 1);
+		if (id == 73)
+			return DROP;
+		return KEEP;
+	default:
+		return KEEP;
+	}
+}
+
+/* src with every record passed through f(id); an aligned malloc'ed copy. */
+static size_t rewrite(const uint8_t *src, size_t len, mutate_fn f, int id, uint8_t **out)
+{
+	struct mst_state_reader rd;
+	struct mst_state_writer w;
+	struct mut_state m = { 0 };
+	size_t cap = len + 65536;
+	const void *pl;
+	unsigned type;
+	uint32_t plen;
+	long n;
+
+	*out = aligned_alloc(8, cap);
+	assert_non_null(*out);
+	assert_int_equal(mst_sr_init(&rd, src, len), 0);
+	mst_sw_init(&w, *out, cap, 7);
+	while (mst_sr_next(&rd, &type, &pl, &plen) == 1) {
+		uint8_t *copy = malloc(plen + 16);
+		uint32_t l = plen;
+		int what;
+
+		assert_non_null(copy);
+		memcpy(copy, pl, plen);
+		what = f(id, type, copy, &l, &m);
+		for (int k = 0; what != DROP && k < (what == TWICE ? 2 : 1); k++) {
+			uint8_t *d = mst_sw_rec(&w, type, l);
+
+			assert_non_null(d);
+			memcpy(d, copy, l);
+		}
+		free(copy);
+	}
+	n = mst_sw_finish(&w, NULL);
+	assert_true(n > 0);
+	return (size_t)n;
+}
+
+static const struct {
+	int id;
+	int want;
+	const char *what;
+} refusals[] = {
+	{ 1, -EINVAL, "state out of range" }, { 2, -ERANGE, "index beyond max_conns" },
+	{ 3, -ERANGE, "listener beyond max_conns" }, { 4, -EINVAL, "window scale 15" },
+	{ 5, -EINVAL, "9 ooo ranges" }, { 6, -EINVAL, "9 SACK ranges" },
+	{ 7, -EINVAL, "FIFO size not a power of 2" }, { 8, -EINVAL, "RX used > size" },
+	{ 9, -EINVAL, "snd_nxt before snd_una" }, { 10, -EINVAL, "MSS 10" },
+	{ 11, -ENOENT, "unknown congestion control" }, { 12, -EINVAL, "cc name unterminated" },
+	{ 13, -EINVAL, "transient flag" }, { 14, -EINVAL, "unknown flag" },
+	{ 15, -EINVAL, "owner kind" }, { 16, -EINVAL, "service kind" },
+	{ 17, -EINVAL, "negative error" }, { 18, -ENOENT, "owner refuses (unknown app)" },
+	{ 19, -EINVAL, "ooo data beyond the FIFO" }, { 20, -EBADMSG, "TCP_CB of another size" },
+	{ 21, -EINVAL, "heap FIFO of 1 GiB" }, { 22, -EINVAL, "service not running" },
+	{ 23, -EINVAL, "padding not zero" },
+	{ 30, -EEXIST, "duplicate 4-tuple" }, { 31, -EEXIST, "two listeners on a port" },
+	{ 32, -EEXIST, "duplicate index" }, { 33, -EINVAL, "dangling listener" },
+	{ 40, -ERANGE, "more blocks than max_conns" }, { 41, -EINVAL, "ephemeral cursor" },
+	{ 42, -EINVAL, "unknown service" }, { 43, -EINVAL, "a block missing" },
+	{ 50, -EINVAL, "FIFO data missing" }, { 51, -EBADMSG, "FIFO data of another length" },
+	{ 60, -EEXIST, "accept queue entry twice" }, { 61, -EINVAL, "accept queue: not a child" },
+	{ 62, -ERANGE, "accept queue index out of range" }, { 70, -EEXIST, "TIME_WAIT twice" },
+	{ 71, -EINVAL, "TIME_WAIT entry dangling" }, { 72, -ERANGE, "TIME_WAIT index out of range" },
+	{ 73, -EINVAL, "TIME_WAIT list missing" },
+};
+
+static void test_refusals(void **state)
+{
+	struct world w;
+	struct sn_node *b;
+	uint8_t *s1, *bad;
+	size_t l1, lb;
+
+	(void)state;
+	world_build(&w, SN_START_NS);
+	syn_sent_index = (uint32_t)(w.n->slot[4] - w.n->ts->pool);
+	l1 = sn_export(w.n, &s1);
+	for (size_t i = 0; i < sizeof(refusals) / sizeof(refusals[0]); i++) {
+		int rc;
+
+		lb = rewrite(s1, l1, mutate, refusals[i].id, &bad);
+		rc = sn_import(bad, lb, w.n->now, &b);
+		if (rc != refusals[i].want)
+			fail_msg("%s: %d, want %d", refusals[i].what, rc, refusals[i].want);
+		free(bad);
+	}
+	/* the rewriter itself changes nothing */
+	lb = rewrite(s1, l1, mutate, 0, &bad);
+	assert_int_equal(lb, l1);
+	assert_int_equal(sn_import(bad, lb, w.n->now, &b), 0);
+	sn_destroy(b);
+	free(bad);
+	free(s1);
+	sn_destroy(w.n);
+}
+
+/* Newer versions, truncation, garbage framing, foreign records, a busy stack. */
+static void test_refusals_framing(void **state)
+{
+	struct world w;
+	struct sn_node *b;
+	uint8_t *s1, *cut;
+	struct mst_state_hdr h;
+	size_t l1;
+	uint32_t arp = 0;
+
+	(void)state;
+	world_build(&w, SN_START_NS);
+	l1 = sn_export(w.n, &s1);
+	memcpy(&h, s1, sizeof(h));
+	h.version = MST_STATE_VERSION + 1;
+	memcpy(s1, &h, sizeof(h));
+	assert_int_equal(sn_import(s1, l1, w.n->now, &b), -EPROTONOSUPPORT);
+	h.version = MST_STATE_VERSION;
+	memcpy(s1, &h, sizeof(h));
+	cut = aligned_alloc(8, l1);
+	assert_non_null(cut);
+	for (size_t n = 0; n < l1; n += n < 2048 ? 8 : 1024) { /* truncated */
+		memcpy(cut, s1, n);
+		assert_int_equal(sn_import(cut, n, w.n->now, &b), -EINVAL);
+	}
+	/* a header that lies: fewer records than there are */
+	memcpy(cut, s1, l1);
+	h.n_records -= 3;
+	memcpy(cut, &h, sizeof(h));
+	assert_int_equal(sn_import(cut, l1, w.n->now, &b), -EINVAL);
+	free(cut);
+	/* a foreign record in the TCP stream, a record before TCP_STACK */
+	b = sn_create(w.n->now);
+	assert_int_equal(tcp_import_rec(b->ts, MST_STATE_REC_ARP, &arp, 4, &b->hooks), -EINVAL);
+	assert_int_equal(tcp_import_finish(b->ts, &b->hooks), -EINVAL);
+	sn_destroy(b);
+	/* a stack that already has a connection */
+	b = sn_create(w.n->now);
+	{
+		struct mst_state_reader rd;
+		const void *pl;
+		unsigned type;
+		uint32_t plen;
+		struct tcp_cb *l;
+
+		assert_int_equal(tcp_listen(b->ts, 99, 1, NULL, NULL, NULL, &l), 0);
+		assert_int_equal(mst_sr_init(&rd, s1, l1), 0);
+		assert_int_equal(mst_sr_next(&rd, &type, &pl, &plen), 1);
+		assert_int_equal(tcp_import_rec(b->ts, type, pl, plen, &b->hooks), -EBUSY);
+	}
+	sn_destroy(b);
+	free(s1);
+	sn_destroy(w.n);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_refusals_framing),
 	};
 
 	(void)argc;
