@@ -882,6 +882,150 @@ static void test_refusals_framing(void **state)
 	sn_destroy(w.n);
 }
 
+/* ---- 4. the committed fixture (format version 1) -------------------------- */
+
+#define FIXTURE MST_FIXTURE_DIR "/state-v1-tcp.bin"
+
+/* The fixed, small scenario of the fixture: a listener with one child
+ * waiting in its accept queue and one in SYN_RECEIVED, an established
+ * connection with a hole and two out-of-order ranges, one in TIME_WAIT,
+ * an echo connection with echoed bytes not yet acknowledged. */
+static struct sn_node *fixture_world(void)
+{
+	struct world w;
+	struct tcp_cb *l;
+
+	memset(&w, 0, sizeof(w));
+	for (size_t i = 0; i < sizeof(pattern); i++)
+		pattern[i] = (uint8_t)(i * 7 + i / 251);
+	w.n = sn_create(SN_START_NS);
+	assert_int_equal(tcp_services_start(w.n->ts, TCP_SVC_ECHO), 0);
+	assert_int_equal(tcp_listen(w.n->ts, 80, 8, NULL, NULL, NULL, &l), 0);
+	sn_own(w.n, 0, l);
+	world_ooo(&w);
+	open_accepted(&w, P_TW1, 11);
+	tcp_shutdown(w.n->ts, w.n->slot[11], SHUT_WR);
+	take(w.n, w.p);
+	sn_send(w.n, &w.p[P_TW1], TH_ACK | TH_FIN, NULL, 0);
+	take(w.n, w.p);
+	sn_passive(w.n, &w.p[P_ECHO], 7, 1001 + P_ECHO, 12000000, false);
+	sn_send(w.n, &w.p[P_ECHO], TH_ACK | TH_PSH, "hello, upgrade\n", 15);
+	take(w.n, w.p);
+	sn_passive(w.n, &w.p[P_E], 80, 1001 + P_E, 9000000, true);
+	take(w.n, w.p);
+	sn_passive(w.n, &w.p[P_D1], 80, 1001 + P_D1, 7000000, false);
+	take(w.n, w.p);
+	return w.n;
+}
+
+static int write_fixture(const char *path)
+{
+	struct sn_node *n = fixture_world();
+	uint8_t *buf;
+	size_t len = sn_export(n, &buf);
+	FILE *f = fopen(path, "wb");
+
+	if (!f || fwrite(buf, 1, len, f) != len || fclose(f)) {
+		perror(path);
+		return 1;
+	}
+	printf("%s: %zu bytes\n", path, len);
+	free(buf);
+	sn_destroy(n);
+	return 0;
+}
+
+static uint8_t *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	uint8_t *buf;
+	long n;
+
+	if (!f)
+		fail_msg("%s: cannot open (run from the source root)", path);
+	assert_int_equal(fseek(f, 0, SEEK_END), 0);
+	n = ftell(f);
+	assert_true(n > 0);
+	rewind(f);
+	buf = aligned_alloc(8, ((size_t)n + 7) & ~(size_t)7);
+	assert_non_null(buf);
+	assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static struct tcp_cb *find_state(struct sn_node *n, enum tcp_state st, uint16_t lport)
+{
+	for (uint32_t i = 0; i < SN_MAX_CONNS; i++) {
+		struct tcp_cb *c = &n->ts->pool[i];
+
+		if (c->state == st && c->lport == htons(lport) && (c->rx.data || st != TCP_ESTABLISHED))
+			return c;
+	}
+	return NULL;
+}
+
+static void test_fixture_v1(void **state)
+{
+	struct sn_node *b;
+	struct sn_peer p;
+	struct tcp_cb *a, *tw, *echo;
+	struct th_seg s;
+	uint8_t *buf, *again, got[1800];
+	size_t len, len2;
+
+	(void)state;
+	buf = read_file(FIXTURE, &len);
+	assert_int_equal(sn_import(buf, len, SN_START_NS + TH_MS(10), &b), 0);
+	/* what it holds */
+	assert_int_equal(b->ts->n_listeners, 2);
+	assert_int_equal(tcp_accept_pending(b->ts, b->slot[0]), 1);
+	assert_int_equal(b->ts->lext[1].syn_queue + b->ts->lext[0].syn_queue, 1);
+	a = b->slot[1];
+	assert_int_equal(tcp_state_of(a), TCP_ESTABLISHED);
+	assert_int_equal(a->n_ooo, 2);
+	assert_int_equal(tcp_readable(a), 1000);
+	tw = find_state(b, TCP_TIME_WAIT, 80);
+	assert_non_null(tw);
+	assert_ptr_equal(b->ts->tw_head, tw);
+	echo = find_state(b, TCP_ESTABLISHED, 7);
+	assert_non_null(echo);
+	assert_int_equal(tcp_flight(echo), 15);
+	/* what it does: the hole filled, A's data reads back whole */
+	memset(&p, 0, sizeof(p));
+	p.sport = 80;
+	p.pport = ntohs(a->rport);
+	p.seq = a->rcv_nxt;
+	p.ack = a->snd_nxt;
+	p.tsval = a->ts_recent + 10;
+	p.win = 65535;
+	sn_send(b, &p, TH_ACK, pattern + 1000, 1000);
+	assert_true(sn_output(b, &s, NULL, NULL));
+	assert_int_equal(s.ack, a->rcv_nxt);
+	assert_int_equal(tcp_recv(b->ts, a, got, sizeof(got)), 1800);
+	assert_memory_equal(got, pattern, 1800);
+	/* the echo data is retransmitted, TIME_WAIT ends */
+	sn_advance(b, TH_MS(1500));
+	assert_true(sn_output(b, &s, NULL, NULL));
+	sn_drain(b);
+	sn_advance(b, TH_MS(61000));
+	assert_null(find_state(b, TCP_TIME_WAIT, 80));
+	sn_destroy(b);
+	/* this version still writes exactly the fixture */
+	if (MST_STATE_VERSION == 1) {
+		assert_int_equal(sn_import(buf, len, SN_START_NS + TH_MS(10), &b), 0);
+		b->now = SN_START_NS + TH_MS(10);
+		len2 = sn_export(b, &again);
+		assert_int_equal(len2, len);
+		/* created_ns (the export time) is the only difference */
+		assert_memory_equal(again + 32, buf + 32, len - 32);
+		free(again);
+		sn_destroy(b);
+	}
+	free(buf);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -889,9 +1033,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_differential),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_refusals_framing),
+		cmocka_unit_test(test_fixture_v1),
 	};
 
-	(void)argc;
-	(void)argv;
+	if (argc == 3 && strcmp(argv[1], "--write-fixture") == 0)
+		return write_fixture(argv[2]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
