@@ -414,6 +414,8 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	r.n_apps = r.id == 0 && d->apps ? apps_list(d->apps, apps, APPS_MAX) : 0;
 	rc = upg_engine_restart(&d->group, &r);
 	if (rc) {
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", upg_step_names[r.failed]);
 		emit_strf(e, "error", "engine %u: %s failed: %s%s", r.id, upg_step_names[r.failed],
 			  strerror(-rc), r.rolled_back ? " (rolled back: the old engine resumed)" : "");
 		daemon_log(MST_LOG_WARN, "engine %u restart: %s failed: %s%s", r.id,

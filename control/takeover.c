@@ -498,6 +498,8 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 	if (rc) {
 		rollback(&u, rc);
 		close(u.chan);
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", tko_step_names[u.step]);
 		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
 			  tko_step_names[u.step], strerror(-rc));
 		return rc;
