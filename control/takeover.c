@@ -673,12 +673,15 @@ static int adopt_port(struct adopt *ad)
 	char err[512];
 	int rc = 0;
 
+	/* af_xdp: the kernel releases the old daemon's AF_XDP socket (and
+	 * with it the queue) a moment after its close; a first attempt that
+	 * comes too early costs a whole re-open below. */
+	if (d->conf.ports[0].driver == MST_PORT_AF_XDP)
+		usleep(5000);
 	d->ports[0] = port_start(ad->prepared, &d->conf, err, sizeof(err));
 	ad->prepared = NULL;
-	/* The kernel releases the old daemon's AF_XDP sockets and UMEM
-	 * asynchronously: the queue may still be bound for a moment. */
 	for (int i = 0; !d->ports[0] && i < 100 && mono_ms() < ad->deadline; i++) {
-		usleep(2000);
+		usleep(5000);
 		(void)port_reprobe(&d->conf, 0); /* a failed start closed the device */
 		d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
 		if (d->ports[0])

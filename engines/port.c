@@ -301,6 +301,7 @@ struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char
 
 		(void)rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
 		rc = rte_eth_rx_queue_setup(pid, q, nrx, rte_eth_dev_socket_id(pid), NULL, p->pool);
+
 		if (rc) {
 			snprintf(err, errlen, "port %s: RX queue %u setup failed: %s", pc->spec, q,
 				 strerror(-rc));
