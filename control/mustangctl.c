@@ -52,7 +52,7 @@ static void usage(FILE *f)
 		   "Ask a running mustangd.\n\nCommands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
 		if (cmds[i].req != MST_CTL_engine_restart && cmds[i].req != MST_CTL_attach &&
-		    cmds[i].req != MST_CTL_upgrade)
+		    cmds[i].req != MST_CTL_upgrade && cmds[i].req != MST_CTL_takeover)
 			fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "  upgrade [--binary PATH] [--timeout-ms N] [--fail-at STEP]\n"
 		   "             a new mustangd (default: the same binary) takes over every app,\n"

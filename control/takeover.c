@@ -34,6 +34,7 @@
  * MUSTANG_UPGRADE_FAIL_AT=STEP (tests only) makes the new daemon fail at
  * hello, handover, brownout, import, port or start.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -92,42 +94,10 @@ static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
-static int tko_send(int fd, struct tko_msg *m, const int *fds, unsigned n)
+/* Wait until fd is ready for ev, by the deadline (0, -ETIMEDOUT, -errno). */
+static int wait_fd(int fd, short ev, uint64_t deadline_ms)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)] = { 0 };
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (n > TKO_MAX_FDS)
-		return -EINVAL;
-	m->magic = TKO_MAGIC;
-	m->n_fds = n;
-	if (n) {
-		struct cmsghdr *c;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -EPIPE;
-}
-
-/* The next message by the deadline: 0, -ETIMEDOUT, -EPIPE (the peer is
- * gone), -EPROTO (not one of ours, or descriptors missing: those that came
- * are closed). fds gets exactly m->n_fds descriptors. */
-static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)];
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	unsigned got = 0;
-	ssize_t n;
+	struct pollfd p = { .fd = fd, .events = ev };
 
 	for (;;) {
 		uint64_t now = mono_ms();
@@ -137,29 +107,104 @@ static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
 			return -ETIMEDOUT;
 		rc = poll(&p, 1, (int)(deadline_ms - now));
 		if (rc > 0)
-			break;
+			return 0;
 		if (rc < 0 && errno != EINTR)
 			return -errno;
 	}
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return -EPIPE;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+}
 
-			for (unsigned i = 0; i < k; i++) {
-				int f;
+/* One message and its descriptors. The channel is a SOCK_SEQPACKET pair
+ * (mustangctl upgrade) or the stream connection a `mustangd --takeover`
+ * opened: on a stream the descriptors ride with the first byte and the
+ * rest may take several writes. */
+static int tko_send(int fd, struct tko_msg *m, const int *fds, unsigned n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)] = { 0 };
+	uint64_t deadline = mono_ms() + 10000;
+	size_t off = 0;
 
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (got < TKO_MAX_FDS)
-					fds[got++] = f;
-				else
-					close(f);
-			}
+	if (n > TKO_MAX_FDS)
+		return -EINVAL;
+	m->magic = TKO_MAGIC;
+	m->n_fds = n;
+	while (off < sizeof(*m)) {
+		struct iovec iov = { .iov_base = (char *)m + off, .iov_len = sizeof(*m) - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t k;
+
+		if (n && off == 0) {
+			struct cmsghdr *c;
+
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
 		}
-	if (n != (ssize_t)sizeof(*m) || m->magic != TKO_MAGIC || m->n_fds != got ||
-	    (mh.msg_flags & MSG_CTRUNC)) {
+		k = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k > 0) {
+			off += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -EPIPE;
+		if (wait_fd(fd, POLLOUT, deadline))
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* The next message by the deadline: 0, -ETIMEDOUT, -EPIPE (the peer is
+ * gone), -EPROTO (not one of ours, or descriptors missing: those that came
+ * are closed). fds gets exactly m->n_fds descriptors. */
+static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)];
+	unsigned got = 0;
+	bool trunc = false;
+	size_t off = 0;
+
+	while (off < sizeof(*m)) {
+		struct iovec iov = { .iov_base = (char *)m + off, .iov_len = sizeof(*m) - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		ssize_t n;
+		int rc = wait_fd(fd, POLLIN, deadline_ms);
+
+		if (rc)
+			goto fail;
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			rc = -EPIPE;
+			goto fail;
+		}
+		off += (size_t)n;
+		trunc |= (mh.msg_flags & MSG_CTRUNC) != 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+				for (unsigned i = 0; i < k; i++) {
+					int f;
+
+					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+					if (got < TKO_MAX_FDS)
+						fds[got++] = f;
+					else
+						close(f);
+				}
+			}
+		continue;
+fail:
+		for (unsigned i = 0; i < got; i++)
+			close(fds[i]);
+		return rc;
+	}
+	if (m->magic != TKO_MAGIC || m->n_fds != got || trunc) {
 		for (unsigned i = 0; i < got; i++)
 			close(fds[i]);
 		return -EPROTO;
@@ -374,9 +419,19 @@ struct upgrade_run {
 	enum tko_step step;
 	unsigned n_frozen;
 	bool port_freed;
+	bool own_child;                /* we started it (waitpid), or it came to us */
 	uint64_t t_spawn, t_ready, t_black, t_done;
 	uint64_t export_us, import_us, close_us, open_us, start_us;
 };
+
+static bool successor_gone(struct upgrade_run *u)
+{
+	int status;
+
+	if (u->own_child)
+		return waitpid(u->child, &status, WNOHANG) != 0;
+	return kill(u->child, 0) < 0 && errno == ESRCH;
+}
 
 static void rollback(struct upgrade_run *u, int rc)
 {
@@ -387,11 +442,15 @@ static void rollback(struct upgrade_run *u, int rc)
 	(void)tko_send(u->chan, &m, NULL, 0);
 	/* The new daemon must be gone (and its port closed) before ours
 	 * reopens: a clean exit after ABORT, else SIGKILL. */
-	for (int i = 0; i < 100 && waitpid(u->child, &status, WNOHANG) == 0; i++)
+	for (int i = 0; i < 100 && u->child > 0 && !successor_gone(u); i++)
 		usleep(20000);
-	if (waitpid(u->child, &status, WNOHANG) == 0) {
+	if (u->child > 0 && !successor_gone(u)) {
 		kill(u->child, SIGKILL);
-		waitpid(u->child, &status, 0);
+		if (u->own_child)
+			waitpid(u->child, &status, 0);
+		else
+			for (int i = 0; i < 100 && !successor_gone(u); i++)
+				usleep(10000);
 	}
 	if (u->port_freed && reopen_port(d))
 		daemon_log(MST_LOG_ERR, "rollback: the port did not come back");
@@ -460,6 +519,44 @@ static int run_upgrade(struct upgrade_run *u)
 	return rc;
 }
 
+static int finish(struct upgrade_run *u, int rc, struct emit *e)
+{
+	struct daemon *d = u->d;
+
+	if (rc) {
+		rollback(u, rc);
+		close(u->chan);
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", tko_step_names[u->step]);
+		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
+			  tko_step_names[u->step], strerror(-rc));
+		return rc;
+	}
+	close(u->chan);
+	/* Committed: the new daemon serves our sockets, apps and port. */
+	ctl_server_handed_over(d->ctl);
+	d->handed_over = true;
+	emit_bool(e, "ok", true);
+	emit_i64(e, "new_pid", (int64_t)u->child);
+	emit_u64(e, "brownout_ms", u->t_ready - u->t_spawn);
+	emit_arr_begin(e, "blackout_us");
+	for (unsigned i = 0; i < d->n_engines; i++)
+		emit_u64(e, NULL, u->t_done - u->t_black); /* one port: all engines together */
+	emit_arr_end(e);
+	emit_obj_begin(e, "blackout_parts_us");
+	emit_u64(e, "export", u->export_us);
+	emit_u64(e, "import", u->import_us);
+	emit_u64(e, "port_close", u->close_us);
+	emit_u64(e, "port_open", u->open_us);
+	emit_u64(e, "start", u->start_us);
+	emit_obj_end(e);
+	emit_u64(e, "total_ms", mono_ms() - u->t_spawn);
+	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
+		   (int)u->child, (unsigned long long)(u->t_done - u->t_black));
+	kill(getpid(), SIGTERM); /* main(): exit 0 once the answer is out */
+	return 0;
+}
+
 int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 {
 	struct upgrade_args a;
@@ -494,39 +591,33 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 		emit_strf(e, "error", "spawn failed: %s", strerror(errno));
 		return -errno;
 	}
-	rc = run_upgrade(&u);
-	if (rc) {
-		rollback(&u, rc);
-		close(u.chan);
-		emit_bool(e, "ok", false);
-		emit_str(e, "failed_step", tko_step_names[u.step]);
-		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
-			  tko_step_names[u.step], strerror(-rc));
-		return rc;
+	u.own_child = true;
+	return finish(&u, run_upgrade(&u), e);
+}
+
+/* A `mustangd --takeover CTL_PATH` (started by an init system) asked on
+ * its control connection: that connection is the channel. */
+int tko_takeover_request(struct daemon *d, struct emit *e)
+{
+	struct upgrade_run u = { .d = d };
+	struct ucred cred = { 0 };
+	socklen_t clen = sizeof(cred);
+	int fd = ctl_server_serving_fd(d->ctl);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		emit_strf(e, "error", "takeover: no peer");
+		return -EINVAL;
 	}
-	close(u.chan);
-	/* Committed: the new daemon serves our sockets, apps and port. */
-	ctl_server_handed_over(d->ctl);
-	d->handed_over = true;
-	emit_bool(e, "ok", true);
-	emit_i64(e, "new_pid", (int64_t)u.child);
-	emit_u64(e, "brownout_ms", u.t_ready - u.t_spawn);
-	emit_arr_begin(e, "blackout_us");
-	for (unsigned i = 0; i < d->n_engines; i++)
-		emit_u64(e, NULL, u.t_done - u.t_black); /* one port: all engines together */
-	emit_arr_end(e);
-	emit_obj_begin(e, "blackout_parts_us");
-	emit_u64(e, "export", u.export_us);
-	emit_u64(e, "import", u.import_us);
-	emit_u64(e, "port_close", u.close_us);
-	emit_u64(e, "port_open", u.open_us);
-	emit_u64(e, "start", u.start_us);
-	emit_obj_end(e);
-	emit_u64(e, "total_ms", mono_ms() - u.t_spawn);
-	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
-		   (int)u.child, (unsigned long long)(u.t_done - u.t_black));
-	kill(getpid(), SIGTERM); /* main(): exit 0 once the answer is out */
-	return 0;
+	u.chan = dup(fd); /* the server closes its own when the answer is out */
+	if (u.chan < 0) {
+		emit_strf(e, "error", "takeover: %s", strerror(errno));
+		return -errno;
+	}
+	u.child = cred.pid;
+	u.t_spawn = mono_ms();
+	u.deadline = u.t_spawn + TKO_DEFAULT_TIMEOUT_MS;
+	daemon_log(MST_LOG_INFO, "takeover requested by pid %d", (int)cred.pid);
+	return finish(&u, run_upgrade(&u), e);
 }
 
 /* ---- the new daemon ------------------------------------------------------ */
@@ -789,6 +880,23 @@ int tko_adopt(struct daemon *d)
 	close(ad.chan);
 	d->takeover_fd = -1;
 	return rc;
+}
+
+int tko_connect(const char *ctl_path)
+{
+	struct mst_ctl_hdr h = {
+		.magic = htole32(MST_CTL_MAGIC), .version = htole16(MST_CTL_VERSION),
+		.type = htole16(MST_CTL_takeover),
+	};
+	int fd = ctl_client_connect(ctl_path, 5000);
+
+	if (fd < 0)
+		return fd;
+	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+		close(fd);
+		return -EPIPE;
+	}
+	return fd;
 }
 
 void tko_abandon(struct daemon *d)
