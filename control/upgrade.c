@@ -123,6 +123,73 @@ static void handover_work(void *old, void *arg)
 	r->blackout_ns = rt_now_ns() - t0;
 }
 
+/* ---- export / resume of one engine, for the process handover ---------- */
+
+struct export_req {
+	const struct mst_engine_ops *ops;
+	uint8_t *buf;
+	size_t cap;
+	long len;
+};
+
+static void export_work(void *eng, void *arg)
+{
+	struct export_req *x = arg;
+
+	for (;;) {
+		x->len = x->ops->export_state(eng, x->buf, x->cap);
+		if (x->len != -ENOSPC)
+			return;
+		uint8_t *nb = realloc(x->buf, x->cap * 2);
+
+		if (!nb) {
+			x->len = -ENOMEM;
+			return;
+		}
+		x->buf = nb;
+		x->cap *= 2;
+	}
+}
+
+long upg_engine_export(struct rt_group *g, unsigned id, const struct mst_engine_ops *ops,
+		       uint8_t **buf)
+{
+	struct export_req x = { .ops = ops, .cap = STATE_BUF_MIN };
+	int rc;
+
+	*buf = NULL;
+	x.buf = malloc(x.cap);
+	if (!x.buf)
+		return -ENOMEM;
+	rc = rt_engine_call(g, id, export_work, &x, 10000);
+	if (rc || x.len < 0) {
+		free(x.buf);
+		return rc ? rc : x.len;
+	}
+	*buf = x.buf;
+	return x.len;
+}
+
+struct resume_req {
+	const struct mst_engine_ops *ops;
+	int rc;
+};
+
+static void resume_work(void *eng, void *arg)
+{
+	struct resume_req *x = arg;
+
+	x->rc = x->ops->resume(eng);
+}
+
+int upg_engine_resume(struct rt_group *g, unsigned id, const struct mst_engine_ops *ops)
+{
+	struct resume_req x = { .ops = ops, .rc = -EIO };
+	int crc = rt_engine_call(g, id, resume_work, &x, 10000);
+
+	return crc ? crc : x.rc;
+}
+
 int upg_engine_restart(struct rt_group *g, struct upg_restart *r)
 {
 	struct handover h = { .r = r, .cap = STATE_BUF_MIN };

@@ -57,4 +57,12 @@ struct upg_restart {
  * the new engine polls, the old one resumes where it stopped. */
 int upg_engine_restart(struct rt_group *g, struct upg_restart *r);
 
+/* Process handover (takeover.c): the engine exports on its own thread and
+ * freezes; *buf (malloc'd) holds the state. Bytes, or -errno (nothing
+ * changed). */
+long upg_engine_export(struct rt_group *g, unsigned id, const struct mst_engine_ops *ops,
+		       uint8_t **buf);
+/* Rollback: a frozen engine carries on. */
+int upg_engine_resume(struct rt_group *g, unsigned id, const struct mst_engine_ops *ops);
+
 #endif

@@ -440,6 +440,18 @@ static int net_engine_detach_app(void *eng, int app_id)
 {
 	struct net_engine *e = eng;
 
+	if (e->frozen) {
+		/* Its connections live on in the engine that took the state:
+		 * forget the app here, send nothing, write nothing. */
+		for (unsigned i = 0; i < e->n_apps; i++)
+			if (eng_app_id(e->apps[i]) == app_id) {
+				eng_app_forget(e->apps[i]);
+				e->apps[i] = e->apps[--e->n_apps];
+				return 0;
+			}
+		return -ENOENT;
+	}
+
 	for (unsigned i = 0; i < e->n_apps; i++) {
 		struct eng_app *a = e->apps[i];
 		int rc;

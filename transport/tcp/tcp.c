@@ -134,6 +134,7 @@ void tcp_destroy(struct tcp_stack *ts)
 	if (!ts)
 		return;
 	net_set_tcp_hook(ts->ns, NULL, NULL, NULL);
+	tcp_import_free(ts);
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
@@ -206,6 +207,11 @@ static void hash_insert(struct tcp_stack *ts, struct tcp_cb *c)
 	c->hnext = ts->hash[b];
 	ts->hash[b] = c;
 	c->flags |= TCPF_HASHED;
+}
+
+void tcp_hash_insert(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	hash_insert(ts, c);
 }
 
 static void hash_remove(struct tcp_stack *ts, struct tcp_cb *c)
@@ -312,6 +318,7 @@ static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t tx
 		tx = rx + rxbuf;
 	}
 	ts->free_list = c->hnext;
+	tcp_pool_taken(ts, c);
 	memset(c, 0, sizeof(*c));
 	c->rx.data = rx;
 	c->rx.size = rxbuf;
@@ -563,6 +570,7 @@ int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn
 	if (!l)
 		return -ENOMEM;
 	ts->free_list = l->hnext;
+	tcp_pool_taken(ts, l);
 	ts->n_conns++;
 	memset(l, 0, sizeof(*l));
 	l->state = TCP_LISTEN;

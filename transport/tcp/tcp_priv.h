@@ -178,7 +178,9 @@ struct tcp_stack {
 	uint32_t hash_mask;
 	uint32_t hash_seed;
 	struct tcp_cb *pool;           /* max_conns control blocks */
-	struct tcp_cb *free_list;      /* via hnext */
+	struct tcp_cb *free_list;      /* via hnext: blocks given back (any order),
+					* then pool[hwm..max) in pool order */
+	uint32_t hwm;                  /* blocks [hwm, max) were never used */
 	uint32_t n_conns;
 	struct tcp_cb *listeners[64];  /* few listeners: linear scan */
 	struct tcp_listener_ext lext[64];
@@ -194,6 +196,7 @@ struct tcp_stack {
 	struct tcp_cb *tw_head, *tw_tail; /* TIME_WAIT connections, oldest first */
 	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport);
 	void *port_ok_ctx;             /* ephemeral port filter (engine steering) */
+	struct tcp_import *imp;        /* live upgrade: import in progress (tcp_state.c) */
 };
 
 /* tcp.c */
@@ -218,6 +221,8 @@ void tcp_event(struct tcp_stack *ts, struct tcp_cb *c, uint32_t ev);
 void tcp_flush_events(struct tcp_stack *ts);
 void tcp_accept_enqueue(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_init_cc(struct tcp_stack *ts, struct tcp_cb *c);
+/* Put c in the connection hash (the importer: c has its 4-tuple). */
+void tcp_hash_insert(struct tcp_stack *ts, struct tcp_cb *c);
 uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c);
 uint8_t tcp_pick_wscale(uint32_t bufsize);
 
@@ -248,6 +253,17 @@ void tcp_enter_timewait(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_rtt_sample(struct tcp_stack *ts, struct tcp_cb *c, uint32_t rtt_us);
 void tcp_delack_schedule(struct tcp_stack *ts, struct tcp_cb *c);
 
+/* tcp_services.c */
+/* The built-in services' event callback (ctx: &ts->svc[kind]). */
+void tcp_svc_event(void *ctx, struct tcp_cb *c, uint32_t ev);
+/* Import: the services' instances without their listeners (which the
+ * state brings). */
+void tcp_services_restore(struct tcp_stack *ts, uint32_t services);
+
+/* tcp_state.c */
+/* Drop an unfinished import's bookkeeping (tcp_destroy). */
+void tcp_import_free(struct tcp_stack *ts);
+
 /* tcp_sack.c */
 /* Record [start,end) received out of order; false when ranges are full. */
 bool tcp_ooo_add(struct tcp_cb *c, uint32_t start, uint32_t end);
@@ -265,6 +281,15 @@ uint32_t tcp_score_high(const struct tcp_cb *c); /* highest SACKed end, or snd_u
 bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start, uint32_t *end);
 /* RFC 6675 pipe estimate (bytes in flight). */
 uint32_t tcp_pipe(const struct tcp_cb *c);
+
+/* A block left the free list: the never-used suffix starts after it. */
+static inline void tcp_pool_taken(struct tcp_stack *ts, const struct tcp_cb *c)
+{
+	uint32_t i = (uint32_t)(c - ts->pool);
+
+	if (i >= ts->hwm)
+		ts->hwm = i + 1;
+}
 
 static inline uint32_t tcp_flight(const struct tcp_cb *c)
 {

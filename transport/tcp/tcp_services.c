@@ -106,7 +106,7 @@ static void svc_conn(struct tcp_svc *sv, struct tcp_cb *c, uint32_t ev)
 	}
 }
 
-static void svc_event(void *ctx, struct tcp_cb *c, uint32_t ev)
+void tcp_svc_event(void *ctx, struct tcp_cb *c, uint32_t ev)
 {
 	struct tcp_svc *sv = ctx;
 
@@ -118,6 +118,20 @@ static void svc_event(void *ctx, struct tcp_cb *c, uint32_t ev)
 		return;
 	}
 	svc_conn(sv, c, ev);
+}
+
+void tcp_services_restore(struct tcp_stack *ts, uint32_t services)
+{
+	static const uint32_t bits[] = { [SVC_ECHO] = TCP_SVC_ECHO, [SVC_DISCARD] = TCP_SVC_DISCARD,
+					 [SVC_CHARGEN] = TCP_SVC_CHARGEN };
+
+	chargen_init();
+	for (int k = SVC_ECHO; k <= SVC_CHARGEN; k++)
+		if (services & bits[k]) {
+			ts->svc[k].ts = ts;
+			ts->svc[k].kind = k;
+		}
+	ts->services |= services;
 }
 
 int tcp_services_start(struct tcp_stack *ts, uint32_t services)
@@ -143,7 +157,7 @@ int tcp_services_start(struct tcp_stack *ts, uint32_t services)
 		sv = &ts->svc[table[i].kind];
 		sv->ts = ts;
 		sv->kind = table[i].kind;
-		rc = tcp_listen(ts, table[i].port, 1024, svc_event, sv, NULL, &l);
+		rc = tcp_listen(ts, table[i].port, 1024, tcp_svc_event, sv, NULL, &l);
 		if (rc)
 			return rc;
 	}
