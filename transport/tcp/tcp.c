@@ -138,6 +138,8 @@ void tcp_destroy(struct tcp_stack *ts)
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
+		if (c->state == TCP_LISTEN)
+			continue; /* no FIFOs of its own: its fops are its children's */
 		if (c->fops)
 			c->fops->free(c->fops->ctx, c, c->fcookie);
 		else
