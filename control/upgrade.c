@@ -92,7 +92,8 @@ static void handover_work(void *old, void *arg)
 	rc = ops->detach_queue(old, r->queue);
 	if (!rc)
 		rc = fail_here(r, UPG_STEP_queue) ? -EIO : ops->attach_queue(h->neu, r->queue);
-	r->failed = UPG_STEP_attach;
+	if (!rc)
+		r->failed = UPG_STEP_attach;
 	for (unsigned i = 0; !rc && i < r->n_apps; i++)
 		rc = ops->attach_app(h->neu, &r->apps[i]);
 	if (!rc && fail_here(r, UPG_STEP_attach))

@@ -138,7 +138,9 @@ void tcp_destroy(struct tcp_stack *ts)
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
-		if (c->fops && c->fcookie) /* a listener keeps fops for its children only */
+		if (c->state == TCP_LISTEN)
+			continue; /* no FIFOs of its own: its fops are its children's */
+		if (c->fops && c->fcookie)
 			c->fops->free(c->fops->ctx, c, c->fcookie);
 		else if (!c->fops)
 			free(c->rx.data); /* rx and tx share one allocation */
