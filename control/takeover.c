@@ -403,12 +403,15 @@ static int reopen_port(struct daemon *d)
 		daemon_log(MST_LOG_ERR, "rollback: cannot reopen the port: %s", err);
 		return -EIO;
 	}
+	/* The engines are frozen and their threads still run: attach_queue
+	 * here races with nothing (a frozen poll does not read the queue),
+	 * and resume() below happens on the engine threads. */
 	for (unsigned i = 0; i < d->n_engines && !rc; i++) {
 		d->equeue[i] = port_queue(d->ports[0], i);
 		d->group.engines[i].queue = d->equeue[i];
 		rc = d->ops->attach_queue(d->engines[i], d->equeue[i]);
 	}
-	return rc ? rc : rt_group_start(&d->group, &d->conf);
+	return rc;
 }
 
 struct upgrade_run {
@@ -501,7 +504,9 @@ static int run_upgrade(struct upgrade_run *u)
 	u->import_us = m.import_us;
 	u->step = TKO_STEP_port;
 	u->close_us = rt_now_ns() / 1000;
-	rt_group_stop(&d->group);
+	/* The engine threads go on polling frozen engines, which touch
+	 * nothing (no queue, no segment): joining them would only lengthen
+	 * the blackout, and a rollback finds them running. */
 	for (unsigned i = 0; i < d->n_engines; i++)
 		(void)d->ops->detach_queue(d->engines[i], d->equeue[i]);
 	port_close(d->ports[0]);
@@ -524,10 +529,13 @@ static int finish(struct upgrade_run *u, int rc, struct emit *e)
 	struct daemon *d = u->d;
 
 	if (rc) {
+		uint64_t t = mono_ms();
+
 		rollback(u, rc);
 		close(u->chan);
 		emit_bool(e, "ok", false);
 		emit_str(e, "failed_step", tko_step_names[u->step]);
+		emit_u64(e, "rollback_ms", mono_ms() - t);
 		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
 			  tko_step_names[u->step], strerror(-rc));
 		return rc;

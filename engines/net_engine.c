@@ -335,7 +335,7 @@ static int net_engine_poll(void *eng, uint64_t now)
 	uint16_t n;
 	int work;
 
-	if (unlikely(!e->q || e->frozen))
+	if (unlikely(e->frozen || !e->q))
 		return 0;
 	n = mst_queue_rx(e->q, pkts, RX_BURST);
 	work = n;
