@@ -546,7 +546,9 @@ static int cb_bind(struct tcp_stack *ts, const struct tcp_state_cb *r, struct tc
 	int rc;
 
 	if (heap) {
-		c->rx.data = calloc(1, (size_t)r->rx_size + r->tx_size);
+		/* malloc, not calloc: only the bytes the state carries are read,
+		 * and zeroing 512 KiB per connection was most of the import. */
+		c->rx.data = malloc((size_t)r->rx_size + r->tx_size);
 		if (!c->rx.data)
 			return -ENOMEM;
 		c->tx.data = c->rx.data + r->rx_size;
