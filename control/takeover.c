@@ -82,6 +82,7 @@ struct tko_msg {
 	uint64_t size;                /* APP: segment bytes */
 	uint64_t len[MST_MAX_ENGINES]; /* STATE: bytes per engine */
 	uint64_t import_us, open_us, start_us; /* IMPORTED, DONE: the new side's times */
+	uint64_t serving_ns;          /* DONE: CLOCK_MONOTONIC when its engines polled */
 };
 #define TKO_CLIENT_APP 1u
 #define TKO_CLIENT_OPERATOR 2u
@@ -463,6 +464,12 @@ static void rollback(struct upgrade_run *u, int rc)
 		   strerror(-rc));
 }
 
+/* Can two processes have the port open at once? */
+static bool shared_port(const struct daemon *d)
+{
+	return d->conf.ports[0].driver == MST_PORT_AF_PACKET;
+}
+
 static int run_upgrade(struct upgrade_run *u)
 {
 	struct daemon *d = u->d;
@@ -509,18 +516,31 @@ static int run_upgrade(struct upgrade_run *u)
 	 * the blackout, and a rollback finds them running. */
 	for (unsigned i = 0; i < d->n_engines; i++)
 		(void)d->ops->detach_queue(d->engines[i], d->equeue[i]);
+	if (shared_port(d)) {
+		/* Packet sockets coexist: the new daemon opens its own while
+		 * ours closes (our frozen engines read nothing meanwhile). */
+		m = (struct tko_msg){ .type = TKO_PORT_FREE };
+		rc = tko_send(u->chan, &m, NULL, 0);
+	}
 	port_close(d->ports[0]);
 	d->ports[0] = NULL;
 	u->port_freed = true;
 	u->close_us = rt_now_ns() / 1000 - u->close_us;
-	m = (struct tko_msg){ .type = TKO_PORT_FREE };
-	rc = tko_send(u->chan, &m, NULL, 0);
+	if (!shared_port(d)) {
+		/* af_xdp binds a queue, memif owns a socket path: ours first. */
+		m = (struct tko_msg){ .type = TKO_PORT_FREE };
+		rc = tko_send(u->chan, &m, NULL, 0);
+	}
 	if (rc)
 		return rc;
 	rc = tko_expect(u->chan, TKO_DONE, &m, fds, u->deadline, &u->step);
 	u->t_done = rt_now_ns() / 1000;
 	u->open_us = m.open_us;
 	u->start_us = m.start_us;
+	/* The blackout ends when the new engines poll (the same clock in
+	 * both processes), which may be before our port finished closing. */
+	if (!rc && m.serving_ns / 1000 > u->t_black)
+		u->t_done = m.serving_ns / 1000;
 	return rc;
 }
 
@@ -649,6 +669,8 @@ struct adopt {
 	struct ctl_handover_client cls[CTL_SERVER_MAX_CLIENTS];
 	unsigned n_cls;
 	struct mst_port *prepared;     /* brownout: device found, mbuf pool made */
+	uint64_t t_state;              /* the state arrived */
+	uint64_t t_serving;            /* engine threads started */
 };
 
 static int adopt_fds(struct adopt *ad)
@@ -745,6 +767,7 @@ static int adopt_state(struct adopt *ad)
 	rc = tko_expect(ad->chan, TKO_STATE, &m, fds, ad->deadline, &ad->step);
 	if (rc)
 		return rc;
+	ad->t_state = rt_now_ns();
 	if (m.n_fds != d->n_engines)
 		rc = -EPROTO;
 	for (unsigned i = 0; !rc && i < d->n_engines; i++) {
@@ -812,6 +835,7 @@ static int adopt_start(struct adopt *ad)
 
 	if (rc)
 		return rc;
+	ad->t_serving = rt_now_ns();
 	d->ctl = ctl_server_adopt(d->conf.ctl_path, daemon_ctl_handle, d, &daemon_app_hooks,
 				  ad->listen_fd, ad->cls, ad->n_cls, err, sizeof(err));
 	if (!d->ctl) {
@@ -842,9 +866,8 @@ static int adopt_run(struct adopt *ad)
 	if (rc || (rc = tko_send(ad->chan, &m, NULL, 0)))
 		return rc;
 	ad->step = TKO_STEP_import;
-	t = rt_now_ns();
 	rc = adopt_state(ad);
-	m = (struct tko_msg){ .type = TKO_IMPORTED, .import_us = (rt_now_ns() - t) / 1000 };
+	m = (struct tko_msg){ .type = TKO_IMPORTED, .import_us = (rt_now_ns() - ad->t_state) / 1000 };
 	if (rc || (rc = tko_send(ad->chan, &m, NULL, 0)))
 		return rc;
 	ad->step = TKO_STEP_port;
@@ -859,7 +882,7 @@ static int adopt_run(struct adopt *ad)
 	t = rt_now_ns();
 	rc = adopt_start(ad);
 	m = (struct tko_msg){ .type = TKO_DONE, .open_us = open_us,
-			      .start_us = (rt_now_ns() - t) / 1000 };
+			      .start_us = (rt_now_ns() - t) / 1000, .serving_ns = ad->t_serving };
 	return rc ? rc : tko_send(ad->chan, &m, NULL, 0);
 }
 
