@@ -182,7 +182,8 @@ extern "C" {
 	X(pony_no_service, "Pony message data for a service nobody bound (NAK)") \
 	X(pony_bad_read, "Pony READ request invalid (bad length)")           \
 	X(pony_stale, "Pony data for a message or READ that no longer exists") \
-	X(pony_no_flow, "Pony packet that needs a flow but none exists (RESET sent)")
+	X(pony_no_flow, "Pony packet that needs a flow but none exists (RESET sent)") \
+	X(pony_late_sack, "Pony ACK naming packets below the send window (late): those bits ignored")
 
 /* X(name, help) — kept by the engine runtime, not by the engine itself. */
 #define MST_FOREACH_LOAD(X)                                                 \

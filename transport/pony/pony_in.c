@@ -273,7 +273,7 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 {
 	struct ack_scan as = { .ts_echo = a->ts_echo };
 	uint32_t cum = a->cum, high = 0;
-	bool sacked = false, loss = false;
+	bool sacked = false, loss = false, late = false;
 
 	for (; seq_lt(f->snd_una, cum); f->snd_una++) {
 		retire(py, f, f->snd_una, &as);
@@ -284,17 +284,26 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 		f->peer_credits = a->credits;
 	}
 	f->peer_busy = a->busy;
+	/* A late ACK (cum < snd_una: overtaken by newer ones) may name psns
+	 * below snd_una, whose slots a newer psn now uses (slot_of() masks):
+	 * only [snd_una, snd_nxt) is ours to retire. */
 	for (uint32_t w = 0; a->sack && w < PONY_SACK_BITS / 8; w++) {
 		for (uint32_t b = a->sack[w]; b; b &= b - 1) {
 			uint32_t psn = cum + 1 + w * 8 + (uint32_t)__builtin_ctz(b);
 
 			if (!seq_lt(psn, f->snd_nxt))
 				break;
+			if (seq_lt(psn, f->snd_una)) {
+				late = true;
+				continue;
+			}
 			sacked = true;
 			high = psn;
 			retire(py, f, psn, &as);
 		}
 	}
+	if (late)
+		PY_DROP(py, pony_late_sack);
 	if (f->rto_probe_at && as.newly)
 		rto_resolve(py, f, a->ts_echo, now);
 	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */

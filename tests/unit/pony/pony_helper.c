@@ -4,7 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
+#include <endian.h>
+
 #include "pony_helper.h"
+#include "transport/pony/pony_wire.h"
 
 #define HEADROOM 128
 #define BUFSZ 2048
@@ -95,6 +99,8 @@ static int io_output(void *ctx, struct mst_pkt *p, uint32_t peer, uint64_t now)
 	assert_true(p->len <= n->conf.mtu - 28);
 	w->sent++;
 	if ((w->drop_type_mask >> type) & 1 || w->sent == w->drop_nth)
+		goto drop;
+	if (w->filter && w->filter(w, p, n->ip, peer))
 		goto drop;
 	if (w->burst_every && w->sent % w->burst_every == 0)
 		w->burst_left = w->burst_len;
@@ -327,6 +333,11 @@ bool world_step(struct world *w)
 		struct qpkt q = w->q[best];
 
 		w->q[best] = w->q[--w->nq];
+		if (q.dst != A_IP && q.dst != B_IP) {
+			w->to_others++;
+			buf_free(w, q.p);
+			continue;
+		}
 		pony_input(q.dst == A_IP ? w->a.py : w->b.py, q.p, q.src, w->now);
 		did = true;
 	}
@@ -374,3 +385,28 @@ unsigned total_drops(const struct mst_stats *st)
 		t += st->drop[i];
 	return (unsigned)t;
 }
+
+void put_pony_hdr(uint8_t *d, uint8_t type, uint16_t flags, uint32_t src_epoch,
+		  uint32_t dst_epoch, uint32_t psn)
+{
+	struct pony_hdr h = {
+		.ver = PONY_VERSION, .type = type, .flags = htons(flags),
+		.src_epoch = htonl(src_epoch), .dst_epoch = htonl(dst_epoch), .psn = htonl(psn),
+	};
+
+	memcpy(d, &h, sizeof(h));
+}
+
+static struct pony_hdr hdr_of(const struct mst_pkt *p)
+{
+	struct pony_hdr h;
+
+	assert_true(p->len >= sizeof(h));
+	memcpy(&h, p->data, sizeof(h));
+	return h;
+}
+
+uint8_t pkt_type(const struct mst_pkt *p) { return hdr_of(p).type; }
+uint32_t pkt_src_epoch(const struct mst_pkt *p) { return ntohl(hdr_of(p).src_epoch); }
+uint32_t pkt_dst_epoch(const struct mst_pkt *p) { return ntohl(hdr_of(p).dst_epoch); }
+uint32_t pkt_psn(const struct mst_pkt *p) { return ntohl(hdr_of(p).psn); }

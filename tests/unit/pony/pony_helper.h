@@ -69,6 +69,9 @@ struct world {
 	uint64_t delay_ns, reorder_ns;
 	uint64_t drop_nth;        /* drop the packet with this number (1 = first sent) */
 	uint32_t drop_type_mask;  /* drop packets of these Pony types (1 << type) */
+	/* true = drop this packet (after the impairments above say keep) */
+	bool (*filter)(struct world *w, const struct mst_pkt *p, uint32_t src, uint32_t dst);
+	uint64_t to_others;       /* packets for hosts other than A and B (discarded) */
 	uint64_t sent, dropped;
 	long bufs_live;
 };
@@ -90,5 +93,13 @@ int node_send(struct node *n, uint16_t src, uint16_t dst, uint32_t stream, const
 	      uint32_t len, uint64_t cookie);
 const struct done_rec *find_done(const struct done_rec *r, unsigned n, uint64_t cookie);
 unsigned total_drops(const struct mst_stats *st);
+/* A Pony header (host order in, network order out) at d; 24 bytes. */
+void put_pony_hdr(uint8_t *d, uint8_t type, uint16_t flags, uint32_t src_epoch,
+		  uint32_t dst_epoch, uint32_t psn);
+/* Fields of a packet's Pony header, host order. */
+uint8_t pkt_type(const struct mst_pkt *p);
+uint32_t pkt_src_epoch(const struct mst_pkt *p);
+uint32_t pkt_dst_epoch(const struct mst_pkt *p);
+uint32_t pkt_psn(const struct mst_pkt *p);
 
 #endif
