@@ -27,6 +27,7 @@ void pony_conf_defaults(struct pony_conf *c)
 	c->rto_max_us = 200000;
 	c->max_retries = 12;
 	c->idle_timeout_ms = 30000;
+	c->rx_stall_ms = 10000;
 	c->cc_target_us = 100;
 	c->cc_ai_milli = 1000;
 	c->cc_beta_milli = 800;
@@ -53,7 +54,8 @@ static bool conf_ok(const struct pony_conf *c)
 	       c->rto_min_us > 0 && c->rto_max_us >= c->rto_min_us && c->rto_max_us <= 4000000 &&
 	       c->cc_init_cwnd >= 1 && c->cc_max_mdf_milli < 1000 && c->idle_timeout_ms > 0 &&
 	       c->cc_fs_max_cwnd >= 2 && c->cc_fs_max_cwnd <= (1u << 20) &&
-	       c->cc_fs_range_us <= 10000000;
+	       c->cc_fs_range_us <= 10000000 && c->rx_stall_ms > 0 &&
+	       c->local_reserve < c->max_msgs && c->peer_share <= c->max_msgs;
 }
 
 static bool ht_init(struct pony_ht *ht, uint32_t n)
@@ -82,6 +84,10 @@ struct pony *pony_create(const struct pony_conf *conf, const struct pony_io *io,
 	if (!py)
 		goto out_nomem;
 	py->conf = *conf;
+	if (!py->conf.peer_share)
+		py->conf.peer_share = conf->max_msgs / 8 ? conf->max_msgs / 8 : 1;
+	if (!conf->local_reserve)
+		py->conf.local_reserve = conf->max_msgs / 4;
 	py->io = *io;
 	py->st = stats;
 	py->win = pow2_at_least(conf->window_pkts < 64 ? 64 : conf->window_pkts);
@@ -187,6 +193,8 @@ struct pony_msg *pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t ki
 		f->n_tx++;
 	if (kind == MSG_READ)
 		f->n_reads++;
+	if (kind == MSG_RX || kind == MSG_RESP)
+		f->n_peer++;
 	py->n_msgs++;
 	return m;
 }
@@ -225,6 +233,8 @@ void pony_msg_free(struct pony *py, uint32_t mi)
 		f->n_tx--;
 	if (m->kind == MSG_READ && !(m->flags & MF_RESP_DONE))
 		f->n_reads--;
+	if (m->kind == MSG_RX || m->kind == MSG_RESP)
+		f->n_peer--;
 	m->kind = MSG_FREE;
 	m->next = py->msg_free;
 	py->msg_free = mi;
@@ -566,6 +576,17 @@ static bool flow_stalled(const struct pony *py, const struct pony_flow *f)
 		(f->rr_head != PONY_NONE && seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits)));
 }
 
+/* The peer's partial messages have gained no byte for rx_stall_ms, and
+ * not because we refused them room: a live sender keeps every message it
+ * started moving (round robin, retransmissions within rto_max), so this
+ * one has gone or never meant to finish (issue 13: partial messages used
+ * to hold the pool for good). */
+static bool flow_rx_stalled(const struct pony *py, const struct pony_flow *f, uint64_t now)
+{
+	return f->n_rx && f->rx_busy != RXB_LOCAL &&
+	       now - f->rx_progress_at >= py->conf.rx_stall_ms * 1000000ull;
+}
+
 static int timer_scan(struct pony *py, uint64_t now)
 {
 	uint64_t idle_ns = py->conf.idle_timeout_ms * 1000000ull;
@@ -584,6 +605,12 @@ static int timer_scan(struct pony *py, uint64_t now)
 			done += pony_push(py, f, now);
 		} else if (flow_idle(f) && now - f->last_active >= idle_ns) {
 			flow_close(py, f, 0);
+			done++;
+		} else if (flow_rx_stalled(py, f, now)) {
+			/* the peer learns at once, if it is still there */
+			PY_COUNT(py, pony_rx_stalled);
+			pony_send_reset(py, f->peer, f->peer_epoch, now);
+			flow_close(py, f, -ETIMEDOUT);
 			done++;
 		} else if (f->n_reads && f->snd_una == f->snd_nxt && now - f->last_rx >= read_ns) {
 			/* READ requests acknowledged, responses never came */

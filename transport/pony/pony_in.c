@@ -17,6 +17,7 @@
 enum verdict {
 	V_ACCEPT,   /* processed: mark psn received */
 	V_BUSY,     /* no room now: do not mark, tell the sender we are busy */
+	V_OVER,     /* as V_BUSY, because the peer holds its whole share */
 	V_DROP,     /* malformed for this flow: counted, not marked */
 };
 
@@ -398,6 +399,44 @@ static void stream_complete(struct pony *py, struct pony_flow *f, struct pony_st
 	}
 }
 
+/* May the peer make us hold one more message (or rx stream entry, n =
+ * the flow's count of those)? Not past its peer_share, and never into
+ * the local reserve: our own sends and READs always find room
+ * (docs/pony.md, "What a peer can do"). in_use: the pool's entries taken. */
+static enum verdict peer_room(struct pony *py, uint32_t n, uint32_t in_use)
+{
+	if (n >= py->conf.peer_share) {
+		PY_DROP(py, pony_peer_over_share);
+		return V_OVER;
+	}
+	if (in_use + py->conf.local_reserve >= py->conf.max_msgs) {
+		PY_DROP(py, pony_pool_reserved);
+		return V_BUSY;
+	}
+	return V_ACCEPT;
+}
+
+/* The rx stream the peer's message goes to, created within its share. */
+static enum verdict rx_stream(struct pony *py, struct pony_flow *f, const struct pony_data_ext *d,
+			      struct pony_stream **sp)
+{
+	enum verdict v;
+
+	*sp = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, false);
+	if (*sp)
+		return V_ACCEPT;
+	v = peer_room(py, f->n_rx_streams, py->n_streams);
+	if (v != V_ACCEPT)
+		return v;
+	*sp = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, true);
+	if (!*sp) {
+		PY_DROP(py, pony_no_msg_room);
+		return V_BUSY;
+	}
+	f->n_rx_streams++;
+	return V_ACCEPT;
+}
+
 static bool seg_ok(struct pony *py, const struct rx_pkt *k)
 {
 	const struct pony_data_ext *d = &k->x.d;
@@ -416,16 +455,18 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 	uint32_t mi;
 
 	if (!m) {
-		s = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, true);
-		if (!s) {
-			PY_DROP(py, pony_no_msg_room);
-			return V_BUSY;
-		}
+		enum verdict v = rx_stream(py, f, d, &s);
+
+		if (v != V_ACCEPT)
+			return v;
 		/* a message number already delivered, or absurdly far ahead */
 		if (seq_lt(d->seq, s->seq) || d->seq - s->seq >= py->conf.max_msgs) {
 			PY_DROP(py, pony_bad_field);
 			return V_DROP;
 		}
+		v = peer_room(py, f->n_peer, py->n_msgs);
+		if (v != V_ACCEPT)
+			return v;
 		m = pony_msg_alloc(py, f, MSG_RX, d->msg_id, d->src_svc, d->dst_svc, d->msg_len);
 		if (!m) {
 			PY_DROP(py, pony_no_msg_room);
@@ -457,7 +498,7 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 				m->flags |= MF_BEGUN;
 			}
 		}
-		f->rx_busy = 0;
+		f->rx_busy = RXB_NO;
 	} else if (m->len != d->msg_len || m->stream_id != d->stream || m->seq != d->seq ||
 		   m->src_svc != d->src_svc || m->dst_svc != d->dst_svc ||
 		   (m->flags & MF_COMPLETE)) {
@@ -465,6 +506,7 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 		return V_DROP;
 	}
 	mi = (uint32_t)(m - py->msgs);
+	f->rx_progress_at = k->now;
 	if ((k->h.flags & PONY_F_SKIP) && !(m->flags & MF_DROP)) {
 		/* the sender abandoned it (its app went away) */
 		if ((m->flags & MF_BEGUN) && py->io.rx_abort)
@@ -491,6 +533,7 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 	const void *ptr = NULL;
 	int err = -ENOENT;
 	struct pony_msg *m;
+	enum verdict v;
 
 	k->ack_now = true;
 	if (r->len > py->conf.max_msg)
@@ -503,6 +546,9 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 		PY_DROP(py, pony_bad_read);
 		return V_ACCEPT;
 	}
+	v = peer_room(py, f->n_peer, py->n_msgs);
+	if (v != V_ACCEPT)
+		return v;
 	m = pony_msg_alloc(py, f, MSG_RESP, r->req_id, r->dst_svc, r->src_svc, r->len);
 	if (!m) {
 		PY_DROP(py, pony_no_msg_room);
@@ -511,7 +557,7 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 	m->key = r->key;
 	m->roff = r->off;
 	pony_stream_enqueue(py, f, pony_read_stream(py, f, true), (uint32_t)(m - py->msgs));
-	f->rx_busy = 0;
+	f->rx_busy = RXB_NO;
 	return V_ACCEPT;
 }
 
@@ -732,8 +778,9 @@ static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt
 	case V_DROP:
 		return;
 	case V_BUSY:
+	case V_OVER:
 		PY_COUNT(py, pony_rx_busy);
-		f->rx_busy = 1;
+		f->rx_busy = v == V_OVER ? RXB_SHARE : RXB_LOCAL;
 		pony_send_ack(py, f, k->now);
 		return;
 	case V_ACCEPT:

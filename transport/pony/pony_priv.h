@@ -120,6 +120,12 @@ struct pony_stream {
 
 struct pony_ctrl { uint8_t type; uint32_t id, err; };
 
+enum rx_busy {
+	RXB_NO,      /* accepting */
+	RXB_LOCAL,   /* no room here (app buffers, pool down to the local reserve) */
+	RXB_SHARE,   /* the peer holds its whole peer_share */
+};
+
 struct pony_flow {
 	/* hot: transmit */
 	uint32_t snd_una, snd_nxt;  /* oldest unacked psn, next new psn */
@@ -140,7 +146,8 @@ struct pony_flow {
 	uint32_t peer;
 	uint32_t my_epoch, peer_epoch;
 	uint32_t next_msg_id;
-	uint8_t peer_busy, rx_busy, ack_pending, on_ready;
+	uint8_t peer_busy, ack_pending, on_ready;
+	uint8_t rx_busy;            /* enum rx_busy: why we last refused the peer's packet */
 	uint8_t lost_cursor_valid;
 	/* control queue (NAK, READ_ERR) */
 	struct pony_ctrl ctrl[PONY_CTRL_RING];
@@ -159,6 +166,9 @@ struct pony_flow {
 	/* lifecycle */
 	uint64_t last_rx, last_active;
 	uint32_t n_tx, n_rx, n_reads; /* live messages by role */
+	uint32_t n_peer;            /* messages the peer made us hold (MSG_RX, MSG_RESP): <= peer_share */
+	uint32_t n_rx_streams;      /* rx stream entries the peer made us create: <= peer_share */
+	uint64_t rx_progress_at;    /* a DATA packet last began or added to a message of the peer */
 	uint32_t streams;           /* list of stream entries */
 	uint32_t msgs;              /* list of messages */
 	uint32_t hnext, lru_prev, lru_next, pos;
@@ -191,7 +201,7 @@ struct pony {
 	uint32_t *acks, n_acks;     /* flows owing a delayed ACK */
 	/* messages */
 	struct pony_msg *msgs;
-	uint32_t msg_free, n_msgs;
+	uint32_t msg_free, n_msgs;  /* free list; in use (every kind) */
 	struct pony_ht msg_ht;
 	uint32_t done_head;         /* tx messages to finish once the current packet is handled */
 	/* streams: max_msgs pool entries, then 2 per flow (READ requests, READ responses) */

@@ -410,3 +410,29 @@ uint8_t pkt_type(const struct mst_pkt *p) { return hdr_of(p).type; }
 uint32_t pkt_src_epoch(const struct mst_pkt *p) { return ntohl(hdr_of(p).src_epoch); }
 uint32_t pkt_dst_epoch(const struct mst_pkt *p) { return ntohl(hdr_of(p).dst_epoch); }
 uint32_t pkt_psn(const struct mst_pkt *p) { return ntohl(hdr_of(p).psn); }
+
+struct pony_conf conf_small(void)
+{
+	struct pony_conf c;
+
+	pony_conf_defaults(&c);
+	c.max_flows = 16;
+	c.max_msgs = 512;
+	return c;
+}
+
+struct world *mkworld(void)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct pony_conf c = conf_small();
+
+	world_init(w, &c);
+	return w;
+}
+
+void rmworld(struct world *w)
+{
+	world_fini(w);
+	free(w);
+}
+

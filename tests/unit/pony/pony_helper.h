@@ -93,6 +93,10 @@ int node_send(struct node *n, uint16_t src, uint16_t dst, uint32_t stream, const
 	      uint32_t len, uint64_t cookie);
 const struct done_rec *find_done(const struct done_rec *r, unsigned n, uint64_t cookie);
 unsigned total_drops(const struct mst_stats *st);
+/* The defaults with 16 flows and 512 messages; a heap world with them. */
+struct pony_conf conf_small(void);
+struct world *mkworld(void);
+void rmworld(struct world *w);
 /* A Pony header (host order in, network order out) at d; 24 bytes. */
 void put_pony_hdr(uint8_t *d, uint8_t type, uint16_t flags, uint32_t src_epoch,
 		  uint32_t dst_epoch, uint32_t psn);

@@ -8,7 +8,7 @@
 #include "pony_helper.h"
 #include "transport/pony/pony_wire.h"
 
-static struct world *mkworld(uint32_t max_flows)
+static struct world *mkworld_fuzz(uint32_t max_flows)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	struct pony_conf c;
@@ -36,7 +36,7 @@ static uint16_t mk_data(uint8_t *b, uint32_t epoch, uint32_t psn)
 
 static void test_pony_fuzz_garbage(void **state)
 {
-	struct world *w = mkworld(16);
+	struct world *w = mkworld_fuzz(16);
 	uint8_t b[1500];
 
 	for (unsigned i = 0; i < 200000; i++) {
@@ -67,7 +67,7 @@ static void test_pony_fuzz_garbage(void **state)
 /* Mutations of real traffic: bit flips and truncation on a live transfer. */
 static void test_pony_fuzz_mutated(void **state)
 {
-	struct world *w = mkworld(16);
+	struct world *w = mkworld_fuzz(16);
 	static uint8_t buf[300000];
 	uint8_t pkt[1500];
 
@@ -95,7 +95,7 @@ static void test_pony_fuzz_mutated(void **state)
 /* Valid packets from 100k source addresses: the flow pool holds, the rest is counted. */
 static void test_pony_many_sources(void **state)
 {
-	struct world *w = mkworld(64);
+	struct world *w = mkworld_fuzz(64);
 	uint8_t pkt[1500];
 
 	for (uint32_t i = 0; i < 100000; i++) {

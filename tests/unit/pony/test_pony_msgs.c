@@ -6,31 +6,6 @@
 
 #include "pony_helper.h"
 
-static struct pony_conf conf_small(void)
-{
-	struct pony_conf c;
-
-	pony_conf_defaults(&c);
-	c.max_flows = 16;
-	c.max_msgs = 512;
-	return c;
-}
-
-static struct world *mkworld(void)
-{
-	struct world *w = calloc(1, sizeof(*w));
-	struct pony_conf c = conf_small();
-
-	world_init(w, &c);
-	return w;
-}
-
-static void rmworld(struct world *w)
-{
-	world_fini(w);
-	free(w);
-}
-
 /* Send count messages of the given sizes A->B, run, check every one arrived once, intact. */
 static void xfer(struct world *w, const uint32_t *sizes, unsigned count, uint64_t limit_ns)
 {
