@@ -119,7 +119,7 @@ struct pony_io {
 	 * in region key of service svc. Returns a pointer to those bytes (valid
 	 * until the engine's next poll) or NULL with *err = -EACCES / -ERANGE /
 	 * -ENOENT; the reader's read_done gets that error. */
-	const void *(*region_lookup)(void *ctx, uint16_t svc, uint32_t key, uint64_t off, uint32_t len,
+	const void *(*region_lookup)(void *ctx, uint16_t svc, uint64_t key, uint64_t off, uint32_t len,
 				     int *err);
 	/* READ issued here completed: 0 (dst filled) or -errno. */
 	void (*read_done)(void *ctx, uint16_t src_svc, uint64_t cookie, int status);
@@ -151,7 +151,7 @@ int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 /* One-sided READ of len bytes at off of the peer's region key (owned by
  * the peer's service dst_svc) into dst (len bytes, valid until read_done).
  * Same errors as pony_send. */
-int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint32_t key,
+int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint64_t key,
 	      uint64_t off, uint32_t len, void *dst, uint64_t cookie, uint64_t now_ns);
 
 /* Timers (retransmission, delayed acknowledgements, idle flows) and

@@ -875,7 +875,7 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 		break;
 	case PONY_T_READ_REQ:
 		k->x.r.req_id = ntohl(k->x.r.req_id);
-		k->x.r.key = ntohl(k->x.r.key);
+		k->x.r.key = be64toh(k->x.r.key);
 		k->x.r.off = be64toh(k->x.r.off);
 		k->x.r.len = ntohl(k->x.r.len);
 		k->x.r.src_svc = ntohs(k->x.r.src_svc);

@@ -263,7 +263,7 @@ int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 	return local_start(py, f, s, m, now_ns);
 }
 
-int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint32_t key,
+int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint64_t key,
 	      uint64_t off, uint32_t len, void *dst, uint64_t cookie, uint64_t now_ns)
 {
 	struct pony_flow *f;
@@ -365,7 +365,7 @@ static struct mst_pkt *build(struct pony *py, struct pony_flow *f, uint32_t psn,
 		struct pony_msg *m = &py->msgs[sl->msg];
 		struct pony_read_ext r = {
 			.req_id = htonl(m->id),
-			.key = htonl(m->key),
+			.key = htobe64(m->key),
 			.off = htobe64(m->roff),
 			.len = htonl(m->len),
 			.src_svc = htons(m->src_svc),

@@ -97,7 +97,7 @@ struct pony_msg {
 	uint32_t next;          /* stream FIFO / rx wait list / free list */
 	uint32_t hnext;         /* message hash chain */
 	uint32_t fprev, fnext;  /* flow's list of messages */
-	uint32_t key;           /* READ/RESP: region key */
+	uint64_t key;           /* READ/RESP: region key */
 	uint64_t roff;          /* READ/RESP: region offset */
 	uint64_t cookie;
 	const uint8_t *data;    /* SEND: the app's bytes */

@@ -12,7 +12,8 @@
 
 #include <stdint.h>
 
-#define PONY_VERSION 2u /* 2: ACK trailer on reliable packets (PONY_F_PIGGY) */
+/* 2: ACK trailer on reliable packets (PONY_F_PIGGY); 3: 64-bit region keys */
+#define PONY_VERSION 3u
 
 enum pony_type {
 	PONY_T_DATA = 1,      /* reliable: a segment of a message */
@@ -55,15 +56,16 @@ struct pony_data_ext {     /* 28 bytes: DATA and READ_RESP */
 };
 _Static_assert(sizeof(struct pony_data_ext) == 28, "pony_data_ext is 28 bytes");
 
-struct pony_read_ext {     /* 24 bytes: READ_REQ */
+struct pony_read_ext {     /* 32 bytes: READ_REQ */
 	uint32_t req_id;       /* reader's id, echoed in RESP / READ_ERR */
-	uint32_t key;          /* region key */
-	uint64_t off;          /* offset in the region */
 	uint32_t len;          /* bytes wanted, 1 .. max_msg */
+	uint64_t key;          /* region key (unguessable: docs/pony.md, "Regions") */
+	uint64_t off;          /* offset in the region */
 	uint16_t src_svc;      /* reader's service */
 	uint16_t dst_svc;      /* service owning the region */
+	uint32_t rsvd;         /* 0 */
 };
-_Static_assert(sizeof(struct pony_read_ext) == 24, "pony_read_ext is 24 bytes");
+_Static_assert(sizeof(struct pony_read_ext) == 32, "pony_read_ext is 32 bytes");
 
 struct pony_err_ext {      /* 8 bytes: NAK and READ_ERR */
 	uint32_t id;           /* NAK: refused msg_id; READ_ERR: req_id */

@@ -217,7 +217,7 @@ static void io_read_done(void *ctx, uint16_t svc, uint64_t cookie, int status)
 	rec(&n->rd, &n->n_rd, &n->cap_rd, svc, cookie, status, n->w->now);
 }
 
-static const void *io_region_lookup(void *ctx, uint16_t svc, uint32_t key, uint64_t off,
+static const void *io_region_lookup(void *ctx, uint16_t svc, uint64_t key, uint64_t off,
 				    uint32_t len, int *err)
 {
 	struct node *n = ctx;

@@ -31,7 +31,7 @@ struct rx_rec {           /* one rx_begin */
 
 struct done_rec { uint16_t svc; uint64_t cookie; int status; uint64_t at; };
 
-struct region { uint16_t svc; uint32_t key; const uint8_t *buf; uint64_t len; int perm_err; };
+struct region { uint16_t svc; uint64_t key; const uint8_t *buf; uint64_t len; int perm_err; };
 
 struct node {
 	struct pony *py;

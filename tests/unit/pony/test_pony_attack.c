@@ -144,7 +144,7 @@ static void inject_read_req(struct world *w, struct node *victim, uint32_t i)
 {
 	uint8_t d[sizeof(struct pony_hdr) + sizeof(struct pony_read_ext)];
 	struct pony_read_ext r = {
-		.req_id = htonl(i), .key = htonl(7), .off = 0, .len = htonl(1000000),
+		.req_id = htonl(i), .key = htobe64(7), .off = 0, .len = htonl(1000000),
 		.src_svc = htons(1), .dst_svc = htons(30),
 	};
 

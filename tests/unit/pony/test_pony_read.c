@@ -23,7 +23,7 @@ static bool reads_done(struct world *w, void *arg)
 	return w->a.n_rd >= *(unsigned *)arg;
 }
 
-static int do_read(struct world *w, uint16_t svc, uint32_t key, uint64_t off, uint32_t len,
+static int do_read(struct world *w, uint16_t svc, uint64_t key, uint64_t off, uint32_t len,
 		   void *dst, uint64_t cookie)
 {
 	return pony_read(w->a.py, B_IP, 1, svc, key, off, len, dst, cookie, w->now);
