@@ -1507,7 +1507,6 @@ static void test_pony_regions_and_argument_errors(void **state)
 	assert_int_equal(mst_pony_send_reg(fd, PEER, 9, 1, b, 8, 44), -1); /* not in the arena */
 	assert_int_equal(errno, EFAULT);
 	assert_int_equal(mst_pony_read(fd, PEER, 9, 0x8877665544332211ull, 128, 64, reg + 64, 45), 0);
-	assert_true(E.pony_read_key == 0x8877665544332211ull);
 	assert_int_equal(mst_pony_read(fd, PEER, 9, 77, 0, 64, b, 46), -1);
 	assert_int_equal(errno, EFAULT);
 	poll_n(fd, evs, 3);
@@ -1519,6 +1518,7 @@ static void test_pony_regions_and_argument_errors(void **state)
 	assert_int_equal(evs[2].kind, MST_PONY_READ_DONE);
 	assert_int_equal(evs[2].cookie, 45);
 	assert_int_equal(evs[2].len, 64);
+	assert_true(E.pony_read_key == 0x8877665544332211ull); /* all 64 bits reached the engine */
 	assert_int_equal(mst_pony_reg_free(fd, key), 0);
 	assert_int_equal(mst_pony_reg_free(fd, 999), -1);
 	assert_int_equal(errno, ENOENT);
