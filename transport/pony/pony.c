@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
 
 #include "transport/pony/pony_priv.h"
 
@@ -58,6 +59,59 @@ static bool conf_ok(const struct pony_conf *c)
 	       c->local_reserve < c->max_msgs && c->peer_share <= c->max_msgs;
 }
 
+/* ---- keyed hash: SipHash-2-4 (Aumasson, Bernstein) of two words ---- */
+
+static inline uint64_t rotl64(uint64_t x, int b) { return x << b | x >> (64 - b); }
+
+#define SIPROUND(v0, v1, v2, v3)                                                  \
+	do {                                                                      \
+		v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);     \
+		v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                          \
+		v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                          \
+		v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);     \
+	} while (0)
+
+static uint64_t siphash2(const uint64_t k[2], uint64_t m0, uint64_t m1)
+{
+	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull;
+	uint64_t m[3] = { m0, m1, 16ull << 56 };
+
+	for (int i = 0; i < 3; i++) {
+		v3 ^= m[i];
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m[i];
+	}
+	v2 ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Address validation (docs/pony.md, "Address validation"): a token says
+ * "we sent this to peer, for its incarnation epoch, at this time". It is
+ * the issue time in ms (high half) and a MAC of (peer, epoch, time) under
+ * our key (low half): nobody who did not receive it can make one. */
+uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now)
+{
+	uint32_t ms = (uint32_t)(now / 1000000);
+
+	return (uint64_t)ms << 32 |
+	       (uint32_t)siphash2(py->key, (uint64_t)peer << 32 | epoch, 0x746f6b656e000000ull | ms);
+}
+
+bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
+		   uint64_t now)
+{
+	uint32_t ms = (uint32_t)(token >> 32);
+	uint32_t mac = (uint32_t)siphash2(py->key, (uint64_t)peer << 32 | epoch,
+					  0x746f6b656e000000ull | ms);
+
+	/* free-running ms: the difference is right across the 2^32 wrap */
+	return (uint32_t)(now / 1000000) - ms < PONY_TOKEN_LIFE_MS && mac == (uint32_t)token;
+}
+
 static bool ht_init(struct pony_ht *ht, uint32_t n)
 {
 	uint32_t nb = pow2_at_least(n * 2);
@@ -84,6 +138,12 @@ struct pony *pony_create(const struct pony_conf *conf, const struct pony_io *io,
 	if (!py)
 		goto out_nomem;
 	py->conf = *conf;
+	/* At create, not per packet: may wait once for the kernel's pool. */
+	if (getrandom(py->key, sizeof(py->key), 0) != (ssize_t)sizeof(py->key)) {
+		free(py);
+		errno = EAGAIN;
+		return NULL;
+	}
 	if (!py->conf.peer_share)
 		py->conf.peer_share = conf->max_msgs / 8 ? conf->max_msgs / 8 : 1;
 	if (!conf->local_reserve)
@@ -375,15 +435,15 @@ static bool flow_idle(const struct pony_flow *f)
 	return !flow_has_tx_work(f) && !f->n_rx && !f->ack_pending;
 }
 
-static uint32_t new_epoch(struct pony *py, uint64_t now)
+/* Unpredictable (a keyed hash of a counter): an off-path host must guess
+ * 32 bits to address a flow's packets, ACKs or RESET to it. */
+static uint32_t new_epoch(struct pony *py)
 {
-	uint32_t e = (uint32_t)(now / 1000);
+	uint32_t e;
 
-	if (!seq_lt(py->last_epoch, e))
-		e = py->last_epoch + 1;
-	if (!e)
-		e = 1;
-	py->last_epoch = e;
+	do
+		e = (uint32_t)siphash2(py->key, 0x65706f6368000000ull, py->epoch_ctr++);
+	while (!e);
 	return e;
 }
 
@@ -482,7 +542,7 @@ static struct pony_flow *flow_new(struct pony *py, uint32_t peer, uint64_t now)
 	memset(slots, 0, py->win * sizeof(*slots));
 	memset(map, 0, py->win / 8);
 	f->peer = peer;
-	f->my_epoch = new_epoch(py, now);
+	f->my_epoch = new_epoch(py);
 	f->peer_credits = py->win;
 	f->cwnd_milli = py->conf.cc_init_cwnd * 1000;
 	if (f->cwnd_milli > py->win * 1000)

@@ -28,6 +28,7 @@ struct rx_pkt {
 		struct pony_read_ext r;
 		struct pony_err_ext e;
 		struct pony_ack_ext a;
+		struct pony_token_ext t;
 	} x;
 	struct pony_ack_trailer t;  /* valid when piggy */
 	const uint8_t *pay;
@@ -46,6 +47,8 @@ static const uint8_t ext_len[PONY_T__MAX] = {
 	[PONY_T_NAK] = sizeof(struct pony_err_ext),
 	[PONY_T_READ_ERR] = sizeof(struct pony_err_ext),
 	[PONY_T_RESET] = 0,
+	[PONY_T_CHALLENGE] = sizeof(struct pony_token_ext),
+	[PONY_T_RESPONSE] = sizeof(struct pony_token_ext),
 };
 
 /* ---- acknowledgements in ---- */
@@ -339,6 +342,56 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 		f->rto_at = 0;
 	else if (as.newly)
 		f->rto_at = now + f->rto_ns;
+}
+
+/* A CHALLENGE for our flow that does not know the peer's epoch yet (the
+ * peer has no flow for ours): echo the token, and resend at once what the
+ * peer discarded (what we sent before the packet it challenged left). */
+static void challenge_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	if (!f || k->h.dst_epoch != f->my_epoch || f->peer_epoch) {
+		PY_DROP(py, pony_stale_epoch);
+		return;
+	}
+	PY_COUNT(py, pony_challenges_rx);
+	pony_send_token(py, PONY_T_RESPONSE, f->peer, f->my_epoch, 0, k->x.t.token, 0, k->now);
+	for (uint32_t psn = f->snd_una; seq_lt(psn, f->snd_nxt); psn++) {
+		struct pony_slot *sl = slot_of(py, f, psn);
+
+		if (sl->state == SLOT_INFLIGHT && sl->sent_ns <= k->x.t.ts_echo)
+			pony_mark_lost(py, f, psn);
+	}
+	pony_push(py, f, k->now);
+}
+
+/* The peer echoed our token: it is at that address, with that epoch. Its
+ * flow is created, or replaces ours if ours knew another incarnation of
+ * it (it restarted). No answer: the packets it resends right after are
+ * accepted now, and our first ACK or packet tells it our epoch. */
+static void response_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	uint32_t se = k->h.src_epoch;
+
+	if (!se || k->h.dst_epoch || !pony_token_ok(py, k->src, se, k->x.t.token, k->now)) {
+		PY_DROP(py, pony_bad_token);
+		return;
+	}
+	if (f && f->peer_epoch && f->peer_epoch != se) {
+		pony_flow_fail(py, f, -ECONNRESET);
+		f = NULL;
+	}
+	if (!f) {
+		f = pony_flow_get(py, k->src, k->now, true);
+		if (!f) {
+			PY_DROP(py, pony_no_flow_room);
+			return;
+		}
+	}
+	if (!f->peer_epoch)
+		PY_COUNT(py, pony_peers_validated);
+	f->peer_epoch = se;
+	f->last_rx = k->now;
+	pony_flow_touch(py, f, k->now);
 }
 
 static void reset_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
@@ -680,42 +733,46 @@ static void rx_mark(struct pony *py, struct pony_flow *f, uint32_t psn)
 	}
 }
 
-/* Which flow a reliable packet belongs to (docs/pony.md, "Flow lifecycle"):
- * a newer incarnation of the peer replaces ours; a packet addressed to an
- * incarnation of ours that is gone gets a RESET. */
+/* Which flow a reliable packet belongs to (docs/pony.md, "Flow lifecycle"
+ * and "Address validation"). Ours when it carries the peer's epoch we
+ * know, or our epoch (the peer heard from us: it is at that address).
+ * A packet addressed to an incarnation of ours that is gone gets a RESET.
+ * Anything else is a peer (or a spoofer) starting a conversation: it gets
+ * a CHALLENGE and creates no state, and no flow is touched; its RESPONSE
+ * creates or replaces the flow (response_input()). */
 static struct pony_flow *reliable_flow(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 {
-	if (!k->h.src_epoch) {
+	uint32_t se = k->h.src_epoch, de = k->h.dst_epoch;
+
+	if (!se) {
 		PY_DROP(py, pony_bad_field);
 		return NULL;
 	}
-	if (f && f->peer_epoch && k->h.src_epoch != f->peer_epoch) {
-		if (!seq_lt(f->peer_epoch, k->h.src_epoch)) {
+	if (f && se == f->peer_epoch) {
+		if (de && de != f->my_epoch) {
 			PY_DROP(py, pony_stale_epoch);
+			pony_send_reset(py, k->src, se, k->now);
 			return NULL;
 		}
-		pony_flow_fail(py, f, -ECONNRESET);
-		f = NULL;
+		return f;
 	}
-	if (!f) {
-		if (k->h.dst_epoch) {
-			PY_DROP(py, pony_no_flow);
-			pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+	if (de) {
+		if (f && de == f->my_epoch && !f->peer_epoch) {
+			f->peer_epoch = se; /* our flow's first word from the peer */
+			return f;
+		}
+		if (f && de == f->my_epoch) {
+			PY_DROP(py, pony_stale_epoch); /* knows us, claims another epoch */
 			return NULL;
 		}
-		f = pony_flow_get(py, k->src, k->now, true);
-		if (!f) {
-			PY_DROP(py, pony_no_flow_room);
-			return NULL;
-		}
-	}
-	if (k->h.dst_epoch && k->h.dst_epoch != f->my_epoch) {
-		PY_DROP(py, pony_stale_epoch);
-		pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+		PY_DROP(py, pony_no_flow);
+		pony_send_reset(py, k->src, se, k->now);
 		return NULL;
 	}
-	f->peer_epoch = k->h.src_epoch;
-	return f;
+	PY_DROP(py, pony_unvalidated);
+	pony_send_token(py, PONY_T_CHALLENGE, k->src, 0, se, pony_token(py, k->src, se, k->now),
+			k->h.ts_ns, k->now);
+	return NULL;
 }
 
 static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt *k);
@@ -846,7 +903,8 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 	k->pay_len = p->len - hl;
 	k->piggy = k->h.flags & PONY_F_PIGGY;
 	if (k->piggy) {
-		if (k->h.type == PONY_T_ACK || k->h.type == PONY_T_RESET) {
+		if (k->h.type == PONY_T_ACK || k->h.type == PONY_T_RESET ||
+		    k->h.type == PONY_T_CHALLENGE || k->h.type == PONY_T_RESPONSE) {
 			PY_DROP(py, pony_bad_field);
 			return false;
 		}
@@ -886,6 +944,15 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 		k->x.e.id = ntohl(k->x.e.id);
 		k->x.e.err = ntohl(k->x.e.err);
 		break;
+	case PONY_T_CHALLENGE:
+	case PONY_T_RESPONSE:
+		k->x.t.token = be64toh(k->x.t.token);
+		k->x.t.ts_echo = be64toh(k->x.t.ts_echo);
+		if (k->pay_len) {
+			PY_DROP(py, pony_bad_len);
+			return false;
+		}
+		break;
 	case PONY_T_ACK:
 		k->x.a.cum = ntohl(k->x.a.cum);
 		k->x.a.credits = ntohl(k->x.a.credits);
@@ -916,6 +983,12 @@ void pony_input(struct pony *py, struct mst_pkt *p, uint32_t src, uint64_t now_n
 			break;
 		case PONY_T_RESET:
 			reset_input(py, f, &k);
+			break;
+		case PONY_T_CHALLENGE:
+			challenge_input(py, f, &k);
+			break;
+		case PONY_T_RESPONSE:
+			response_input(py, f, &k);
 			break;
 		default:
 			reliable_input(py, f, &k);

@@ -67,6 +67,24 @@ void pony_send_reset(struct pony *py, uint32_t peer, uint32_t epoch, uint64_t no
 	pkt_out(py, NULL, p, peer, now);
 }
 
+/* CHALLENGE (we have no validated flow for peer's src_epoch: a token it
+ * must echo) or RESPONSE (the echo). 40 bytes: never more than the
+ * packet that caused it, whatever an address spoofer sends us. */
+void pony_send_token(struct pony *py, uint8_t type, uint32_t peer, uint32_t src_epoch,
+		     uint32_t dst_epoch, uint64_t token, uint64_t ts_echo, uint64_t now)
+{
+	struct mst_pkt *p = pkt_get(py, sizeof(struct pony_hdr) + sizeof(struct pony_token_ext));
+	struct pony_token_ext x = { .token = htobe64(token), .ts_echo = htobe64(ts_echo) };
+
+	if (!p)
+		return;
+	put_hdr(p->data, type, 0, src_epoch, dst_epoch, 0, now);
+	memcpy(p->data + sizeof(struct pony_hdr), &x, sizeof(x));
+	if (type == PONY_T_CHALLENGE)
+		PY_COUNT(py, pony_challenges_sent);
+	pkt_out(py, NULL, p, peer, now);
+}
+
 void pony_send_ack(struct pony *py, struct pony_flow *f, uint64_t now)
 {
 	struct mst_pkt *p = pkt_get(py, sizeof(struct pony_hdr) + sizeof(struct pony_ack_ext));

@@ -31,6 +31,7 @@
 #define PONY_ACK_EVERY 32u       /* packets acknowledged at once; fewer wait for the end of the poll */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
+#define PONY_TOKEN_LIFE_MS 2000u   /* a CHALLENGE's token is good for this long */
 
 /* floor(sqrt(x)), digit by digit */
 static inline uint64_t isqrt64(uint64_t x)
@@ -189,7 +190,8 @@ struct pony {
 	uint32_t win, win_mask;     /* window_pkts rounded up to a power of 2 */
 	uint32_t seg;               /* payload bytes per DATA/RESP packet */
 	uint64_t fs_sqrt_max;       /* sqrt(cc_fs_max_cwnd) x 1000, for fs_ns() */
-	uint32_t last_epoch;
+	uint64_t key[2];            /* SipHash key from getrandom(): epochs, tokens */
+	uint64_t epoch_ctr;         /* epochs are SipHash(key, counter) */
 	uint64_t next_scan;
 	/* flows */
 	struct pony_flow *flows;
@@ -241,6 +243,9 @@ static inline uint32_t msg_hash(uint32_t flow, uint32_t id, bool rx)
 }
 
 /* pony.c */
+uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now);
+bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
+		   uint64_t now);
 struct pony_flow *pony_flow_get(struct pony *py, uint32_t peer, uint64_t now, bool create);
 void pony_flow_fail(struct pony *py, struct pony_flow *f, int err);
 void pony_flow_touch(struct pony *py, struct pony_flow *f, uint64_t now);
@@ -258,6 +263,8 @@ void pony_mark_ack(struct pony *py, struct pony_flow *f, uint64_t due);
 int pony_push(struct pony *py, struct pony_flow *f, uint64_t now);
 void pony_send_ack(struct pony *py, struct pony_flow *f, uint64_t now);
 void pony_send_reset(struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now);
+void pony_send_token(struct pony *py, uint8_t type, uint32_t peer, uint32_t src_epoch,
+		     uint32_t dst_epoch, uint64_t token, uint64_t ts_echo, uint64_t now);
 void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_stream *s, uint32_t mi);
 bool pony_ctrl_queue(struct pony *py, struct pony_flow *f, uint8_t type, uint32_t id, uint32_t err);
 void pony_tx_msg_check(struct pony *py, uint32_t mi);

@@ -12,8 +12,9 @@
 
 #include <stdint.h>
 
-/* 2: ACK trailer on reliable packets (PONY_F_PIGGY); 3: 64-bit region keys */
-#define PONY_VERSION 3u
+/* 2: ACK trailer on reliable packets (PONY_F_PIGGY); 3: 64-bit region keys;
+ * 4: address validation (CHALLENGE / RESPONSE), random epochs */
+#define PONY_VERSION 4u
 
 enum pony_type {
 	PONY_T_DATA = 1,      /* reliable: a segment of a message */
@@ -23,6 +24,8 @@ enum pony_type {
 	PONY_T_NAK = 5,       /* reliable: message refused (err), e.g. no service */
 	PONY_T_READ_ERR = 6,  /* reliable: READ failed (err) */
 	PONY_T_RESET = 7,     /* unreliable: "I have no flow of that incarnation" */
+	PONY_T_CHALLENGE = 8, /* unreliable: "prove you are at this address": a token to echo */
+	PONY_T_RESPONSE = 9,  /* unreliable: the token back; the receiver may now create a flow */
 	PONY_T__MAX
 };
 
@@ -72,6 +75,12 @@ struct pony_err_ext {      /* 8 bytes: NAK and READ_ERR */
 	uint32_t err;          /* positive errno */
 };
 _Static_assert(sizeof(struct pony_err_ext) == 8, "pony_err_ext is 8 bytes");
+
+struct pony_token_ext {    /* 16 bytes: CHALLENGE and RESPONSE */
+	uint64_t token;        /* issued by the challenger for (address, src_epoch) */
+	uint64_t ts_echo;      /* CHALLENGE: ts_ns of the packet challenged; RESPONSE: 0 */
+};
+_Static_assert(sizeof(struct pony_token_ext) == 16, "pony_token_ext is 16 bytes");
 
 #define PONY_SACK_BITS 512u
 struct pony_ack_ext {      /* 88 bytes: ACK */

@@ -72,6 +72,7 @@ struct world {
 	/* true = drop this packet (after the impairments above say keep) */
 	bool (*filter)(struct world *w, const struct mst_pkt *p, uint32_t src, uint32_t dst);
 	uint64_t to_others;       /* packets for hosts other than A and B (discarded) */
+	uint64_t to_others_bytes; /* ... their Pony bytes */
 	uint64_t sent, dropped;
 	long bufs_live;
 };
@@ -93,6 +94,13 @@ int node_send(struct node *n, uint16_t src, uint16_t dst, uint32_t stream, const
 	      uint32_t len, uint64_t cookie);
 const struct done_rec *find_done(const struct done_rec *r, unsigned n, uint64_t cookie);
 unsigned total_drops(const struct mst_stats *st);
+/* A's flow to B through address validation (one 1-byte message), then
+ * every record and counter of both nodes cleared: for tests about the
+ * steady state. */
+void flow_warm_up(struct world *w);
+/* Discard the queued packets for hosts other than A and B now (counted
+ * in to_others, to_others_bytes): world_step() is slow with many queued. */
+void world_purge_others(struct world *w);
 /* The defaults with 16 flows and 512 messages; a heap world with them. */
 struct pony_conf conf_small(void);
 struct world *mkworld(void);
