@@ -91,25 +91,34 @@ static uint64_t siphash2(const uint64_t k[2], uint64_t m0, uint64_t m1)
 
 /* Address validation (docs/pony.md, "Address validation"): a token says
  * "we sent this to peer, for its incarnation epoch, at this time". It is
- * the issue time in ms (high half) and a MAC of (peer, epoch, time) under
- * our key (low half): nobody who did not receive it can make one. */
+ * the issue time in ticks of 2^24 ns (~16.8 ms; 24 bits, wrapping every
+ * ~78 h) above a 40-bit MAC of (peer, epoch, tick) under our key: nobody
+ * who did not receive it can make one but by trying ~2^40 of them. */
+#define TOKEN_TICK_SHIFT 24
+#define TOKEN_MAC_BITS 40
+#define TOKEN_MAC_MASK ((1ull << TOKEN_MAC_BITS) - 1)
+
+static uint64_t token_mac(const struct pony *py, uint32_t peer, uint32_t epoch, uint32_t tick)
+{
+	return siphash2(py->key, (uint64_t)peer << 32 | epoch, 0x746f6b656e000000ull | tick) &
+	       TOKEN_MAC_MASK;
+}
+
 uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now)
 {
-	uint32_t ms = (uint32_t)(now / 1000000);
+	uint32_t tick = (uint32_t)(now >> TOKEN_TICK_SHIFT) & 0xffffff;
 
-	return (uint64_t)ms << 32 |
-	       (uint32_t)siphash2(py->key, (uint64_t)peer << 32 | epoch, 0x746f6b656e000000ull | ms);
+	return (uint64_t)tick << TOKEN_MAC_BITS | token_mac(py, peer, epoch, tick);
 }
 
 bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
 		   uint64_t now)
 {
-	uint32_t ms = (uint32_t)(token >> 32);
-	uint32_t mac = (uint32_t)siphash2(py->key, (uint64_t)peer << 32 | epoch,
-					  0x746f6b656e000000ull | ms);
+	uint32_t tick = (uint32_t)(token >> TOKEN_MAC_BITS);
+	uint32_t age = ((uint32_t)(now >> TOKEN_TICK_SHIFT) - tick) & 0xffffff; /* mod 2^24 */
+	uint64_t d = token_mac(py, peer, epoch, tick) ^ (token & TOKEN_MAC_MASK);
 
-	/* free-running ms: the difference is right across the 2^32 wrap */
-	return (uint32_t)(now / 1000000) - ms < PONY_TOKEN_LIFE_MS && mac == (uint32_t)token;
+	return age <= PONY_TOKEN_LIFE_MS * 1000000ull >> TOKEN_TICK_SHIFT && !d;
 }
 
 static bool ht_init(struct pony_ht *ht, uint32_t n)

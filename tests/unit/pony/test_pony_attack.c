@@ -299,6 +299,31 @@ static void test_pony_spoofed_read_no_amplification(void **state)
 	rmworld(w);
 }
 
+/* A RESPONSE counts only with the token B issued to that address, for
+ * that epoch, in the last 2 s: not a changed bit, another epoch, another
+ * address, nor an old token. */
+static void test_pony_response_needs_fresh_token(void **state)
+{
+	struct world *w = mkworld();
+	uint64_t tok;
+
+	inject_partial(w, &w->b, 0);
+	tok = challenge_for(w, C_IP);
+	assert_true(tok != 0);
+	inject_response(w, &w->b, C_IP, 12345, tok ^ 1);
+	inject_response(w, &w->b, C_IP, 12346, tok);
+	inject_response(w, &w->b, A_IP, 12345, tok);
+	w->now += 3000 * MS;
+	inject_response(w, &w->b, C_IP, 12345, tok);
+	assert_int_equal(w->b.st.drop[MST_DROP_pony_bad_token], 4);
+	assert_int_equal(pony_flow_count(w->b.py), 0);
+	w->now -= 2500 * MS; /* (the harness clock only moves forward elsewhere) */
+	inject_response(w, &w->b, C_IP, 12345, tok);
+	assert_int_equal(pony_flow_count(w->b.py), 1);
+	assert_int_equal(w->b.st.ctr[MST_CTR_pony_peers_validated], 1);
+	rmworld(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +332,7 @@ int main(void)
 		cmocka_unit_test(test_pony_read_flood_one_peer),
 		cmocka_unit_test(test_pony_spoofed_epoch_keeps_flow),
 		cmocka_unit_test(test_pony_spoofed_read_no_amplification),
+		cmocka_unit_test(test_pony_response_needs_fresh_token),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
