@@ -66,7 +66,7 @@ struct lpony {
 	struct lop *ops;         /* [max_ops] */
 	uint32_t *op_free, n_op_free;
 	/* copy buffer: bytes [tx_head, tx_tail) of a ring of tx_size bytes */
-	uint32_t tx_key;
+	uint64_t tx_key;
 	uint8_t *tx_base;        /* NULL until the first mst_pony_send */
 	uint64_t tx_size, tx_head, tx_tail;
 	struct ltx *txq;         /* ring of max_ops entries */
@@ -356,7 +356,7 @@ static int txbuf_init(struct thr *t, struct lpony *l)
 		return r;
 	if (m.b > mst_lib.hdr->pony_size || size > mst_lib.hdr->pony_size - m.b)
 		return -EIO;
-	l->tx_key = (uint32_t)m.a;
+	l->tx_key = m.a;
 	l->tx_base = arena() + m.b;
 	l->tx_size = size;
 	l->tx_head = l->tx_tail = 0;
@@ -460,7 +460,7 @@ MST_EXPORT int mst_pony_send(int fd, uint32_t peer, uint16_t dst_svc, uint32_t s
 	return 0;
 }
 
-MST_EXPORT int mst_pony_read(int fd, uint32_t peer, uint16_t dst_svc, uint32_t key, uint64_t off,
+MST_EXPORT int mst_pony_read(int fd, uint32_t peer, uint16_t dst_svc, uint64_t key, uint64_t off,
 			     size_t len, void *dst, uint64_t cookie)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_PONY_READ };
@@ -478,7 +478,8 @@ MST_EXPORT int mst_pony_read(int fd, uint32_t peer, uint16_t dst_svc, uint32_t k
 	if (!(l = ep_get(fd, &t)))
 		return -1;
 	m.a = (uint64_t)loff | off << 32;
-	m.b = (uint32_t)len | (uint64_t)key << 32;
+	m.b = (uint32_t)len;
+	m.e = key;
 	m.c = peer | (uint64_t)dst_svc << 32;
 	r = wait_room(t, l, 0, false);
 	i = r < 0 ? r : op_take(l, cookie, &m.d);
@@ -491,7 +492,7 @@ MST_EXPORT int mst_pony_read(int fd, uint32_t peer, uint16_t dst_svc, uint32_t k
 
 /* ---- regions ------------------------------------------------------------- */
 
-MST_EXPORT void *mst_pony_reg_alloc(int fd, size_t size, unsigned flags, uint32_t *key)
+MST_EXPORT void *mst_pony_reg_alloc(int fd, size_t size, unsigned flags, uint64_t *key)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_PONY_REG, .a = size, .b = flags };
 	struct lpony *l;
@@ -514,11 +515,11 @@ MST_EXPORT void *mst_pony_reg_alloc(int fd, size_t size, unsigned flags, uint32_
 		return NULL;
 	}
 	if (key)
-		*key = (uint32_t)m.a;
+		*key = m.a;
 	return arena() + m.b;
 }
 
-MST_EXPORT int mst_pony_reg_free(int fd, uint32_t key)
+MST_EXPORT int mst_pony_reg_free(int fd, uint64_t key)
 {
 	struct mst_shm_msg m = { .op = MST_CMD_PONY_UNREG, .a = key };
 	struct lpony *l;

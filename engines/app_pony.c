@@ -30,6 +30,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <mustang/shm_abi.h>
 
@@ -39,7 +40,7 @@
 
 #define UNIT 64u              /* arena allocation granule, bytes */
 #define EP_MAX 16u            /* Pony endpoints per app */
-#define REG_MAX 64u           /* registered regions per endpoint (key: gen << 6 | idx) */
+#define REG_MAX 64u           /* registered regions per endpoint (key: 58 random bits << 6 | idx) */
 #define RX_MAX 1024u          /* received messages an endpoint holds (begun or unreleased) */
 #define PONY_HEADROOM 64u     /* UDP + IPv4 + Ethernet in front of the Pony header */
 
@@ -54,7 +55,7 @@ struct pop {                  /* an op (SEND or READ) the app submitted */
 	uint16_t dst_svc;
 	uint32_t peer;
 	uint32_t stream;      /* SEND */
-	uint32_t key;         /* READ: the peer's region */
+	uint64_t key;         /* READ: the peer's region */
 	uint32_t len;
 	uint64_t off;         /* local bytes, from pony_off */
 	uint64_t roff;        /* READ: offset in the peer's region */
@@ -70,7 +71,7 @@ struct prx {                  /* a received message's buffer */
 
 struct preg {                 /* a registered region */
 	bool used;
-	uint32_t gen;
+	uint64_t key;         /* random << 6 | its index in reg[] */
 	uint32_t off, units;  /* arena units */
 	uint64_t len;         /* bytes the app asked for */
 	uint32_t flags;       /* MST_PONY_REG_* */
@@ -101,7 +102,6 @@ struct pep {                  /* one endpoint (a Pony socket) */
 	struct prx rx[RX_MAX];
 	uint32_t rx_free[RX_MAX], n_rx_free;
 	struct preg reg[REG_MAX];
-	uint32_t reg_gen;
 };
 
 struct arena {
@@ -411,7 +411,7 @@ static void cmd_op(struct pep *p, uint32_t q, const struct mst_shm_msg *m)
 	} else {
 		o->off = (uint32_t)m->a;
 		o->roff = m->a >> 32;
-		o->key = (uint32_t)(m->b >> 32);
+		o->key = m->e;
 		o->stream = 0;
 	}
 	p->ops_out++;
@@ -432,6 +432,34 @@ static void cmd_op(struct pep *p, uint32_t q, const struct mst_shm_msg *m)
 }
 
 /* ---- regions, received buffers ---------------------------------------------- */
+
+/* Region keys are what a peer must know to READ a region (issue 13: they
+ * were gen << 6 | idx, so any host reaching the port could guess them):
+ * 58 bits from the kernel's CSPRNG, per registration, above the index.
+ * The index only says which entry to compare with; the whole key must
+ * match. getrandom() with GRND_NONBLOCK never blocks the engine (it fails
+ * with EAGAIN only before the kernel's pool is first seeded). */
+static int reg_new_key(struct preg *r, uint32_t idx)
+{
+	uint64_t k;
+
+	if (getrandom(&k, sizeof(k), GRND_NONBLOCK) != (ssize_t)sizeof(k))
+		return -EAGAIN;
+	k &= ~(uint64_t)(REG_MAX - 1);
+	if (!k)
+		k = REG_MAX; /* never a key that is only the index */
+	r->key = k | idx;
+	return 0;
+}
+
+/* Equal without a data-dependent branch: how long a lookup takes says
+ * nothing about how much of a guessed key was right. */
+static inline bool key_eq(uint64_t a, uint64_t b)
+{
+	uint64_t d = a ^ b;
+
+	return ((d | (0 - d)) >> 63) == 0;
+}
 
 static void cmd_reg(struct pep *p, uint32_t q, const struct mst_shm_msg *m)
 {
@@ -455,23 +483,25 @@ static void cmd_reg(struct pep *p, uint32_t q, const struct mst_shm_msg *m)
 		return;
 	}
 	r = &p->reg[i];
+	if (reg_new_key(r, i) < 0) {
+		arena_free(&pa->ar, off, units_of(m->a));
+		eng_app_post_done(pa->a, q, m, -EAGAIN, 0, 0, 0);
+		return;
+	}
 	r->used = true;
-	r->gen = ++p->reg_gen & 0x3ffffff;
-	if (!r->gen)
-		r->gen = p->reg_gen = 1;
 	r->off = off;
 	r->units = units_of(m->a);
 	r->len = m->a;
 	r->flags = (uint32_t)m->b;
 	r->refs = 0;
-	eng_app_post_done(pa->a, q, m, 0, r->gen << 6 | i, (uint64_t)off * UNIT, 0);
+	eng_app_post_done(pa->a, q, m, 0, r->key, (uint64_t)off * UNIT, 0);
 }
 
 static struct preg *reg_by_key(struct pep *p, uint64_t key)
 {
 	struct preg *r = &p->reg[key & (REG_MAX - 1)];
 
-	return key <= UINT32_MAX && r->used && (key >> 6) == r->gen ? r : NULL;
+	return r->used && key_eq(r->key, key) ? r : NULL;
 }
 
 static int reg_free(struct pep *p, uint64_t key)
@@ -858,7 +888,7 @@ static void io_read_done(void *ctx, uint16_t src_svc, uint64_t cookie, int statu
 
 /* A peer READs our app's region: checked against OUR copy of the region
  * table; the app is not involved (nor woken). */
-static const void *io_region_lookup(void *ctx, uint16_t svc, uint32_t key, uint64_t off,
+static const void *io_region_lookup(void *ctx, uint16_t svc, uint64_t key, uint64_t off,
 				    uint32_t len, int *err)
 {
 	struct eng_pony *ep = ctx;

@@ -28,8 +28,8 @@
  *
  * READ client: reads the whole region and pieces of it and checks the
  * pattern; then an out-of-bounds READ (expects ERANGE), an unknown key
- * (ENOENT) and, with --private-key, a region that is not remote-readable
- * (EACCES).
+ * and the keys an old daemon gave its first regions (ENOENT) and, with
+ * --private-key, a region that is not remote-readable (EACCES).
  *
  * Exit: 0 all good, 1 error or mismatch, 2 usage.
  */
@@ -134,7 +134,7 @@ static int serve(uint16_t svc, uint64_t region, bool verbose)
 	struct mst_pony_event evs[EVS];
 	unsigned n_pend = 0;
 	uint64_t echoed = 0, bytes = 0, events = 0;
-	uint32_t key = 0, pkey = 0;
+	uint64_t key = 0, pkey = 0;
 	uint8_t *r1, *r2;
 	int ep = mst_pony_open(svc);
 
@@ -151,8 +151,8 @@ static int serve(uint16_t svc, uint64_t region, bool verbose)
 	}
 	for (uint64_t i = 0; i < region; i++)
 		r1[i] = r2[i] = pattern_byte(i);
-	printf("pony_echo: svc %u key %u private-key %u size %llu\n", svc, key, pkey,
-	       (unsigned long long)region);
+	printf("pony_echo: svc %u key %llu private-key %llu size %llu\n", svc,
+	       (unsigned long long)key, (unsigned long long)pkey, (unsigned long long)region);
 	fflush(stdout);
 	while (!stop) {
 		int n = mst_pony_poll(ep, evs, EVS, n_pend ? 1 : 200);
@@ -364,7 +364,7 @@ static int run_client(struct client *c)
 }
 
 /* One READ; returns its completion status (or -EIO on a local failure). */
-static int read_one(int ep, uint32_t ip, uint16_t svc, uint32_t key, uint64_t off, uint32_t len,
+static int read_one(int ep, uint32_t ip, uint16_t svc, uint64_t key, uint64_t off, uint32_t len,
 		    uint8_t *dst, int timeout_ms)
 {
 	struct mst_pony_event ev;
@@ -384,10 +384,10 @@ static int read_one(int ep, uint32_t ip, uint16_t svc, uint32_t key, uint64_t of
 	return -EIO;
 }
 
-static int run_reads(int ep, uint32_t ip, uint16_t svc, uint32_t key, uint32_t pkey,
+static int run_reads(int ep, uint32_t ip, uint16_t svc, uint64_t key, uint64_t pkey,
 		     uint64_t size, int timeout_ms)
 {
-	uint32_t dkey;
+	uint64_t dkey;
 	uint8_t *dst = mst_pony_reg_alloc(ep, size + 256, 0, &dkey);
 	static const struct { int64_t off, len; } pieces[] = {
 		{ 0, 1 }, { 1, 7 }, { 4095, 4097 }, { -100, 100 }, { -1, 1 },
@@ -427,6 +427,14 @@ static int run_reads(int ep, uint32_t ip, uint16_t svc, uint32_t key, uint32_t p
 	r = read_one(ep, ip, svc, key ^ 0x5a5a40u, 0, 16, dst, timeout_ms);
 	printf("read unknown key: %s\n", r ? strerror(-r) : "ok");
 	bad |= r != -ENOENT;
+	/* Keys used to be generation << 6 | index, generations counting from
+	 * 1 per endpoint: a stranger's first guesses. None may work now. */
+	for (uint64_t gen = 1; gen <= 4; gen++) {
+		r = read_one(ep, ip, svc, gen << 6 | (key & 63), 0, 16, dst, timeout_ms);
+		printf("read guessed key %llu: %s\n", (unsigned long long)(gen << 6 | (key & 63)),
+		       r ? strerror(-r) : "ok");
+		bad |= r != -ENOENT;
+	}
 	if (pkey) {
 		r = read_one(ep, ip, svc, pkey, 0, 16, dst, timeout_ms);
 		printf("read private region: %s\n", r ? strerror(-r) : "ok");
@@ -507,12 +515,12 @@ int main(int argc, char **argv)
 			c.timeout_ms = (int)v;
 			break;
 		case 'r':
-			if (ex_parse_num(optarg, 0, UINT32_MAX, &key) < 0)
+			if (ex_parse_num(optarg, 0, UINT64_MAX, &key) < 0)
 				goto bad;
 			reads = true;
 			break;
 		case 'p':
-			if (ex_parse_num(optarg, 1, UINT32_MAX, &pkey) < 0)
+			if (ex_parse_num(optarg, 1, UINT64_MAX, &pkey) < 0)
 				goto bad;
 			break;
 		case 'R':
@@ -554,7 +562,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (reads)
-		return run_reads(c.ep, c.ip, c.svc, (uint32_t)key, (uint32_t)pkey, region, c.timeout_ms);
+		return run_reads(c.ep, c.ip, c.svc, key, pkey, region, c.timeout_ms);
 	c.next = calloc(c.streams, sizeof(*c.next));
 	c.buf = malloc(c.max);
 	c.want = malloc(c.max);
@@ -563,7 +571,7 @@ int main(int argc, char **argv)
 	for (uint32_t s = 0; s < c.streams; s++)
 		c.next[s] = s;
 	if (c.zc) {
-		uint32_t k;
+		uint64_t k;
 
 		c.zc_base = mst_pony_reg_alloc(c.ep, (uint64_t)c.window * ZC_SLOT, 0, &k);
 		c.zc_owner = calloc(c.window, sizeof(*c.zc_owner));

@@ -96,7 +96,11 @@ extern "C" {
 	X(pony_flows_failed, "Pony flows failed (retries exhausted, reset by the peer)") \
 	X(pony_flows_evicted, "Pony idle flows evicted to make room")       \
 	X(pony_resets_sent, "Pony RESETs sent to a peer talking to a past flow") \
-	X(pony_stall_kicks, "Pony flows found with data to send, nothing in flight and no timer: pushed by the timer scan (a bug if not 0)")
+	X(pony_stall_kicks, "Pony flows found with data to send, nothing in flight and no timer: pushed by the timer scan (a bug if not 0)") \
+	X(pony_rx_stalled, "Pony flows reset: the peer's partial messages gained no byte for rx_stall_ms") \
+	X(pony_challenges_sent, "Pony CHALLENGEs sent: a packet from an address or epoch not validated yet") \
+	X(pony_challenges_rx, "Pony CHALLENGEs answered (our flow's first packets reached a peer without one)") \
+	X(pony_peers_validated, "Pony peers that echoed our token: flow created (or replaced, after a restart)")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \
@@ -182,7 +186,12 @@ extern "C" {
 	X(pony_no_service, "Pony message data for a service nobody bound (NAK)") \
 	X(pony_bad_read, "Pony READ request invalid (bad length)")           \
 	X(pony_stale, "Pony data for a message or READ that no longer exists") \
-	X(pony_no_flow, "Pony packet that needs a flow but none exists (RESET sent)")
+	X(pony_no_flow, "Pony packet that needs a flow but none exists (RESET sent)") \
+	X(pony_late_sack, "Pony ACK naming packets below the send window (late): those bits ignored") \
+	X(pony_peer_over_share, "Pony packet not accepted: the peer holds its whole share of the message or stream pool") \
+	X(pony_pool_reserved, "Pony packet not accepted: only the local reserve of the message or stream pool is left") \
+	X(pony_unvalidated, "Pony packet from an address or epoch not validated yet: CHALLENGE sent, no state kept") \
+	X(pony_bad_token, "Pony RESPONSE with a wrong or expired token")
 
 /* X(name, help) — kept by the engine runtime, not by the engine itself. */
 #define MST_FOREACH_LOAD(X)                                                 \

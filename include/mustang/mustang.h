@@ -233,13 +233,15 @@ int mst_pony_send_reg(int ep, uint32_t peer, uint16_t dst_svc, uint32_t stream, 
 		      size_t len, uint64_t cookie);
 /* A region of size bytes in the shared segment, owned by ep: a pointer
  * (64-byte aligned) and *key, or NULL with errno (ENOMEM, ENOSPC: 64
- * regions per endpoint). flags: MST_PONY_REMOTE_READ. */
-void *mst_pony_reg_alloc(int ep, size_t size, unsigned flags, uint32_t *key);
+ * regions per endpoint, EAGAIN: no randomness yet). flags:
+ * MST_PONY_REMOTE_READ. The key is random (58 bits from the kernel's
+ * CSPRNG): a peer can READ a region only if told its key. */
+void *mst_pony_reg_alloc(int ep, size_t size, unsigned flags, uint64_t *key);
 /* 0, or -1 with errno (ENOENT, EBUSY: a send or READ still uses it). */
-int mst_pony_reg_free(int ep, uint32_t key);
+int mst_pony_reg_free(int ep, uint64_t key);
 /* One-sided READ of len bytes at off of the peer's region key (owned by
  * its service dst_svc) into dst, which lies in a region of ep. */
-int mst_pony_read(int ep, uint32_t peer, uint16_t dst_svc, uint32_t key, uint64_t off,
+int mst_pony_read(int ep, uint32_t peer, uint16_t dst_svc, uint64_t key, uint64_t off,
 		  size_t len, void *dst, uint64_t cookie);
 /* Up to max events, waiting up to timeout_ms (-1 forever, 0 never) for
  * the first: the count, 0 only once the timeout has passed, or -1 with

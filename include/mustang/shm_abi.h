@@ -57,7 +57,7 @@ extern "C" {
 #endif
 
 #define MST_SHM_MAGIC 0x4853534du   /* "MSSH" */
-#define MST_SHM_VERSION 2           /* 2: Pony endpoints, pony_off/pony_size */
+#define MST_SHM_VERSION 3           /* 2: Pony endpoints, pony_off/pony_size; 3: 64-bit Pony keys (e) */
 #define MST_SHM_CACHELINE 64
 #define MST_SHM_RING_SLOTS 1024u    /* power of two */
 #define MST_SHM_MAX_QPS 64u         /* threads per app */
@@ -78,7 +78,7 @@ extern "C" {
 	X(GETOPT, 11, "sock; a: MST_OPT_* -> result 0, a: value")                \
 	X(NOTIFY, 12, "sock: send readiness events to this command's qp from now on (answered by a READY event, no DONE)") \
 	X(PONY_SEND, 13, "pony sock; a: data offset in the Pony arena, b: len | stream << 32, c: peer ip | dst svc << 32, d: cookie -> a SEND record") \
-	X(PONY_READ, 14, "pony sock; a: local offset | remote offset << 32, b: len | key << 32, c: peer ip | dst svc << 32, d: cookie -> a READ record") \
+	X(PONY_READ, 14, "pony sock; a: local offset | remote offset << 32, b: len, c: peer ip | dst svc << 32, d: cookie, e: the peer's region key -> a READ record") \
 	X(PONY_RELEASE, 15, "pony sock; a: buffer id of a MSG record: its bytes go back (no completion)") \
 	X(PONY_REG, 16, "pony sock; a: bytes, b: MST_PONY_REG_* -> result 0, a: key, b: offset in the Pony arena") \
 	X(PONY_UNREG, 17, "pony sock; a: key -> result 0 or -EBUSY (a send or READ still uses it)")
@@ -198,7 +198,8 @@ struct mst_shm_msg {
 	uint32_t seq;     /* command: app's request id; DONE/ERROR echo it */
 	int32_t result;   /* events: >= 0 or -errno */
 	uint64_t a, b, c, d;
-	uint8_t pad[16];
+	uint64_t e;       /* PONY_READ: region key */
+	uint8_t pad[8];
 };
 
 struct mst_shm_ring {

@@ -3,8 +3,10 @@
 #
 # Sourced by the pony_* integration tests: two mustangd talking Pony.
 #   pony_begin DRIVER       it_begin + pony_echo built (else FAIL)
-#   pony_veth [netem]       namespaces A and B, a veth pair between them
-#                           (with "netem": A <-> [N: tcp_netem.py] <-> B),
+#   pony_veth [netem|bridge] namespaces A and B, a veth pair between them
+#                           (with "netem": A <-> [N: tcp_netem.py] <-> B;
+#                           with "bridge": A and B on a Linux bridge in N,
+#                           which is a third host, 10.79.0.3),
 #                           mustangd A 10.79.0.1 and B 10.79.0.2 on DRIVER
 #   pony_memif              mustangd A and B joined by memif (server/client)
 #   netem_run ARGS...       (re)start tcp_netem.py in N with these impairments
@@ -22,6 +24,7 @@
 PONY_ECHO=$MST_BUILD/examples/pony_echo
 PONY_IP_A=10.79.0.1
 PONY_IP_B=10.79.0.2
+PONY_IP_C=10.79.0.3
 NETEM_PID=""
 
 pony_begin() {
@@ -67,6 +70,16 @@ pony_veth() {
 			pony_link "$PONY_NS_B" mst0 "$PONY_NS_N" nb0 ||
 			{ it_log "FAIL veth setup"; exit 1; }
 		netem_run || exit 1
+	elif [ "$mode" = bridge ]; then
+		pony_ns "$PONY_NS_N" &&
+			pony_link "$PONY_NS_A" mst0 "$PONY_NS_N" na0 &&
+			pony_link "$PONY_NS_B" mst0 "$PONY_NS_N" nb0 &&
+			ip -n "$PONY_NS_N" link add br0 type bridge &&
+			ip -n "$PONY_NS_N" link set na0 master br0 &&
+			ip -n "$PONY_NS_N" link set nb0 master br0 &&
+			ip -n "$PONY_NS_N" addr add "$PONY_IP_C/24" dev br0 &&
+			ip -n "$PONY_NS_N" link set br0 up ||
+			{ it_log "FAIL bridge setup"; exit 1; }
 	else
 		pony_link "$PONY_NS_A" mst0 "$PONY_NS_B" mst0 || { it_log "FAIL veth setup"; exit 1; }
 	fi
@@ -140,9 +153,10 @@ pony_stop() { # PID NAME: SIGTERM and wait; the server's last line
 	wait "$1" 2>/dev/null
 }
 
-pony_counter() { # CTL NAME: the engine total
+pony_counter() { # CTL NAME: the engine total (a counter or a drop reason)
 	"$MUSTANGCTL" --ctl "$1" stats --json | "$MST_PY" -c '
-import json, sys; d = json.load(sys.stdin); print(d["totals"]["counters"][sys.argv[1]])' "$2"
+import json, sys; t = json.load(sys.stdin)["totals"]; n = sys.argv[1]
+print(t["counters"][n] if n in t["counters"] else t["drops"][n])' "$2"
 }
 
 pony_client() { # NAME ARGS: client on B against A, in the foreground, time-limited

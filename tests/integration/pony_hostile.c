@@ -94,7 +94,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < 4; i++) {
 		int fd = mst_pony_open((uint16_t)(2000 + i));
-		uint32_t key;
+		uint64_t key;
 
 		if (fd < 0) {
 			perror("pony_hostile: mst_pony_open");
@@ -121,6 +121,7 @@ int main(int argc, char **argv)
 					.op = ops[rnd() % (sizeof(ops) / sizeof(ops[0]))],
 					.sock = (int32_t)(base + rnd() % 5) - 2,
 					.a = garbage(), .b = garbage(), .c = garbage(), .d = rnd(),
+					.e = garbage(),
 				};
 
 				if (m.op == MST_CMD_SOCKET)

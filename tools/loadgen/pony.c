@@ -45,8 +45,7 @@
 static const char key_req[4] = { 'K', 'E', 'Y', '?' };
 
 struct key_reply {
-	uint32_t key;
-	uint32_t pad;
+	uint64_t key;
 	uint64_t size;
 };
 
@@ -54,7 +53,7 @@ struct key_reply {
 
 struct psrv {
 	int ep;
-	uint32_t key;
+	uint64_t key;
 	uint64_t region;
 	volatile int *stop;
 };
@@ -139,7 +138,7 @@ struct pcli {
 	uint16_t svc;
 	struct pslot *slot;
 	uint8_t *req;       /* pony_rr/stream payload (pony_read: the local region) */
-	uint32_t key;       /* pony_read: the server's region */
+	uint64_t key;       /* pony_read: the server's region */
 	uint64_t region;
 	struct lg_sched sched;
 	uint64_t measure_ns, end_ns, started, done;
@@ -335,7 +334,7 @@ int lg_pony_run(const struct lg_args *a, struct lg_result *r, volatile int *stop
 	c.slot = calloc(a->conns, sizeof(*c.slot));
 	/* READ destinations must lie in a region of ours; sends copy. */
 	if (a->mode == LG_PONY_READ) {
-		uint32_t key;
+		uint64_t key;
 
 		c.req = mst_pony_reg_alloc(c.ep, buf, 0, &key);
 	} else {

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/random.h>
 
 #include "transport/pony/pony_priv.h"
 
@@ -27,6 +28,7 @@ void pony_conf_defaults(struct pony_conf *c)
 	c->rto_max_us = 200000;
 	c->max_retries = 12;
 	c->idle_timeout_ms = 30000;
+	c->rx_stall_ms = 10000;
 	c->cc_target_us = 100;
 	c->cc_ai_milli = 1000;
 	c->cc_beta_milli = 800;
@@ -53,7 +55,70 @@ static bool conf_ok(const struct pony_conf *c)
 	       c->rto_min_us > 0 && c->rto_max_us >= c->rto_min_us && c->rto_max_us <= 4000000 &&
 	       c->cc_init_cwnd >= 1 && c->cc_max_mdf_milli < 1000 && c->idle_timeout_ms > 0 &&
 	       c->cc_fs_max_cwnd >= 2 && c->cc_fs_max_cwnd <= (1u << 20) &&
-	       c->cc_fs_range_us <= 10000000;
+	       c->cc_fs_range_us <= 10000000 && c->rx_stall_ms > 0 &&
+	       c->local_reserve < c->max_msgs && c->peer_share <= c->max_msgs;
+}
+
+/* ---- keyed hash: SipHash-2-4 (Aumasson, Bernstein) of two words ---- */
+
+static inline uint64_t rotl64(uint64_t x, int b) { return x << b | x >> (64 - b); }
+
+#define SIPROUND(v0, v1, v2, v3)                                                  \
+	do {                                                                      \
+		v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);     \
+		v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                          \
+		v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                          \
+		v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);     \
+	} while (0)
+
+static uint64_t siphash2(const uint64_t k[2], uint64_t m0, uint64_t m1)
+{
+	uint64_t v0 = k[0] ^ 0x736f6d6570736575ull, v1 = k[1] ^ 0x646f72616e646f6dull;
+	uint64_t v2 = k[0] ^ 0x6c7967656e657261ull, v3 = k[1] ^ 0x7465646279746573ull;
+	uint64_t m[3] = { m0, m1, 16ull << 56 };
+
+	for (int i = 0; i < 3; i++) {
+		v3 ^= m[i];
+		SIPROUND(v0, v1, v2, v3);
+		SIPROUND(v0, v1, v2, v3);
+		v0 ^= m[i];
+	}
+	v2 ^= 0xff;
+	for (int i = 0; i < 4; i++)
+		SIPROUND(v0, v1, v2, v3);
+	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* Address validation (docs/pony.md, "Address validation"): a token says
+ * "we sent this to peer, for its incarnation epoch, at this time". It is
+ * the issue time in ticks of 2^24 ns (~16.8 ms; 24 bits, wrapping every
+ * ~78 h) above a 40-bit MAC of (peer, epoch, tick) under our key: nobody
+ * who did not receive it can make one but by trying ~2^40 of them. */
+#define TOKEN_TICK_SHIFT 24
+#define TOKEN_MAC_BITS 40
+#define TOKEN_MAC_MASK ((1ull << TOKEN_MAC_BITS) - 1)
+
+static uint64_t token_mac(const struct pony *py, uint32_t peer, uint32_t epoch, uint32_t tick)
+{
+	return siphash2(py->key, (uint64_t)peer << 32 | epoch, 0x746f6b656e000000ull | tick) &
+	       TOKEN_MAC_MASK;
+}
+
+uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now)
+{
+	uint32_t tick = (uint32_t)(now >> TOKEN_TICK_SHIFT) & 0xffffff;
+
+	return (uint64_t)tick << TOKEN_MAC_BITS | token_mac(py, peer, epoch, tick);
+}
+
+bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
+		   uint64_t now)
+{
+	uint32_t tick = (uint32_t)(token >> TOKEN_MAC_BITS);
+	uint32_t age = ((uint32_t)(now >> TOKEN_TICK_SHIFT) - tick) & 0xffffff; /* mod 2^24 */
+	uint64_t d = token_mac(py, peer, epoch, tick) ^ (token & TOKEN_MAC_MASK);
+
+	return age <= PONY_TOKEN_LIFE_MS * 1000000ull >> TOKEN_TICK_SHIFT && !d;
 }
 
 static bool ht_init(struct pony_ht *ht, uint32_t n)
@@ -82,6 +147,16 @@ struct pony *pony_create(const struct pony_conf *conf, const struct pony_io *io,
 	if (!py)
 		goto out_nomem;
 	py->conf = *conf;
+	/* At create, not per packet: may wait once for the kernel's pool. */
+	if (getrandom(py->key, sizeof(py->key), 0) != (ssize_t)sizeof(py->key)) {
+		free(py);
+		errno = EAGAIN;
+		return NULL;
+	}
+	if (!py->conf.peer_share)
+		py->conf.peer_share = conf->max_msgs / 8 ? conf->max_msgs / 8 : 1;
+	if (!conf->local_reserve)
+		py->conf.local_reserve = conf->max_msgs / 4;
 	py->io = *io;
 	py->st = stats;
 	py->win = pow2_at_least(conf->window_pkts < 64 ? 64 : conf->window_pkts);
@@ -187,6 +262,8 @@ struct pony_msg *pony_msg_alloc(struct pony *py, struct pony_flow *f, uint8_t ki
 		f->n_tx++;
 	if (kind == MSG_READ)
 		f->n_reads++;
+	if (kind == MSG_RX || kind == MSG_RESP)
+		f->n_peer++;
 	py->n_msgs++;
 	return m;
 }
@@ -225,6 +302,8 @@ void pony_msg_free(struct pony *py, uint32_t mi)
 		f->n_tx--;
 	if (m->kind == MSG_READ && !(m->flags & MF_RESP_DONE))
 		f->n_reads--;
+	if (m->kind == MSG_RX || m->kind == MSG_RESP)
+		f->n_peer--;
 	m->kind = MSG_FREE;
 	m->next = py->msg_free;
 	py->msg_free = mi;
@@ -365,15 +444,15 @@ static bool flow_idle(const struct pony_flow *f)
 	return !flow_has_tx_work(f) && !f->n_rx && !f->ack_pending;
 }
 
-static uint32_t new_epoch(struct pony *py, uint64_t now)
+/* Unpredictable (a keyed hash of a counter): an off-path host must guess
+ * 32 bits to address a flow's packets, ACKs or RESET to it. */
+static uint32_t new_epoch(struct pony *py)
 {
-	uint32_t e = (uint32_t)(now / 1000);
+	uint32_t e;
 
-	if (!seq_lt(py->last_epoch, e))
-		e = py->last_epoch + 1;
-	if (!e)
-		e = 1;
-	py->last_epoch = e;
+	do
+		e = (uint32_t)siphash2(py->key, 0x65706f6368000000ull, py->epoch_ctr++);
+	while (!e);
 	return e;
 }
 
@@ -472,7 +551,7 @@ static struct pony_flow *flow_new(struct pony *py, uint32_t peer, uint64_t now)
 	memset(slots, 0, py->win * sizeof(*slots));
 	memset(map, 0, py->win / 8);
 	f->peer = peer;
-	f->my_epoch = new_epoch(py, now);
+	f->my_epoch = new_epoch(py);
 	f->peer_credits = py->win;
 	f->cwnd_milli = py->conf.cc_init_cwnd * 1000;
 	if (f->cwnd_milli > py->win * 1000)
@@ -566,6 +645,17 @@ static bool flow_stalled(const struct pony *py, const struct pony_flow *f)
 		(f->rr_head != PONY_NONE && seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits)));
 }
 
+/* The peer's partial messages have gained no byte for rx_stall_ms, and
+ * not because we refused them room: a live sender keeps every message it
+ * started moving (round robin, retransmissions within rto_max), so this
+ * one has gone or never meant to finish (issue 13: partial messages used
+ * to hold the pool for good). */
+static bool flow_rx_stalled(const struct pony *py, const struct pony_flow *f, uint64_t now)
+{
+	return f->n_rx && f->rx_busy != RXB_LOCAL &&
+	       now - f->rx_progress_at >= py->conf.rx_stall_ms * 1000000ull;
+}
+
 static int timer_scan(struct pony *py, uint64_t now)
 {
 	uint64_t idle_ns = py->conf.idle_timeout_ms * 1000000ull;
@@ -584,6 +674,12 @@ static int timer_scan(struct pony *py, uint64_t now)
 			done += pony_push(py, f, now);
 		} else if (flow_idle(f) && now - f->last_active >= idle_ns) {
 			flow_close(py, f, 0);
+			done++;
+		} else if (flow_rx_stalled(py, f, now)) {
+			/* the peer learns at once, if it is still there */
+			PY_COUNT(py, pony_rx_stalled);
+			pony_send_reset(py, f->peer, f->peer_epoch, now);
+			flow_close(py, f, -ETIMEDOUT);
 			done++;
 		} else if (f->n_reads && f->snd_una == f->snd_nxt && now - f->last_rx >= read_ns) {
 			/* READ requests acknowledged, responses never came */

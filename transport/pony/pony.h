@@ -59,6 +59,13 @@ struct pony_conf {
 	uint32_t rto_max_us;       /* default 200000 */
 	uint32_t max_retries;      /* consecutive timeouts before the flow fails; default 12 */
 	uint32_t idle_timeout_ms;  /* default 30000 */
+	/* Shares of the message pool (docs/pony.md, "What a peer can do"). */
+	uint32_t peer_share;       /* messages (and rx stream entries) one peer may hold: ones it
+				    * sends us and READs we serve it; 0 = max_msgs / 8 */
+	uint32_t local_reserve;    /* pool entries only our own sends and READs may take;
+				    * 0 = max_msgs / 4 */
+	uint32_t rx_stall_ms;      /* a flow whose partial messages from the peer gain no byte for
+				    * this long is reset; default 10000 */
 	/* Delay-based congestion control (Swift-style, docs/pony.md) */
 	uint32_t cc_target_us;     /* target RTT; default 100 */
 	uint32_t cc_ai_milli;      /* additive increase, packets per RTT x1000; default 1000 */
@@ -112,7 +119,7 @@ struct pony_io {
 	 * in region key of service svc. Returns a pointer to those bytes (valid
 	 * until the engine's next poll) or NULL with *err = -EACCES / -ERANGE /
 	 * -ENOENT; the reader's read_done gets that error. */
-	const void *(*region_lookup)(void *ctx, uint16_t svc, uint32_t key, uint64_t off, uint32_t len,
+	const void *(*region_lookup)(void *ctx, uint16_t svc, uint64_t key, uint64_t off, uint32_t len,
 				     int *err);
 	/* READ issued here completed: 0 (dst filled) or -errno. */
 	void (*read_done)(void *ctx, uint16_t src_svc, uint64_t cookie, int status);
@@ -134,7 +141,8 @@ void pony_input(struct pony *py, struct mst_pkt *p, uint32_t src, uint64_t now_n
 
 /* Queue a message. data stays valid and unchanged until tx_done(cookie).
  * 0, or -EINVAL (len 0, stream >= max_streams), -EMSGSIZE (> max_msg),
- * -ENOBUFS (message pool or flow pool full: try again after a completion),
+ * -ENOBUFS (message pool or flow pool full: try again after a completion;
+ * peers cannot take the pool's local_reserve),
  * -ENETUNREACH. Sending does not wait for pony_poll(): it may transmit at
  * once. */
 int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc,
@@ -143,7 +151,7 @@ int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 /* One-sided READ of len bytes at off of the peer's region key (owned by
  * the peer's service dst_svc) into dst (len bytes, valid until read_done).
  * Same errors as pony_send. */
-int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint32_t key,
+int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint64_t key,
 	      uint64_t off, uint32_t len, void *dst, uint64_t cookie, uint64_t now_ns);
 
 /* Timers (retransmission, delayed acknowledgements, idle flows) and

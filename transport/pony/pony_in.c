@@ -17,6 +17,7 @@
 enum verdict {
 	V_ACCEPT,   /* processed: mark psn received */
 	V_BUSY,     /* no room now: do not mark, tell the sender we are busy */
+	V_OVER,     /* as V_BUSY, because the peer holds its whole share */
 	V_DROP,     /* malformed for this flow: counted, not marked */
 };
 
@@ -27,6 +28,7 @@ struct rx_pkt {
 		struct pony_read_ext r;
 		struct pony_err_ext e;
 		struct pony_ack_ext a;
+		struct pony_token_ext t;
 	} x;
 	struct pony_ack_trailer t;  /* valid when piggy */
 	const uint8_t *pay;
@@ -45,6 +47,8 @@ static const uint8_t ext_len[PONY_T__MAX] = {
 	[PONY_T_NAK] = sizeof(struct pony_err_ext),
 	[PONY_T_READ_ERR] = sizeof(struct pony_err_ext),
 	[PONY_T_RESET] = 0,
+	[PONY_T_CHALLENGE] = sizeof(struct pony_token_ext),
+	[PONY_T_RESPONSE] = sizeof(struct pony_token_ext),
 };
 
 /* ---- acknowledgements in ---- */
@@ -273,7 +277,7 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 {
 	struct ack_scan as = { .ts_echo = a->ts_echo };
 	uint32_t cum = a->cum, high = 0;
-	bool sacked = false, loss = false;
+	bool sacked = false, loss = false, late = false;
 
 	for (; seq_lt(f->snd_una, cum); f->snd_una++) {
 		retire(py, f, f->snd_una, &as);
@@ -284,17 +288,26 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 		f->peer_credits = a->credits;
 	}
 	f->peer_busy = a->busy;
+	/* A late ACK (cum < snd_una: overtaken by newer ones) may name psns
+	 * below snd_una, whose slots a newer psn now uses (slot_of() masks):
+	 * only [snd_una, snd_nxt) is ours to retire. */
 	for (uint32_t w = 0; a->sack && w < PONY_SACK_BITS / 8; w++) {
 		for (uint32_t b = a->sack[w]; b; b &= b - 1) {
 			uint32_t psn = cum + 1 + w * 8 + (uint32_t)__builtin_ctz(b);
 
 			if (!seq_lt(psn, f->snd_nxt))
 				break;
+			if (seq_lt(psn, f->snd_una)) {
+				late = true;
+				continue;
+			}
 			sacked = true;
 			high = psn;
 			retire(py, f, psn, &as);
 		}
 	}
+	if (late)
+		PY_DROP(py, pony_late_sack);
 	if (f->rto_probe_at && as.newly)
 		rto_resolve(py, f, a->ts_echo, now);
 	/* Loss: a hole sent PONY_DUPTHRESH transmissions before one now delivered. */
@@ -329,6 +342,56 @@ static void ack_apply(struct pony *py, struct pony_flow *f, const struct ack_vie
 		f->rto_at = 0;
 	else if (as.newly)
 		f->rto_at = now + f->rto_ns;
+}
+
+/* A CHALLENGE for our flow that does not know the peer's epoch yet (the
+ * peer has no flow for ours): echo the token, and resend at once what the
+ * peer discarded (what we sent before the packet it challenged left). */
+static void challenge_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	if (!f || k->h.dst_epoch != f->my_epoch || f->peer_epoch) {
+		PY_DROP(py, pony_stale_epoch);
+		return;
+	}
+	PY_COUNT(py, pony_challenges_rx);
+	pony_send_token(py, PONY_T_RESPONSE, f->peer, f->my_epoch, 0, k->x.t.token, 0, k->now);
+	for (uint32_t psn = f->snd_una; seq_lt(psn, f->snd_nxt); psn++) {
+		struct pony_slot *sl = slot_of(py, f, psn);
+
+		if (sl->state == SLOT_INFLIGHT && sl->sent_ns <= k->x.t.ts_echo)
+			pony_mark_lost(py, f, psn);
+	}
+	pony_push(py, f, k->now);
+}
+
+/* The peer echoed our token: it is at that address, with that epoch. Its
+ * flow is created, or replaces ours if ours knew another incarnation of
+ * it (it restarted). No answer: the packets it resends right after are
+ * accepted now, and our first ACK or packet tells it our epoch. */
+static void response_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
+{
+	uint32_t se = k->h.src_epoch;
+
+	if (!se || k->h.dst_epoch || !pony_token_ok(py, k->src, se, k->x.t.token, k->now)) {
+		PY_DROP(py, pony_bad_token);
+		return;
+	}
+	if (f && f->peer_epoch && f->peer_epoch != se) {
+		pony_flow_fail(py, f, -ECONNRESET);
+		f = NULL;
+	}
+	if (!f) {
+		f = pony_flow_get(py, k->src, k->now, true);
+		if (!f) {
+			PY_DROP(py, pony_no_flow_room);
+			return;
+		}
+	}
+	if (!f->peer_epoch)
+		PY_COUNT(py, pony_peers_validated);
+	f->peer_epoch = se;
+	f->last_rx = k->now;
+	pony_flow_touch(py, f, k->now);
 }
 
 static void reset_input(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
@@ -389,6 +452,44 @@ static void stream_complete(struct pony *py, struct pony_flow *f, struct pony_st
 	}
 }
 
+/* May the peer make us hold one more message (or rx stream entry, n =
+ * the flow's count of those)? Not past its peer_share, and never into
+ * the local reserve: our own sends and READs always find room
+ * (docs/pony.md, "What a peer can do"). in_use: the pool's entries taken. */
+static enum verdict peer_room(struct pony *py, uint32_t n, uint32_t in_use)
+{
+	if (n >= py->conf.peer_share) {
+		PY_DROP(py, pony_peer_over_share);
+		return V_OVER;
+	}
+	if (in_use + py->conf.local_reserve >= py->conf.max_msgs) {
+		PY_DROP(py, pony_pool_reserved);
+		return V_BUSY;
+	}
+	return V_ACCEPT;
+}
+
+/* The rx stream the peer's message goes to, created within its share. */
+static enum verdict rx_stream(struct pony *py, struct pony_flow *f, const struct pony_data_ext *d,
+			      struct pony_stream **sp)
+{
+	enum verdict v;
+
+	*sp = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, false);
+	if (*sp)
+		return V_ACCEPT;
+	v = peer_room(py, f->n_rx_streams, py->n_streams);
+	if (v != V_ACCEPT)
+		return v;
+	*sp = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, true);
+	if (!*sp) {
+		PY_DROP(py, pony_no_msg_room);
+		return V_BUSY;
+	}
+	f->n_rx_streams++;
+	return V_ACCEPT;
+}
+
 static bool seg_ok(struct pony *py, const struct rx_pkt *k)
 {
 	const struct pony_data_ext *d = &k->x.d;
@@ -407,16 +508,18 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 	uint32_t mi;
 
 	if (!m) {
-		s = pony_stream_get(py, f, true, d->dst_svc, d->src_svc, d->stream, true);
-		if (!s) {
-			PY_DROP(py, pony_no_msg_room);
-			return V_BUSY;
-		}
+		enum verdict v = rx_stream(py, f, d, &s);
+
+		if (v != V_ACCEPT)
+			return v;
 		/* a message number already delivered, or absurdly far ahead */
 		if (seq_lt(d->seq, s->seq) || d->seq - s->seq >= py->conf.max_msgs) {
 			PY_DROP(py, pony_bad_field);
 			return V_DROP;
 		}
+		v = peer_room(py, f->n_peer, py->n_msgs);
+		if (v != V_ACCEPT)
+			return v;
 		m = pony_msg_alloc(py, f, MSG_RX, d->msg_id, d->src_svc, d->dst_svc, d->msg_len);
 		if (!m) {
 			PY_DROP(py, pony_no_msg_room);
@@ -448,7 +551,7 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 				m->flags |= MF_BEGUN;
 			}
 		}
-		f->rx_busy = 0;
+		f->rx_busy = RXB_NO;
 	} else if (m->len != d->msg_len || m->stream_id != d->stream || m->seq != d->seq ||
 		   m->src_svc != d->src_svc || m->dst_svc != d->dst_svc ||
 		   (m->flags & MF_COMPLETE)) {
@@ -456,6 +559,7 @@ static enum verdict data_input(struct pony *py, struct pony_flow *f, struct rx_p
 		return V_DROP;
 	}
 	mi = (uint32_t)(m - py->msgs);
+	f->rx_progress_at = k->now;
 	if ((k->h.flags & PONY_F_SKIP) && !(m->flags & MF_DROP)) {
 		/* the sender abandoned it (its app went away) */
 		if ((m->flags & MF_BEGUN) && py->io.rx_abort)
@@ -482,6 +586,7 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 	const void *ptr = NULL;
 	int err = -ENOENT;
 	struct pony_msg *m;
+	enum verdict v;
 
 	k->ack_now = true;
 	if (r->len > py->conf.max_msg)
@@ -494,6 +599,9 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 		PY_DROP(py, pony_bad_read);
 		return V_ACCEPT;
 	}
+	v = peer_room(py, f->n_peer, py->n_msgs);
+	if (v != V_ACCEPT)
+		return v;
 	m = pony_msg_alloc(py, f, MSG_RESP, r->req_id, r->dst_svc, r->src_svc, r->len);
 	if (!m) {
 		PY_DROP(py, pony_no_msg_room);
@@ -502,7 +610,7 @@ static enum verdict read_req_input(struct pony *py, struct pony_flow *f, struct 
 	m->key = r->key;
 	m->roff = r->off;
 	pony_stream_enqueue(py, f, pony_read_stream(py, f, true), (uint32_t)(m - py->msgs));
-	f->rx_busy = 0;
+	f->rx_busy = RXB_NO;
 	return V_ACCEPT;
 }
 
@@ -625,42 +733,46 @@ static void rx_mark(struct pony *py, struct pony_flow *f, uint32_t psn)
 	}
 }
 
-/* Which flow a reliable packet belongs to (docs/pony.md, "Flow lifecycle"):
- * a newer incarnation of the peer replaces ours; a packet addressed to an
- * incarnation of ours that is gone gets a RESET. */
+/* Which flow a reliable packet belongs to (docs/pony.md, "Flow lifecycle"
+ * and "Address validation"). Ours when it carries the peer's epoch we
+ * know, or our epoch (the peer heard from us: it is at that address).
+ * A packet addressed to an incarnation of ours that is gone gets a RESET.
+ * Anything else is a peer (or a spoofer) starting a conversation: it gets
+ * a CHALLENGE and creates no state, and no flow is touched; its RESPONSE
+ * creates or replaces the flow (response_input()). */
 static struct pony_flow *reliable_flow(struct pony *py, struct pony_flow *f, struct rx_pkt *k)
 {
-	if (!k->h.src_epoch) {
+	uint32_t se = k->h.src_epoch, de = k->h.dst_epoch;
+
+	if (!se) {
 		PY_DROP(py, pony_bad_field);
 		return NULL;
 	}
-	if (f && f->peer_epoch && k->h.src_epoch != f->peer_epoch) {
-		if (!seq_lt(f->peer_epoch, k->h.src_epoch)) {
+	if (f && se == f->peer_epoch) {
+		if (de && de != f->my_epoch) {
 			PY_DROP(py, pony_stale_epoch);
+			pony_send_reset(py, k->src, se, k->now);
 			return NULL;
 		}
-		pony_flow_fail(py, f, -ECONNRESET);
-		f = NULL;
+		return f;
 	}
-	if (!f) {
-		if (k->h.dst_epoch) {
-			PY_DROP(py, pony_no_flow);
-			pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+	if (de) {
+		if (f && de == f->my_epoch && !f->peer_epoch) {
+			f->peer_epoch = se; /* our flow's first word from the peer */
+			return f;
+		}
+		if (f && de == f->my_epoch) {
+			PY_DROP(py, pony_stale_epoch); /* knows us, claims another epoch */
 			return NULL;
 		}
-		f = pony_flow_get(py, k->src, k->now, true);
-		if (!f) {
-			PY_DROP(py, pony_no_flow_room);
-			return NULL;
-		}
-	}
-	if (k->h.dst_epoch && k->h.dst_epoch != f->my_epoch) {
-		PY_DROP(py, pony_stale_epoch);
-		pony_send_reset(py, k->src, k->h.src_epoch, k->now);
+		PY_DROP(py, pony_no_flow);
+		pony_send_reset(py, k->src, se, k->now);
 		return NULL;
 	}
-	f->peer_epoch = k->h.src_epoch;
-	return f;
+	PY_DROP(py, pony_unvalidated);
+	pony_send_token(py, PONY_T_CHALLENGE, k->src, 0, se, pony_token(py, k->src, se, k->now),
+			k->h.ts_ns, k->now);
+	return NULL;
 }
 
 static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt *k);
@@ -723,8 +835,9 @@ static void reliable_content(struct pony *py, struct pony_flow *f, struct rx_pkt
 	case V_DROP:
 		return;
 	case V_BUSY:
+	case V_OVER:
 		PY_COUNT(py, pony_rx_busy);
-		f->rx_busy = 1;
+		f->rx_busy = v == V_OVER ? RXB_SHARE : RXB_LOCAL;
 		pony_send_ack(py, f, k->now);
 		return;
 	case V_ACCEPT:
@@ -790,7 +903,8 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 	k->pay_len = p->len - hl;
 	k->piggy = k->h.flags & PONY_F_PIGGY;
 	if (k->piggy) {
-		if (k->h.type == PONY_T_ACK || k->h.type == PONY_T_RESET) {
+		if (k->h.type == PONY_T_ACK || k->h.type == PONY_T_RESET ||
+		    k->h.type == PONY_T_CHALLENGE || k->h.type == PONY_T_RESPONSE) {
 			PY_DROP(py, pony_bad_field);
 			return false;
 		}
@@ -819,7 +933,7 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 		break;
 	case PONY_T_READ_REQ:
 		k->x.r.req_id = ntohl(k->x.r.req_id);
-		k->x.r.key = ntohl(k->x.r.key);
+		k->x.r.key = be64toh(k->x.r.key);
 		k->x.r.off = be64toh(k->x.r.off);
 		k->x.r.len = ntohl(k->x.r.len);
 		k->x.r.src_svc = ntohs(k->x.r.src_svc);
@@ -829,6 +943,15 @@ static bool parse(struct pony *py, const struct mst_pkt *p, struct rx_pkt *k)
 	case PONY_T_READ_ERR:
 		k->x.e.id = ntohl(k->x.e.id);
 		k->x.e.err = ntohl(k->x.e.err);
+		break;
+	case PONY_T_CHALLENGE:
+	case PONY_T_RESPONSE:
+		k->x.t.token = be64toh(k->x.t.token);
+		k->x.t.ts_echo = be64toh(k->x.t.ts_echo);
+		if (k->pay_len) {
+			PY_DROP(py, pony_bad_len);
+			return false;
+		}
 		break;
 	case PONY_T_ACK:
 		k->x.a.cum = ntohl(k->x.a.cum);
@@ -860,6 +983,12 @@ void pony_input(struct pony *py, struct mst_pkt *p, uint32_t src, uint64_t now_n
 			break;
 		case PONY_T_RESET:
 			reset_input(py, f, &k);
+			break;
+		case PONY_T_CHALLENGE:
+			challenge_input(py, f, &k);
+			break;
+		case PONY_T_RESPONSE:
+			response_input(py, f, &k);
 			break;
 		default:
 			reliable_input(py, f, &k);

@@ -67,6 +67,24 @@ void pony_send_reset(struct pony *py, uint32_t peer, uint32_t epoch, uint64_t no
 	pkt_out(py, NULL, p, peer, now);
 }
 
+/* CHALLENGE (we have no validated flow for peer's src_epoch: a token it
+ * must echo) or RESPONSE (the echo). 40 bytes: never more than the
+ * packet that caused it, whatever an address spoofer sends us. */
+void pony_send_token(struct pony *py, uint8_t type, uint32_t peer, uint32_t src_epoch,
+		     uint32_t dst_epoch, uint64_t token, uint64_t ts_echo, uint64_t now)
+{
+	struct mst_pkt *p = pkt_get(py, sizeof(struct pony_hdr) + sizeof(struct pony_token_ext));
+	struct pony_token_ext x = { .token = htobe64(token), .ts_echo = htobe64(ts_echo) };
+
+	if (!p)
+		return;
+	put_hdr(p->data, type, 0, src_epoch, dst_epoch, 0, now);
+	memcpy(p->data + sizeof(struct pony_hdr), &x, sizeof(x));
+	if (type == PONY_T_CHALLENGE)
+		PY_COUNT(py, pony_challenges_sent);
+	pkt_out(py, NULL, p, peer, now);
+}
+
 void pony_send_ack(struct pony *py, struct pony_flow *f, uint64_t now)
 {
 	struct mst_pkt *p = pkt_get(py, sizeof(struct pony_hdr) + sizeof(struct pony_ack_ext));
@@ -263,7 +281,7 @@ int pony_send(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc
 	return local_start(py, f, s, m, now_ns);
 }
 
-int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint32_t key,
+int pony_read(struct pony *py, uint32_t peer, uint16_t src_svc, uint16_t dst_svc, uint64_t key,
 	      uint64_t off, uint32_t len, void *dst, uint64_t cookie, uint64_t now_ns)
 {
 	struct pony_flow *f;
@@ -365,7 +383,7 @@ static struct mst_pkt *build(struct pony *py, struct pony_flow *f, uint32_t psn,
 		struct pony_msg *m = &py->msgs[sl->msg];
 		struct pony_read_ext r = {
 			.req_id = htonl(m->id),
-			.key = htonl(m->key),
+			.key = htobe64(m->key),
 			.off = htobe64(m->roff),
 			.len = htonl(m->len),
 			.src_svc = htons(m->src_svc),

@@ -31,6 +31,7 @@
 #define PONY_ACK_EVERY 32u       /* packets acknowledged at once; fewer wait for the end of the poll */
 #define PONY_CTRL_RING 64u         /* queued NAK / READ_ERR per flow */
 #define PONY_READ_STREAM UINT32_MAX /* pseudo stream id of READ traffic */
+#define PONY_TOKEN_LIFE_MS 2000u   /* a CHALLENGE's token is good for this long */
 
 /* floor(sqrt(x)), digit by digit */
 static inline uint64_t isqrt64(uint64_t x)
@@ -97,7 +98,7 @@ struct pony_msg {
 	uint32_t next;          /* stream FIFO / rx wait list / free list */
 	uint32_t hnext;         /* message hash chain */
 	uint32_t fprev, fnext;  /* flow's list of messages */
-	uint32_t key;           /* READ/RESP: region key */
+	uint64_t key;           /* READ/RESP: region key */
 	uint64_t roff;          /* READ/RESP: region offset */
 	uint64_t cookie;
 	const uint8_t *data;    /* SEND: the app's bytes */
@@ -120,6 +121,12 @@ struct pony_stream {
 
 struct pony_ctrl { uint8_t type; uint32_t id, err; };
 
+enum rx_busy {
+	RXB_NO,      /* accepting */
+	RXB_LOCAL,   /* no room here (app buffers, pool down to the local reserve) */
+	RXB_SHARE,   /* the peer holds its whole peer_share */
+};
+
 struct pony_flow {
 	/* hot: transmit */
 	uint32_t snd_una, snd_nxt;  /* oldest unacked psn, next new psn */
@@ -140,7 +147,8 @@ struct pony_flow {
 	uint32_t peer;
 	uint32_t my_epoch, peer_epoch;
 	uint32_t next_msg_id;
-	uint8_t peer_busy, rx_busy, ack_pending, on_ready;
+	uint8_t peer_busy, ack_pending, on_ready;
+	uint8_t rx_busy;            /* enum rx_busy: why we last refused the peer's packet */
 	uint8_t lost_cursor_valid;
 	/* control queue (NAK, READ_ERR) */
 	struct pony_ctrl ctrl[PONY_CTRL_RING];
@@ -159,6 +167,9 @@ struct pony_flow {
 	/* lifecycle */
 	uint64_t last_rx, last_active;
 	uint32_t n_tx, n_rx, n_reads; /* live messages by role */
+	uint32_t n_peer;            /* messages the peer made us hold (MSG_RX, MSG_RESP): <= peer_share */
+	uint32_t n_rx_streams;      /* rx stream entries the peer made us create: <= peer_share */
+	uint64_t rx_progress_at;    /* a DATA packet last began or added to a message of the peer */
 	uint32_t streams;           /* list of stream entries */
 	uint32_t msgs;              /* list of messages */
 	uint32_t hnext, lru_prev, lru_next, pos;
@@ -179,7 +190,8 @@ struct pony {
 	uint32_t win, win_mask;     /* window_pkts rounded up to a power of 2 */
 	uint32_t seg;               /* payload bytes per DATA/RESP packet */
 	uint64_t fs_sqrt_max;       /* sqrt(cc_fs_max_cwnd) x 1000, for fs_ns() */
-	uint32_t last_epoch;
+	uint64_t key[2];            /* SipHash key from getrandom(): epochs, tokens */
+	uint64_t epoch_ctr;         /* epochs are SipHash(key, counter) */
 	uint64_t next_scan;
 	/* flows */
 	struct pony_flow *flows;
@@ -191,7 +203,7 @@ struct pony {
 	uint32_t *acks, n_acks;     /* flows owing a delayed ACK */
 	/* messages */
 	struct pony_msg *msgs;
-	uint32_t msg_free, n_msgs;
+	uint32_t msg_free, n_msgs;  /* free list; in use (every kind) */
 	struct pony_ht msg_ht;
 	uint32_t done_head;         /* tx messages to finish once the current packet is handled */
 	/* streams: max_msgs pool entries, then 2 per flow (READ requests, READ responses) */
@@ -231,6 +243,9 @@ static inline uint32_t msg_hash(uint32_t flow, uint32_t id, bool rx)
 }
 
 /* pony.c */
+uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now);
+bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
+		   uint64_t now);
 struct pony_flow *pony_flow_get(struct pony *py, uint32_t peer, uint64_t now, bool create);
 void pony_flow_fail(struct pony *py, struct pony_flow *f, int err);
 void pony_flow_touch(struct pony *py, struct pony_flow *f, uint64_t now);
@@ -248,6 +263,8 @@ void pony_mark_ack(struct pony *py, struct pony_flow *f, uint64_t due);
 int pony_push(struct pony *py, struct pony_flow *f, uint64_t now);
 void pony_send_ack(struct pony *py, struct pony_flow *f, uint64_t now);
 void pony_send_reset(struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now);
+void pony_send_token(struct pony *py, uint8_t type, uint32_t peer, uint32_t src_epoch,
+		     uint32_t dst_epoch, uint64_t token, uint64_t ts_echo, uint64_t now);
 void pony_stream_enqueue(struct pony *py, struct pony_flow *f, struct pony_stream *s, uint32_t mi);
 bool pony_ctrl_queue(struct pony *py, struct pony_flow *f, uint8_t type, uint32_t id, uint32_t err);
 void pony_tx_msg_check(struct pony *py, uint32_t mi);

@@ -12,7 +12,9 @@
 
 #include <stdint.h>
 
-#define PONY_VERSION 2u /* 2: ACK trailer on reliable packets (PONY_F_PIGGY) */
+/* 2: ACK trailer on reliable packets (PONY_F_PIGGY); 3: 64-bit region keys;
+ * 4: address validation (CHALLENGE / RESPONSE), random epochs */
+#define PONY_VERSION 4u
 
 enum pony_type {
 	PONY_T_DATA = 1,      /* reliable: a segment of a message */
@@ -22,6 +24,8 @@ enum pony_type {
 	PONY_T_NAK = 5,       /* reliable: message refused (err), e.g. no service */
 	PONY_T_READ_ERR = 6,  /* reliable: READ failed (err) */
 	PONY_T_RESET = 7,     /* unreliable: "I have no flow of that incarnation" */
+	PONY_T_CHALLENGE = 8, /* unreliable: "prove you are at this address": a token to echo */
+	PONY_T_RESPONSE = 9,  /* unreliable: the token back; the receiver may now create a flow */
 	PONY_T__MAX
 };
 
@@ -55,21 +59,28 @@ struct pony_data_ext {     /* 28 bytes: DATA and READ_RESP */
 };
 _Static_assert(sizeof(struct pony_data_ext) == 28, "pony_data_ext is 28 bytes");
 
-struct pony_read_ext {     /* 24 bytes: READ_REQ */
+struct pony_read_ext {     /* 32 bytes: READ_REQ */
 	uint32_t req_id;       /* reader's id, echoed in RESP / READ_ERR */
-	uint32_t key;          /* region key */
-	uint64_t off;          /* offset in the region */
 	uint32_t len;          /* bytes wanted, 1 .. max_msg */
+	uint64_t key;          /* region key (unguessable: docs/pony.md, "Regions") */
+	uint64_t off;          /* offset in the region */
 	uint16_t src_svc;      /* reader's service */
 	uint16_t dst_svc;      /* service owning the region */
+	uint32_t rsvd;         /* 0 */
 };
-_Static_assert(sizeof(struct pony_read_ext) == 24, "pony_read_ext is 24 bytes");
+_Static_assert(sizeof(struct pony_read_ext) == 32, "pony_read_ext is 32 bytes");
 
 struct pony_err_ext {      /* 8 bytes: NAK and READ_ERR */
 	uint32_t id;           /* NAK: refused msg_id; READ_ERR: req_id */
 	uint32_t err;          /* positive errno */
 };
 _Static_assert(sizeof(struct pony_err_ext) == 8, "pony_err_ext is 8 bytes");
+
+struct pony_token_ext {    /* 16 bytes: CHALLENGE and RESPONSE */
+	uint64_t token;        /* issued by the challenger for (address, src_epoch) */
+	uint64_t ts_echo;      /* CHALLENGE: ts_ns of the packet challenged; RESPONSE: 0 */
+};
+_Static_assert(sizeof(struct pony_token_ext) == 16, "pony_token_ext is 16 bytes");
 
 #define PONY_SACK_BITS 512u
 struct pony_ack_ext {      /* 88 bytes: ACK */

@@ -88,7 +88,8 @@ static struct {
 	struct eng_pony pony[N_SOCKS];
 	uint64_t pony_reg_next, pony_rx_pos;
 	uint32_t pony_key, pony_buf;
-	volatile uint32_t pony_last_key;
+	volatile uint64_t pony_last_key;
+	volatile uint64_t pony_read_key; /* e of the last PONY_READ */
 	volatile uint64_t pony_done, pony_msgs, pony_releases, pony_unregs;
 	volatile uint64_t pony_overbudget, pony_bad_cmds;
 	volatile int pony_reg_lie;  /* PONY_REG answers an offset past the arena */
@@ -296,6 +297,8 @@ static bool eng_pony_cmd(int s, bool valid, const struct mst_shm_msg *c, struct 
 			r->result = -ENOBUFS;
 			return true;
 		}
+		if (c->op == MST_CMD_PONY_READ)
+			E.pony_read_key = c->e;
 		P->q[P->qt++ % PQ_CAP] = *c;
 		return false; /* the pump answers with records */
 	case MST_CMD_PONY_RELEASE:
@@ -306,13 +309,14 @@ static bool eng_pony_cmd(int s, bool valid, const struct mst_shm_msg *c, struct 
 			r->result = c->a ? -ENOMEM : -EINVAL;
 			return true;
 		}
-		r->a = ++E.pony_key;
+		r->a = ++E.pony_key | 0xa5a5a5a5ull << 32; /* keys use all 64 bits */
 		r->b = E.pony_reg_lie ? PONY_SZ - c->a / 2 : E.pony_reg_next;
 		E.pony_reg_next += (c->a + 63) & ~(uint64_t)63;
-		E.pony_last_key = (uint32_t)r->a;
+		E.pony_last_key = r->a;
 		return true;
 	case MST_CMD_PONY_UNREG:
-		r->result = c->a && c->a <= E.pony_key ? 0 : -ENOENT;
+		r->result = c->a >> 32 == 0xa5a5a5a5u && (uint32_t)c->a && (uint32_t)c->a <= E.pony_key
+				    ? 0 : -ENOENT;
 		E.pony_unregs++;
 		return true;
 	}
@@ -1436,7 +1440,7 @@ static void test_pony_regions_and_argument_errors(void **state)
 {
 	struct mst_pony_event evs[4];
 	int fd = pony_ep(110, 0), tcp = mst_socket(AF_INET, SOCK_STREAM, 0);
-	uint32_t key = 0, txkey;
+	uint64_t key = 0, txkey;
 	uint8_t *reg, b[64] = { 1 };
 
 	assert_int_equal(mst_pony_open(0), -1);
@@ -1502,7 +1506,7 @@ static void test_pony_regions_and_argument_errors(void **state)
 	assert_int_equal(mst_pony_send_reg(fd, PEER, 9, 1, reg, 8, 43), 0);
 	assert_int_equal(mst_pony_send_reg(fd, PEER, 9, 1, b, 8, 44), -1); /* not in the arena */
 	assert_int_equal(errno, EFAULT);
-	assert_int_equal(mst_pony_read(fd, PEER, 9, 77, 128, 64, reg + 64, 45), 0);
+	assert_int_equal(mst_pony_read(fd, PEER, 9, 0x8877665544332211ull, 128, 64, reg + 64, 45), 0);
 	assert_int_equal(mst_pony_read(fd, PEER, 9, 77, 0, 64, b, 46), -1);
 	assert_int_equal(errno, EFAULT);
 	poll_n(fd, evs, 3);
@@ -1514,6 +1518,7 @@ static void test_pony_regions_and_argument_errors(void **state)
 	assert_int_equal(evs[2].kind, MST_PONY_READ_DONE);
 	assert_int_equal(evs[2].cookie, 45);
 	assert_int_equal(evs[2].len, 64);
+	assert_true(E.pony_read_key == 0x8877665544332211ull); /* all 64 bits reached the engine */
 	assert_int_equal(mst_pony_reg_free(fd, key), 0);
 	assert_int_equal(mst_pony_reg_free(fd, 999), -1);
 	assert_int_equal(errno, ENOENT);

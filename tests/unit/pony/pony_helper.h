@@ -31,7 +31,7 @@ struct rx_rec {           /* one rx_begin */
 
 struct done_rec { uint16_t svc; uint64_t cookie; int status; uint64_t at; };
 
-struct region { uint16_t svc; uint32_t key; const uint8_t *buf; uint64_t len; int perm_err; };
+struct region { uint16_t svc; uint64_t key; const uint8_t *buf; uint64_t len; int perm_err; };
 
 struct node {
 	struct pony *py;
@@ -69,6 +69,10 @@ struct world {
 	uint64_t delay_ns, reorder_ns;
 	uint64_t drop_nth;        /* drop the packet with this number (1 = first sent) */
 	uint32_t drop_type_mask;  /* drop packets of these Pony types (1 << type) */
+	/* true = drop this packet (after the impairments above say keep) */
+	bool (*filter)(struct world *w, const struct mst_pkt *p, uint32_t src, uint32_t dst);
+	uint64_t to_others;       /* packets for hosts other than A and B (discarded) */
+	uint64_t to_others_bytes; /* ... their Pony bytes */
 	uint64_t sent, dropped;
 	long bufs_live;
 };
@@ -90,5 +94,24 @@ int node_send(struct node *n, uint16_t src, uint16_t dst, uint32_t stream, const
 	      uint32_t len, uint64_t cookie);
 const struct done_rec *find_done(const struct done_rec *r, unsigned n, uint64_t cookie);
 unsigned total_drops(const struct mst_stats *st);
+/* A's flow to B through address validation (one 1-byte message), then
+ * every record and counter of both nodes cleared: for tests about the
+ * steady state. */
+void flow_warm_up(struct world *w);
+/* Discard the queued packets for hosts other than A and B now (counted
+ * in to_others, to_others_bytes): world_step() is slow with many queued. */
+void world_purge_others(struct world *w);
+/* The defaults with 16 flows and 512 messages; a heap world with them. */
+struct pony_conf conf_small(void);
+struct world *mkworld(void);
+void rmworld(struct world *w);
+/* A Pony header (host order in, network order out) at d; 24 bytes. */
+void put_pony_hdr(uint8_t *d, uint8_t type, uint16_t flags, uint32_t src_epoch,
+		  uint32_t dst_epoch, uint32_t psn);
+/* Fields of a packet's Pony header, host order. */
+uint8_t pkt_type(const struct mst_pkt *p);
+uint32_t pkt_src_epoch(const struct mst_pkt *p);
+uint32_t pkt_dst_epoch(const struct mst_pkt *p);
+uint32_t pkt_psn(const struct mst_pkt *p);
 
 #endif

@@ -6,31 +6,6 @@
 
 #include "pony_helper.h"
 
-static struct pony_conf conf_small(void)
-{
-	struct pony_conf c;
-
-	pony_conf_defaults(&c);
-	c.max_flows = 16;
-	c.max_msgs = 512;
-	return c;
-}
-
-static struct world *mkworld(void)
-{
-	struct world *w = calloc(1, sizeof(*w));
-	struct pony_conf c = conf_small();
-
-	world_init(w, &c);
-	return w;
-}
-
-static void rmworld(struct world *w)
-{
-	world_fini(w);
-	free(w);
-}
-
 /* Send count messages of the given sizes A->B, run, check every one arrived once, intact. */
 static void xfer(struct world *w, const uint32_t *sizes, unsigned count, uint64_t limit_ns)
 {
@@ -228,6 +203,7 @@ static void test_pony_sack_retransmit(void **state)
 	struct pony_flow_info fi;
 
 	fill_pattern(buf, sizeof(buf), 7);
+	flow_warm_up(w);
 	w->drop_nth = 5; /* the 5th packet sent (a data packet) is lost */
 	assert_int_equal(node_send(&w->a, 1, 2, 0, buf, sizeof(buf), 1), 0);
 	assert_true(world_run(w, 900 * US, a_done_1, NULL)); /* RTO is >= 1 ms */
@@ -264,6 +240,7 @@ static void test_pony_spurious_rto_costs_one_probe(void **state)
 	static uint8_t buf[20 * 1420];
 
 	fill_pattern(buf, sizeof(buf), 3);
+	flow_warm_up(w);
 	w->delay_ns = 3 * MS;
 	assert_int_equal(node_send(&w->a, 1, 2, 0, buf, sizeof(buf), 1), 0);
 	assert_true(world_run(w, 200 * MS, a_done_1, NULL));

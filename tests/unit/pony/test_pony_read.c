@@ -6,7 +6,7 @@
 
 #include "pony_helper.h"
 
-static struct world *mkworld(void)
+static struct world *mkworld_read(void)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	struct pony_conf c;
@@ -23,7 +23,7 @@ static bool reads_done(struct world *w, void *arg)
 	return w->a.n_rd >= *(unsigned *)arg;
 }
 
-static int do_read(struct world *w, uint16_t svc, uint32_t key, uint64_t off, uint32_t len,
+static int do_read(struct world *w, uint16_t svc, uint64_t key, uint64_t off, uint32_t len,
 		   void *dst, uint64_t cookie)
 {
 	return pony_read(w->a.py, B_IP, 1, svc, key, off, len, dst, cookie, w->now);
@@ -31,7 +31,7 @@ static int do_read(struct world *w, uint16_t svc, uint32_t key, uint64_t off, ui
 
 static void test_pony_read_results(void **state)
 {
-	struct world *w = mkworld();
+	struct world *w = mkworld_read();
 	static uint8_t region[100000], dst[100000];
 	unsigned want = 5;
 
@@ -61,7 +61,7 @@ static void test_pony_read_results(void **state)
 
 static void large_read(unsigned loss)
 {
-	struct world *w = mkworld();
+	struct world *w = mkworld_read();
 	uint32_t n = 16u << 20;
 	uint8_t *region = malloc(n), *dst = malloc(n);
 	unsigned want = 1;
@@ -87,7 +87,7 @@ static void test_pony_read_large_lossy(void **state) { large_read(20); }
 /* The serving side's message pool is full: requests wait (not acked), then complete. */
 static void test_pony_read_server_pool_full(void **state)
 {
-	struct world *w = mkworld();
+	struct world *w = mkworld_read();
 	static uint8_t region[200000], dst[100][2000];
 	unsigned want = 100;
 
@@ -112,7 +112,7 @@ static void test_pony_read_server_pool_full(void **state)
 /* The region disappears mid-response: the reader gets the error. */
 static void test_pony_read_region_gone(void **state)
 {
-	struct world *w = mkworld();
+	struct world *w = mkworld_read();
 	uint32_t n = 16u << 20;
 	uint8_t *region = malloc(n), *dst = malloc(n);
 	unsigned want = 1;
