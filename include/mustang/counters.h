@@ -62,7 +62,7 @@ extern "C" {
 	X(tcp_zero_window_probes, "zero-window probes sent")                \
 	X(tcp_keepalive_probes, "keepalive probes sent")                    \
 	X(tcp_keepalive_drops, "connections dropped by keepalive")          \
-	X(tcp_timewait_recycled, "TIME_WAIT connections reused by a new SYN") \
+	X(tcp_tw_pool_recycled, "TIME_WAIT connections ended early: the control-block pool was full") \
 	X(tcp_delayed_acks, "ACKs sent by the delayed-ACK timer")           \
 	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed") \
 	X(steered_out, "TCP segments handed to the engine that owns their connection") \
@@ -96,7 +96,10 @@ extern "C" {
 	X(pony_flows_failed, "Pony flows failed (retries exhausted, reset by the peer)") \
 	X(pony_flows_evicted, "Pony idle flows evicted to make room")       \
 	X(pony_resets_sent, "Pony RESETs sent to a peer talking to a past flow") \
-	X(pony_stall_kicks, "Pony flows found with data to send, nothing in flight and no timer: pushed by the timer scan (a bug if not 0)")
+	X(pony_stall_kicks, "Pony flows found with data to send, nothing in flight and no timer: pushed by the timer scan (a bug if not 0)") \
+	X(tcp_tw_reused_connect, "TIME_WAIT tuples of ours taken over by an active open (RFC 6191, timestamps)") \
+	X(tcp_tw_reused_syn, "TIME_WAIT connections taken over by a newer SYN from the peer (RFC 6191)") \
+	X(tcp_connect_no_port, "active opens refused (EADDRNOTAVAIL): no ephemeral port to that destination is free or reusable")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \

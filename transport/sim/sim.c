@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -113,14 +114,17 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 	uint32_t tsvc = 0;
 	int err = ENOMEM;
 
-	if (!conf || conf->version != MST_SIM_VERSION) {
+	if (!conf || conf->version < 1 || conf->version > MST_SIM_VERSION) {
 		errno = EINVAL;
 		return NULL;
 	}
 	sim = calloc(1, sizeof(*sim));
 	if (!sim)
 		goto out;
-	sim->conf = *conf;
+	/* A version-1 caller's struct ends at bufs: read no further. */
+	memcpy(&sim->conf, conf,
+	       conf->version == 1 ? offsetof(struct mst_sim_conf, eph_lo) : sizeof(*conf));
+	conf = &sim->conf;
 	sim->now = conf->start_ns;
 	sim->n_bufs = conf->bufs ? conf->bufs : SIM_BUFS;
 	if (sim->n_bufs < 16 || sim->n_bufs > (1u << 20)) {
@@ -168,6 +172,12 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 	tc.timestamps = !conf->no_timestamps;
 	tc.wscale = !conf->no_wscale;
 	tc.syncookies = !conf->no_syncookies;
+	if (conf->eph_lo || conf->eph_hi) {
+		tc.eph_lo = conf->eph_lo;
+		tc.eph_hi = conf->eph_hi;
+	}
+	if (conf->tw_reuse_delay_ms)
+		tc.tw_reuse_delay_ms = conf->tw_reuse_delay_ms;
 	sim->ts = tcp_create(sim->ns, &tc, &sim->stats, sim->now);
 	if (!sim->ts) {
 		err = errno;

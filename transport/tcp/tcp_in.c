@@ -816,7 +816,7 @@ void tcp_input(void *stack, struct mst_pkt *p, uint32_t src, uint32_t dst, uint6
 	    tcp_listener_find(ts, s.dport) &&
 	    (((c->flags & TCPF_TS) && s.opts.has_ts) ? SEQ_GT(s.opts.ts_val, c->ts_recent)
 						      : SEQ_GT(s.seq, c->rcv_nxt))) {
-		MST_COUNT(ts->st, tcp_timewait_recycled);
+		MST_COUNT(ts->st, tcp_tw_reused_syn);
 		tcp_drop(ts, c, 0);
 		c = NULL;
 	}

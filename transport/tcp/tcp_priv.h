@@ -47,6 +47,7 @@ _Static_assert(sizeof(struct tcp_hdr) == TCP_HLEN, "TCP header is 20 bytes");
 #define TCP_SCORE_MAX 8      /* sender: SACKed ranges kept */
 #define TCP_DUPTHRESH 3
 #define TCP_QUICKACKS 16     /* ACK every segment at start */
+#define TCP_EPH_TABLE 1024   /* RFC 6056 Algorithm 4 table (power of 2) */
 
 /* Timer kinds (tw_timer.kind). */
 enum { TCP_T_RTX, TCP_T_DELACK, TCP_T_KEEP };
@@ -183,7 +184,7 @@ struct tcp_stack {
 	struct tcp_cb *listeners[64];  /* few listeners: linear scan */
 	struct tcp_listener_ext lext[64];
 	unsigned n_listeners;
-	uint16_t next_ephemeral;
+	uint32_t eph_table[TCP_EPH_TABLE]; /* RFC 6056 Alg. 4 per-destination-hash counters */
 	uint32_t services;
 	struct tcp_svc svc[3];         /* echo, discard, chargen */
 	tcp_event_fn default_fn;

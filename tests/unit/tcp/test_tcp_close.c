@@ -311,7 +311,50 @@ static void test_tcp_time_wait_reused_by_newer_syn(void **state)
 	th_input(c.sim, &t);
 	th_cexpect(&c, TH_SYN | TH_ACK, &s);
 	assert_int_equal(s.ack, t.seq + 1);
-	assert_int_equal(th_ctr(c.sim, "tcp_timewait_recycled"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_syn"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_pool_recycled"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* An active open that takes over our own TIME_WAIT on the same tuple (the
+ * range holds one port) starts beyond the old incarnation: ISS past the
+ * old snd_nxt and its last window (RFC 6191 §2, Linux's tw_snd_nxt +
+ * 65535 + 2) and a TSval past every old one, so the peer's PAWS tells the
+ * two apart. The ISN clock alone moves only 250 per ms. */
+static void test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old(void **state)
+{
+	struct mst_sim_conf conf;
+	struct th_conn c, c2;
+	struct th_seg syn, s;
+	uint32_t old_end, old_tsval;
+
+	(void)state;
+	th_conf(&conf);
+	conf.eph_lo = conf.eph_hi = 45000;
+	conf.tw_reuse_delay_ms = 5;
+	th_active_open(&c, th_sim_create(&conf), PORT, 1000, NULL, &syn);
+	assert_int_equal(c.port, 45000);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	old_end = s.seq + 1;
+	c.rcv_nxt = old_end;
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_cexpect(&c, TH_ACK, &s);
+	old_tsval = s.tsval;
+	assert_int_equal(mst_sim_conn_count(c.sim), 1); /* TIME_WAIT */
+	step_ms(c.sim, 4); /* under the delay: the only port is taken */
+	c2.fd = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, c2.fd, th_ip(TH_PEER_IP), PORT), -EADDRNOTAVAIL);
+	step_ms(c.sim, 2);
+	assert_int_equal(mst_sim_connect(c.sim, c2.fd, th_ip(TH_PEER_IP), PORT), -EINPROGRESS);
+	th_expect(c.sim, TH_SYN, &syn);
+	assert_int_equal(syn.sport, 45000);
+	assert_int_equal(syn.seq, old_end + 65537u);
+	assert_true(syn.has_ts && (int32_t)(syn.tsval - old_tsval) > 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_syn"), 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_pool_recycled"), 0);
 	mst_sim_destroy(c.sim);
 }
 
@@ -319,6 +362,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_active_close_fin_wait_to_time_wait),
+		cmocka_unit_test(test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old),
 		cmocka_unit_test(test_tcp_close_keeps_window_open_for_peer_fin),
 		cmocka_unit_test(test_tcp_passive_close_close_wait_last_ack),
 		cmocka_unit_test(test_tcp_last_ack_fin_retransmitted),
