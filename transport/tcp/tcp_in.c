@@ -529,7 +529,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		       struct mst_pkt *p)
 {
 	uint32_t wnd = fifo_free(&c->rx);
-	bool acceptable;
+	bool acceptable, ts_update;
 	bool fin = s->flags & TCP_FIN;
 
 	c->last_rx_ns = ts->now_ns;
@@ -601,12 +601,14 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		fin = false;
 		c->flags |= TCPF_ACK_NOW;
 	}
-	/* RFC 7323 §4.3: remember the timestamp to echo. */
-	if ((c->flags & TCPF_TS) && s->opts.has_ts && SEQ_LEQ(s->seq, c->rcv_nxt) &&
-	    SEQ_GEQ(s->opts.ts_val, c->ts_recent)) {
-		c->ts_recent = s->opts.ts_val;
-		c->ts_recent_ns = ts->now_ns;
-	}
+	/* RFC 7323 §4.3: the timestamp to echo is taken from a segment that
+	 * is acceptable and covers Last.ACK.sent (rcv_nxt, before this
+	 * segment's data moves it) — but only once its ACK has passed step 5
+	 * (RFC 9293 §3.10.7.4): a segment acknowledging data never sent, or a
+	 * RST or SYN answered by a challenge, must not raise TS.Recent, else
+	 * every later valid segment fails PAWS. */
+	ts_update = (c->flags & TCPF_TS) && s->opts.has_ts && SEQ_LEQ(s->seq, c->rcv_nxt) &&
+		    SEQ_GEQ(s->opts.ts_val, c->ts_recent);
 
 	/* 2. RST (RFC 5961 §3.2). */
 	if (s->flags & TCP_RST) {
@@ -686,6 +688,10 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 			net_free(ts->ns, p);
 			return;
 		}
+	}
+	if (ts_update) {
+		c->ts_recent = s->opts.ts_val;
+		c->ts_recent_ns = ts->now_ns;
 	}
 	if (c->state == TCP_TIME_WAIT) {
 		/* Only a retransmitted FIN is expected: ACK it, restart 2 MSL. */
