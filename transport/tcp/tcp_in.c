@@ -655,8 +655,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 	}
 	if (c->state == TCP_SYN_RECEIVED) {
 		if (!SEQ_GT(s->ack, c->snd_una) || SEQ_GT(s->ack, c->snd_max)) {
-			tcp_reply_reset(ts, s->dst, s->dport, s->src, s->sport, s->seq, s->ack, s->flags,
-					s->len);
+			tcp_send_reset_seq(ts, c, s->ack); /* the segment has ACK: §3.10.7.4 */
 			DROP(ts, p, tcp_ack_too_new);
 			return;
 		}

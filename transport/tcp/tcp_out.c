@@ -343,16 +343,37 @@ void tcp_send_syn(struct tcp_stack *ts, struct tcp_cb *c)
 		tcp_arm_rtx(ts, c);
 }
 
-void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c)
+/* RST on a connection. With timestamps negotiated it carries the option
+ * (RFC 7323 §3.2: SHOULD), so a peer applying PAWS-like checks to RSTs
+ * (Linux checks TSecr against what it sent) does not discard it; TSecr is
+ * 0 when the ACK bit is off (§3.2). */
+static void reset_on_conn(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, uint8_t flags)
 {
+	struct tcp_opts o;
 	struct seg s;
 
 	seg_init(&s, c);
-	s.seq = c->snd_nxt;
-	s.ack = c->rcv_nxt;
-	s.flags = TCP_RST | (c->state == TCP_SYN_SENT ? 0 : TCP_ACK);
+	s.seq = seq;
+	s.ack = (flags & TCP_ACK) ? c->rcv_nxt : 0;
+	s.flags = flags;
+	if (c->flags & TCPF_TS) {
+		fill_opts(ts, c, &o, false, 0);
+		if (!(flags & TCP_ACK))
+			o.ts_ecr = 0;
+		s.opts = &o;
+	}
 	(void)xmit(ts, &s);
 	MST_COUNT(ts->st, tcp_resets_sent);
+}
+
+void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	reset_on_conn(ts, c, c->snd_nxt, TCP_RST | (c->state == TCP_SYN_SENT ? 0 : TCP_ACK));
+}
+
+void tcp_send_reset_seq(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seg_ack)
+{
+	reset_on_conn(ts, c, seg_ack, TCP_RST);
 }
 
 void tcp_reply_reset(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,

@@ -229,6 +229,9 @@ void tcp_send_syn(struct tcp_stack *ts, struct tcp_cb *c);      /* SYN or SYN-AC
 void tcp_send_probe(struct tcp_stack *ts, struct tcp_cb *c);    /* seq snd_una-1, no data */
 int tcp_retransmit(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, uint32_t max_len);
 void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c);
+/* <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK on connection c (with
+ * c's timestamp option when negotiated). */
+void tcp_send_reset_seq(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seg_ack);
 /* RST in reply to a segment with no connection (RFC 9293 §3.10.7.1). */
 void tcp_reply_reset(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
 		     uint16_t rport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,

@@ -208,6 +208,83 @@ static void test_tcp_linger0_close_sends_rst(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 7323 §3.2: on a connection that negotiated timestamps the RST
+ * carries the option too (TSval from our clock, TSecr TS.Recent); without
+ * them it carries none. */
+static void test_tcp_rst_carries_timestamps_when_negotiated(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_opts o = th_syn_opts();
+	struct th_seg s;
+	uint32_t last_tsval;
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	assert_true(c.ts);
+	th_send(&c, TH_ACK | TH_PSH, "x", 1);
+	th_cexpect(&c, TH_ACK, &s);
+	last_tsval = s.tsval;
+	mst_sim_advance(c.sim, TH_MS(5));
+	assert_int_equal(mst_sim_setsockopt(c.sim, c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, &s);
+	assert_true(s.has_ts);
+	assert_int_equal(s.tsecr, c.tsval);
+	assert_true((int32_t)(s.tsval - last_tsval) >= 5);
+	mst_sim_destroy(c.sim);
+
+	o.ts = false;
+	th_passive_open(&c, th_sim_default(), PORT, 1, &o, NULL);
+	assert_false(c.ts);
+	assert_int_equal(mst_sim_setsockopt(c.sim, c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, &s);
+	assert_false(s.has_ts);
+	mst_sim_destroy(c.sim);
+}
+
+/* SYN_RECEIVED, an ACK that does not acknowledge our SYN: <SEQ=SEG.ACK>
+ * <CTL=RST> (RFC 9293 §3.10.7.4), with the timestamps the SYN negotiated
+ * and TSecr 0 (no ACK bit, RFC 7323 §3.2). */
+static void test_tcp_syn_received_bad_ack_rst_has_timestamps(void **state)
+{
+	(void)state;
+	struct mst_sim *sim = th_sim_default();
+	int lfd = mst_sim_socket(sim, 1);
+	struct th_seg sa, rst;
+	struct th_tx t;
+
+	assert_int_equal(mst_sim_bind(sim, lfd, PORT), 0);
+	assert_int_equal(mst_sim_listen(sim, lfd, 4), 0);
+	memset(&t, 0, sizeof(t));
+	t.sport = TH_PEER_PORT;
+	t.dport = PORT;
+	t.seq = 100;
+	t.flags = TH_SYN;
+	t.win = 65535;
+	t.opts = th_syn_opts();
+	t.opts.tsval = 1000;
+	th_input(sim, &t);
+	th_expect(sim, TH_SYN | TH_ACK, &sa);
+	assert_true(sa.has_ts);
+	t.flags = TH_ACK;
+	t.seq = 101;
+	t.ack = sa.seq; /* our ISS: not an ACK of the SYN */
+	t.opts = TH_OPTS_NONE;
+	t.opts.ts = true;
+	t.opts.tsval = 1001;
+	t.opts.tsecr = sa.tsval;
+	th_input(sim, &t);
+	th_expect(sim, TH_RST, &rst);
+	assert_int_equal(rst.seq, sa.seq);
+	assert_true(rst.has_ts);
+	assert_int_equal(rst.tsecr, 0);
+	assert_true((int32_t)(rst.tsval - sa.tsval) >= 0);
+	assert_int_equal(th_ctr(sim, "tcp_ack_too_new"), 1);
+	mst_sim_destroy(sim);
+}
+
 /* An exact RST in each synchronized state the app can still observe. */
 static void test_tcp_rst_received_in_each_state(void **state)
 {
@@ -370,6 +447,8 @@ int main(void)
 		cmocka_unit_test(test_tcp_half_close_still_receives),
 		cmocka_unit_test(test_tcp_close_with_unread_data_sends_rst),
 		cmocka_unit_test(test_tcp_linger0_close_sends_rst),
+		cmocka_unit_test(test_tcp_rst_carries_timestamps_when_negotiated),
+		cmocka_unit_test(test_tcp_syn_received_bad_ack_rst_has_timestamps),
 		cmocka_unit_test(test_tcp_rst_received_in_each_state),
 		cmocka_unit_test(test_tcp_rst_in_syn_sent),
 		cmocka_unit_test(test_tcp_time_wait_reused_by_newer_syn),
