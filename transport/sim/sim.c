@@ -47,7 +47,9 @@ struct sim_fd {
 	bool listening;
 	uint16_t port;              /* bound, host order */
 	struct tcp_cb *c;
+	int rcvbuf, sndbuf;         /* SO_RCVBUF/SO_SNDBUF set before connect/listen, 0 none */
 };
+
 
 struct mst_sim {
 	struct mst_sim_conf conf;
@@ -379,6 +381,16 @@ int mst_sim_bind(struct mst_sim *sim, int fd, uint16_t port)
 	return 0;
 }
 
+/* Buffer sizes set before the connection existed go to it (the stack
+ * default is not touched). */
+static void apply_pending_bufs(struct mst_sim *sim, struct sim_fd *f)
+{
+	if (f->rcvbuf)
+		tcp_setopt(sim->ts, f->c, TCP_SO_RCVBUF, f->rcvbuf);
+	if (f->sndbuf)
+		tcp_setopt(sim->ts, f->c, TCP_SO_SNDBUF, f->sndbuf);
+}
+
 int mst_sim_listen(struct mst_sim *sim, int fd, int backlog)
 {
 	struct sim_fd *f = get_fd(sim, fd);
@@ -394,6 +406,7 @@ int mst_sim_listen(struct mst_sim *sim, int fd, int backlog)
 	if (rc)
 		return rc;
 	f->listening = true;
+	apply_pending_bufs(sim, f);
 	return 0;
 }
 
@@ -439,6 +452,7 @@ int mst_sim_connect(struct mst_sim *sim, int fd, uint32_t ip, uint16_t port)
 	if (rc)
 		return rc;
 	tcp_set_user(f->c, f);
+	apply_pending_bufs(sim, f); /* after the SYN: its window may be larger */
 	return -EINPROGRESS;
 }
 
@@ -565,13 +579,11 @@ int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, cons
 		return -ENOPROTOOPT;
 apply:
 	if (!f->c) {
-		/* Before connect: buffer sizes go to the stack defaults; other
-		 * options need the connection (as in the tcp_* API). */
+		/* Before connect: buffer sizes wait for the connection (as
+		 * libmustang does); other options need it (as the tcp_* API). */
 		if (o == TCP_SO_RCVBUF || o == TCP_SO_SNDBUF) {
-			struct tcp_cb tmp;
-
-			memset(&tmp, 0, sizeof(tmp));
-			return tcp_setopt(sim->ts, &tmp, o, v);
+			*(o == TCP_SO_RCVBUF ? &f->rcvbuf : &f->sndbuf) = v ? v : 1; /* 0: the minimum */
+			return 0;
 		}
 		return -ENOTCONN;
 	}

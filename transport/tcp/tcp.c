@@ -739,7 +739,7 @@ size_t tcp_writable(const struct tcp_cb *c)
 {
 	if (c->flags & TCPF_SHUT_WR)
 		return 0;
-	return fifo_free(&c->tx);
+	return tcp_tx_room(c);
 }
 
 ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len)
@@ -766,7 +766,8 @@ ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t
 	}
 	if (len == 0)
 		return 0;
-	n = fifo_write(&c->tx, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	n = tcp_tx_room(c); /* SO_SNDBUF: what may be queued, sent or not */
+	n = fifo_write(&c->tx, buf, len > n ? n : (uint32_t)len);
 	if (n == 0)
 		return -EAGAIN;
 	tcp_output(ts, c);
@@ -779,14 +780,15 @@ ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t
  * §3.8.6.2.2, receiver SWS avoidance). */
 static void window_update(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n)
 {
-	uint32_t adv_left, now_wnd;
+	uint32_t adv_left, now_wnd, half;
 
 	if (!n || c->state < TCP_ESTABLISHED || c->state == TCP_TIME_WAIT ||
 	    (c->flags & TCPF_FIN_RCVD))
 		return;
 	adv_left = c->rcv_adv - c->rcv_nxt;
 	now_wnd = tcp_rcv_window(c);
-	if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + c->rx.size / 2 ||
+	half = (c->rcvbuf && c->rcvbuf < c->rx.size ? c->rcvbuf : c->rx.size) / 2;
+	if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + half ||
 	    (adv_left < c->adv_mss && now_wnd >= c->adv_mss))
 		tcp_send_ack(ts, c);
 }
@@ -978,6 +980,25 @@ void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
 	tcp_flush_events(ts);
 }
 
+static void set_buf_limit(const struct tcp_stack *ts, const struct tcp_cb *c, uint32_t *lim,
+			  uint32_t fifo_size, int val)
+{
+	uint32_t v = (uint32_t)val; /* negative: huge, clamped below */
+	uint32_t max = fifo_size ? fifo_size : (lim == &c->rcvbuf ? ts->conf.rx_buf : ts->conf.tx_buf);
+
+	if (v < TCP_BUF_MIN)
+		v = TCP_BUF_MIN;
+	if (v > max)
+		v = max;
+	*lim = v == fifo_size ? 0 : v;
+}
+
+void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l)
+{
+	c->rcvbuf = l->rcvbuf && l->rcvbuf < c->rx.size ? l->rcvbuf : 0;
+	c->sndbuf = l->sndbuf && l->sndbuf < c->tx.size ? l->sndbuf : 0;
+}
+
 int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val)
 {
 	switch (opt) {
@@ -1030,14 +1051,20 @@ int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 		return 0;
 	case TCP_SO_RCVBUF:
 	case TCP_SO_SNDBUF:
-		/* Buffers are sized when the connection is created (the FIFOs
-		 * are its socket buffers); set the stack default instead. */
-		if (val < 4096)
-			return -EINVAL;
-		if (opt == TCP_SO_RCVBUF)
-			ts->conf.rx_buf = clamp_buf((uint32_t)val);
-		else
-			ts->conf.tx_buf = clamp_buf((uint32_t)val);
+		/* Per connection, the stack default untouched. The FIFO was sized
+		 * when the connection was made (for an app it is a slot of its
+		 * segment), so the option sets how much of it is used: clamped
+		 * to [TCP_BUF_MIN, FIFO size] as Linux clamps to its minimum
+		 * and wmem_max/rmem_max (a negative int is "as large as
+		 * possible", as Linux reads it unsigned). A listener's values go
+		 * to the connections it makes. */
+		set_buf_limit(ts, c, opt == TCP_SO_RCVBUF ? &c->rcvbuf : &c->sndbuf,
+			      opt == TCP_SO_RCVBUF ? c->rx.size : c->tx.size, val);
+		if (opt == TCP_SO_RCVBUF && c->state >= TCP_ESTABLISHED)
+			window_update(ts, c, 1); /* a larger window: say so */
+		if (opt == TCP_SO_SNDBUF && tcp_tx_room(c) && c->state >= TCP_ESTABLISHED)
+			tcp_event(ts, c, TCP_EV_WRITABLE);
+		tcp_flush_events(ts);
 		return 0;
 	case TCP_SO_CONGESTION:
 	case TCP_SO_ERROR:
@@ -1047,9 +1074,17 @@ int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 	return -ENOPROTOOPT;
 }
 
+/* The buffer in effect: the limit if any, else the FIFO (a listener has
+ * none: what its connections get). */
+static uint32_t buf_of(uint32_t lim, uint32_t fifo_size, uint32_t conf_size)
+{
+	uint32_t size = fifo_size ? fifo_size : conf_size;
+
+	return lim && lim < size ? lim : size;
+}
+
 int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int *val)
 {
-	(void)ts;
 	switch (opt) {
 	case TCP_SO_NODELAY:
 		*val = !!(c->flags & TCPF_NODELAY);
@@ -1070,10 +1105,10 @@ int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 		*val = c->state >= TCP_ESTABLISHED ? c->mss : c->adv_mss;
 		return 0;
 	case TCP_SO_RCVBUF:
-		*val = (int)c->rx.size;
+		*val = (int)buf_of(c->rcvbuf, c->rx.size, ts->conf.rx_buf);
 		return 0;
 	case TCP_SO_SNDBUF:
-		*val = (int)c->tx.size;
+		*val = (int)buf_of(c->sndbuf, c->tx.size, ts->conf.tx_buf);
 		return 0;
 	case TCP_SO_ERROR:
 		*val = c->err;

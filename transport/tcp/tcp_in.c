@@ -136,6 +136,7 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 			}
 			c->flags |= TCPF_PASSIVE;
 			c->listener = l;
+			tcp_inherit_bufs(c, l);
 			c->iss = s->ack - 1;
 			c->irs = s->seq - 1;
 			c->rcv_nxt = s->seq;
@@ -204,6 +205,7 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 	}
 	c->flags |= TCPF_PASSIVE;
 	c->listener = l;
+	tcp_inherit_bufs(c, l);
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
 	syn_options(ts, c, s);

@@ -47,6 +47,7 @@ _Static_assert(sizeof(struct tcp_hdr) == TCP_HLEN, "TCP header is 20 bytes");
 #define TCP_SCORE_MAX 8      /* sender: SACKed ranges kept */
 #define TCP_DUPTHRESH 3
 #define TCP_QUICKACKS 16     /* ACK every segment at start */
+#define TCP_BUF_MIN 4096     /* smallest SO_RCVBUF / SO_SNDBUF */
 #define TCP_EPH_TABLE 1024   /* RFC 6056 Algorithm 4 table (power of 2) */
 
 /* Timer kinds (tw_timer.kind). */
@@ -137,6 +138,7 @@ struct tcp_cb {
 	const struct tcp_fifo_ops *fops; /* where rx/tx memory came from (NULL: heap) */
 	void *fcookie;
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
+	uint32_t rcvbuf, sndbuf;       /* SO_RCVBUF/SO_SNDBUF: bytes of rx/tx usable, 0 = all */
 	int err;                       /* pending error for the app (positive errno) */
 
 	/* app side */
@@ -221,6 +223,26 @@ void tcp_accept_enqueue(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_init_cc(struct tcp_stack *ts, struct tcp_cb *c);
 uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c);
 uint8_t tcp_pick_wscale(uint32_t bufsize);
+/* A passive connection takes its listener's SO_RCVBUF/SO_SNDBUF. */
+void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l);
+/* Room in the RX FIFO within SO_RCVBUF / in the TX FIFO within SO_SNDBUF. */
+static inline uint32_t tcp_rx_room(const struct tcp_cb *c)
+{
+	uint32_t used = fifo_used(&c->rx);
+
+	if (!c->rcvbuf || c->rcvbuf >= c->rx.size)
+		return c->rx.size - used;
+	return used >= c->rcvbuf ? 0 : c->rcvbuf - used;
+}
+
+static inline uint32_t tcp_tx_room(const struct tcp_cb *c)
+{
+	uint32_t used = fifo_used(&c->tx);
+
+	if (!c->sndbuf || c->sndbuf >= c->tx.size)
+		return c->tx.size - used;
+	return used >= c->sndbuf ? 0 : c->sndbuf - used;
+}
 
 /* tcp_out.c */
 int tcp_output(struct tcp_stack *ts, struct tcp_cb *c);
