@@ -370,13 +370,7 @@ static void test_tcp_so_rcvbuf_per_connection_limits_window(void **state)
 		struct th_tx t;
 		struct th_seg sa;
 
-		memset(&t, 0, sizeof(t));
-		t.sport = c.pport;
-		t.dport = PORT;
-		t.seq = 1;
-		t.flags = TH_SYN;
-		t.win = 65535;
-		t.opts = TH_OPTS_NONE;
+		syn_to(c.sim, c.pport, PORT, 1, &t);
 		th_input(c.sim, &t);
 		th_expect(c.sim, TH_SYN | TH_ACK, &sa);
 		assert_int_equal(sa.win, 16384);
@@ -458,13 +452,7 @@ static void test_tcp_so_rcvbuf_inherited_from_listener(void **state)
 	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
 	assert_int_equal(setint(c.sim, c.lfd, SO_RCVBUF, 16384), 0);
 	assert_int_equal(getint(c.sim, c.lfd, SO_RCVBUF), 16384);
-	memset(&t, 0, sizeof(t));
-	t.sport = TH_PEER_PORT + 1;
-	t.dport = PORT;
-	t.seq = 500;
-	t.flags = TH_SYN;
-	t.win = 65535;
-	t.opts = TH_OPTS_NONE;
+	syn_to(c.sim, TH_PEER_PORT + 1, PORT, 500, &t);
 	th_input(c.sim, &t);
 	th_expect(c.sim, TH_SYN | TH_ACK, &sa);
 	assert_int_equal(sa.win, 16384);
