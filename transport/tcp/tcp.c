@@ -282,11 +282,13 @@ static bool tw_recycle_oldest(struct tcp_stack *ts)
 {
 	struct tcp_cb *c = ts->tw_head;
 
+	/* One the app still holds (shut down, not closed) must stay valid. */
+	while (c && !(c->flags & TCPF_APP_CLOSED))
+		c = c->tw_next;
 	if (!c)
 		return false;
 	MST_COUNT(ts->st, tcp_tw_pool_recycled);
-	c->flags |= TCPF_APP_CLOSED; /* nobody holds it: release now */
-	tcp_drop(ts, c, 0);
+	tcp_drop(ts, c, 0); /* app-closed: released now */
 	return ts->free_list != NULL;
 }
 
@@ -626,7 +628,10 @@ static bool tw_reusable(const struct tcp_stack *ts, const struct tcp_cb *old)
 	uint64_t delay = (uint64_t)(ts->conf.tw_reuse_delay_ms ? ts->conf.tw_reuse_delay_ms : 1) *
 			 1000000u;
 
-	return old->state == TCP_TIME_WAIT && (old->flags & TCPF_TS) && ts->now_ns >= last + delay;
+	/* ... and only one the app has closed: a handle it still holds must
+	 * stay valid (shutdown() then TIME_WAIT before close()). */
+	return old->state == TCP_TIME_WAIT && (old->flags & TCPF_TS) &&
+	       (old->flags & TCPF_APP_CLOSED) && ts->now_ns >= last + delay;
 }
 
 /* Is the tuple free for an active open? A reusable TIME_WAIT is ended
@@ -643,8 +648,7 @@ static bool tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uin
 	MST_COUNT(ts->st, tcp_tw_reused_connect);
 	*old_nxt = old->snd_max;
 	*reused = true;
-	old->flags |= TCPF_APP_CLOSED;
-	tcp_drop(ts, old, 0);
+	tcp_drop(ts, old, 0); /* app-closed: freed now */
 	return true;
 }
 

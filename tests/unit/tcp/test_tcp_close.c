@@ -435,11 +435,47 @@ static void test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* A TIME_WAIT the app still holds (shutdown(), FIN exchange, no close())
+ * is never taken over by an active open, however old: its handle stays
+ * valid. Once closed, the tuple may be reused. */
+static void test_tcp_connect_never_reuses_timewait_app_still_holds(void **state)
+{
+	struct mst_sim_conf conf;
+	struct th_conn c;
+	struct th_seg s;
+	int fd2, fd3;
+
+	(void)state;
+	th_conf(&conf);
+	conf.eph_lo = conf.eph_hi = 45001;
+	conf.tw_reuse_delay_ms = 5;
+	th_active_open(&c, th_sim_create(&conf), PORT, 1000, NULL, NULL);
+	assert_int_equal(mst_sim_shutdown(c.sim, c.fd, SHUT_WR), 0);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	c.rcv_nxt = s.seq + 1;
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_cexpect(&c, TH_ACK, NULL);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT);
+	step_ms(c.sim, 1000);
+	fd2 = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, fd2, th_ip(TH_PEER_IP), PORT), -EADDRNOTAVAIL);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT); /* still ours */
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 0);
+	assert_int_equal(mst_sim_close(c.sim, c.fd), 0);
+	fd3 = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, fd3, th_ip(TH_PEER_IP), PORT), -EINPROGRESS);
+	th_expect(c.sim, TH_SYN, &s);
+	assert_int_equal(s.sport, 45001);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 1);
+	mst_sim_destroy(c.sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_active_close_fin_wait_to_time_wait),
 		cmocka_unit_test(test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old),
+		cmocka_unit_test(test_tcp_connect_never_reuses_timewait_app_still_holds),
 		cmocka_unit_test(test_tcp_close_keeps_window_open_for_peer_fin),
 		cmocka_unit_test(test_tcp_passive_close_close_wait_last_ack),
 		cmocka_unit_test(test_tcp_last_ack_fin_retransmitted),
