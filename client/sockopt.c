@@ -6,9 +6,10 @@
  * library without a round trip. SO_RCVBUF/SO_SNDBUF on a stream socket
  * are per socket and cap how much of its FIFO is used (the FIFOs are
  * fixed slots of the segment: docs/decisions.md): the engine limits the
- * window it offers, the library what it queues. Datagram sockets have no TCP options
- * (ENOPROTOOPT, as Linux's UDP); their SO_REUSEADDR/SO_KEEPALIVE are kept
- * by the library (no effect on UDP in mustangd either).
+ * window it offers, the library what it queues. Datagram sockets have no
+ * TCP options (ENOPROTOOPT, as Linux's UDP); their SO_REUSEADDR and
+ * SO_KEEPALIVE are kept by the library (no effect on UDP in mustangd
+ * either).
  */
 #include <errno.h>
 #include <netinet/in.h>
