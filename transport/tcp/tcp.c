@@ -11,6 +11,10 @@
  * keyed hash of the 4-tuple with chaining (O(1) expected, keyed so a peer
  * cannot aim many tuples at one bucket). Socket buffers (the FIFOs) are
  * allocated per connection when it is created, never per packet.
+ *
+ * Active opens: tcp_connect() -> pick_ephemeral() (RFC 6056 Algorithm 4
+ * over conf.eph_lo..eph_hi) -> tuple_free() (free, or our TIME_WAIT that
+ * tw_reusable() allows: RFC 6191 with timestamps) -> tcp_cb_new().
  */
 #include <errno.h>
 #include <stdlib.h>
