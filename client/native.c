@@ -168,7 +168,7 @@ static int tx_space(uint32_t idx, uint32_t *fr)
 	used = s->tx_tail - ld_acq(&s->tx_head); /* F4 */
 	if (used > s->tx_size)
 		return -EIO;
-	*fr = s->tx_size - used;
+	*fr = used >= sock_tx_limit(idx) ? 0 : sock_tx_limit(idx) - used;
 	return 0;
 }
 

@@ -54,6 +54,7 @@ struct lsock {
 	uint16_t bound_port;
 	int32_t err_ack;           /* shm error value already taken by SO_ERROR
 				    * (the engine may republish it late) */
+	uint32_t rcvbuf, sndbuf;   /* SO_RCVBUF/SO_SNDBUF as set (clamped), 0 = the FIFO */
 	uint32_t pend_mask;        /* options set before the connection existed */
 	uint32_t pend_val[16];     /* ... their values, by MST_OPT_* */
 };
@@ -142,6 +143,7 @@ int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram);
 uint32_t sock_readiness(uint32_t idx);          /* POLL* bits now */
 int sock_error_pending(uint32_t idx);          /* positive errno or 0 */
 bool sock_fifo_ok(uint32_t idx);                /* FIFO geometry sane */
+uint32_t sock_tx_limit(uint32_t idx);           /* TX bytes the app may queue (SO_SNDBUF) */
 void sock_apply_pending_opts(struct thr *t, uint32_t idx);
 void sock_rx_doorbell(struct thr *t, uint32_t idx, uint32_t head, uint32_t before);
 int sock_tx_state(uint32_t idx);                /* 0 or -errno for send */

@@ -89,6 +89,7 @@ int sock_open(struct thr *t, int32_t idx, int nonblock, int dgram)
 	ls->peer_port = ls->bound_port = 0;
 	ls->err_ack = 0;
 	ls->pend_mask = 0;
+	ls->rcvbuf = ls->sndbuf = 0;
 	__atomic_store_n(&ls->waiters, 0, __ATOMIC_RELAXED);
 	__atomic_store_n(&ls->notify_qp, t->qp, __ATOMIC_RELAXED); /* creator gets READY */
 	__atomic_store_n(&ls->open, 1, __ATOMIC_RELEASE);
@@ -120,13 +121,21 @@ static uint32_t tx_free(uint32_t idx, bool *bad)
 {
 	struct mst_shm_sock *s = ssock(idx);
 	uint32_t used = s->tx_tail - ld_acq(&s->tx_head); /* F4 */
+	uint32_t lim = sock_tx_limit(idx);
 
 	if (!sock_fifo_ok(idx)) {
 		*bad = false;
 		return 0;
 	}
 	*bad = used > s->tx_size;
-	return *bad ? 0 : s->tx_size - used;
+	return *bad || used >= lim ? 0 : lim - used;
+}
+
+uint32_t sock_tx_limit(uint32_t idx)
+{
+	uint32_t lim = mst_lib.ls[idx].sndbuf, size = ssock(idx)->tx_size;
+
+	return lim && lim < size ? lim : size; /* SO_SNDBUF: the app's own cap */
 }
 
 /* Datagram socket: readable while a record is published (an impossible
@@ -175,7 +184,7 @@ uint32_t sock_readiness(uint32_t idx)
 	if (eof)
 		mask |= POLLRDHUP;
 	fr = tx_free(idx, &bad2);
-	used = s->tx_size - fr;
+	used = s->tx_tail - ld_acq(&s->tx_head); /* F4 */
 	if (bad || bad2)
 		mask |= POLLERR;
 	switch (state) {
@@ -379,6 +388,10 @@ MST_EXPORT int mst_listen(int fd, int backlog)
 	if (r < 0)
 		RET_ERR(-r);
 	ls->listening = 1;
+	/* Buffer sizes set before listen() go to the listener, which hands
+	 * them to its connections; the engine keeps no other option there. */
+	ls->pend_mask &= (1u << MST_OPT_RCVBUF) | (1u << MST_OPT_SNDBUF);
+	sock_apply_pending_opts(t, idx);
 	return 0;
 }
 
@@ -438,6 +451,8 @@ MST_EXPORT int mst_accept4(int fd, struct sockaddr *addr, socklen_t *len, int fl
 	if (r < 0)
 		RET_ERR(-r);
 	nls = &mst_lib.ls[r - MST_FD_SOCK_BASE];
+	nls->rcvbuf = ls->rcvbuf; /* the engine gave the connection the listener's */
+	nls->sndbuf = ls->sndbuf;
 	nls->peer_ip = (uint32_t)m.b;
 	nls->peer_port = (uint16_t)m.c;
 	fill_sin(addr, len, nls->peer_ip, nls->peer_port);

@@ -3,9 +3,13 @@
  * mst_setsockopt / mst_getsockopt: map SOL_SOCKET and IPPROTO_TCP options
  * onto SETOPT/GETOPT commands (MST_OPT_*), with Linux's argument checks.
  * SO_RCVBUF/SO_SNDBUF/SO_TYPE/... are answered from the segment and the
- * library without a round trip. Datagram sockets have no TCP options
- * (ENOPROTOOPT, as Linux's UDP); their SO_REUSEADDR/SO_KEEPALIVE are kept
- * by the library (no effect on UDP in mustangd either).
+ * library without a round trip. SO_RCVBUF/SO_SNDBUF on a stream socket
+ * are per socket and cap how much of its FIFO is used (the FIFOs are
+ * fixed slots of the segment: docs/decisions.md): the engine limits the
+ * window it offers, the library what it queues. Datagram sockets have no
+ * TCP options (ENOPROTOOPT, as Linux's UDP); their SO_REUSEADDR and
+ * SO_KEEPALIVE are kept by the library (no effect on UDP in mustangd
+ * either).
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -113,6 +117,35 @@ static int getopt_(uint32_t idx, int opt, uint64_t *v)
 	return 0;
 }
 
+/* Clamped as Linux clamps (never EINVAL): to [MST_BUF_MIN, FIFO size], a
+ * negative value read unsigned (as large as possible). Before the
+ * connection exists the FIFO size is not known: the engine clamps then,
+ * and getsockopt() reports min(value, FIFO) once it is. */
+#define MST_BUF_MIN 4096u /* = TCP_BUF_MIN */
+
+static uint32_t buf_clamp(uint32_t v, uint32_t fifo)
+{
+	if (v < MST_BUF_MIN)
+		v = MST_BUF_MIN;
+	return fifo && v > fifo ? fifo : v;
+}
+
+static int set_bufsize(uint32_t idx, struct lsock *ls, bool rcv, int v)
+{
+	struct mst_shm_sock *s = &mst_lib.socks[idx];
+	uint32_t c;
+	int r;
+
+	if (ls->dgram)
+		return 0; /* datagram FIFOs: fixed, as before */
+	c = buf_clamp((uint32_t)v, rcv ? s->rx_size : s->tx_size);
+	r = setopt(idx, rcv ? MST_OPT_RCVBUF : MST_OPT_SNDBUF, c);
+	if (r < 0)
+		RET_ERR(-r);
+	*(rcv ? &ls->rcvbuf : &ls->sndbuf) = c;
+	return 0;
+}
+
 MST_EXPORT int mst_setsockopt(int fd, int level, int name, const void *val, socklen_t len)
 {
 	struct lsock *ls;
@@ -142,7 +175,7 @@ MST_EXPORT int mst_setsockopt(int fd, int level, int name, const void *val, sock
 		RET_ERR(EINVAL);
 	memcpy(&v, val, sizeof(v));
 	if (level == SOL_SOCKET && (name == SO_RCVBUF || name == SO_SNDBUF))
-		return 0; /* FIFO sizes are fixed at creation */
+		return set_bufsize(idx, ls, name == SO_RCVBUF, v);
 	opt = opt_of(level, name);
 	if (!opt)
 		RET_ERR(ENOPROTOOPT);
@@ -204,8 +237,12 @@ MST_EXPORT int mst_getsockopt(int fd, int level, int name, void *val, socklen_t 
 			*len = *len < sizeof(l) ? *len : (socklen_t)sizeof(l);
 			return 0;
 		}
-		case SO_RCVBUF: iv = (int)s->rx_size; goto out_int;
-		case SO_SNDBUF: iv = (int)s->tx_size; goto out_int;
+		case SO_RCVBUF:
+			iv = (int)(ls->rcvbuf ? buf_clamp(ls->rcvbuf, s->rx_size) : s->rx_size);
+			goto out_int;
+		case SO_SNDBUF:
+			iv = (int)(ls->sndbuf ? buf_clamp(ls->sndbuf, s->tx_size) : s->tx_size);
+			goto out_int;
 		case SO_TYPE: iv = ls->dgram ? SOCK_DGRAM : SOCK_STREAM; goto out_int;
 		case SO_DOMAIN: iv = AF_INET; goto out_int;
 		case SO_PROTOCOL: iv = ls->dgram ? IPPROTO_UDP : IPPROTO_TCP; goto out_int;

@@ -536,6 +536,7 @@ NUM_SETTER(set_tcp_max_conns, tcp_max_conns, uint32_t, 16, 1u << 24)
 NUM_SETTER(set_tcp_timewait, tcp_timewait_ms, uint32_t, 0, 600000)
 NUM_SETTER(set_tcp_rto_min, tcp_rto_min_ms, uint32_t, 1, 60000)
 NUM_SETTER(set_tcp_rto_max, tcp_rto_max_ms, uint32_t, 100, 600000)
+NUM_SETTER(set_tcp_tw_reuse, tcp_tw_reuse_delay_ms, uint32_t, 1, 600000)
 NUM_SETTER(set_app_arena, app_arena_mb, unsigned, 16, 65536)
 NUM_SETTER(set_pony_port, pony_port, uint16_t, 0, 65535)
 NUM_SETTER(set_pony_max_msg, pony_max_msg, uint32_t, 1, 1u << 30)
@@ -571,6 +572,31 @@ static int set_tcp_syncookies(struct mst_config *c, const char *v, const char *c
 		c->tcp_syncookies = false;
 	else
 		return fail(err, errlen, "%s: expected yes or no, got \"%s\"", ctx, v);
+	return 0;
+}
+
+/* LO-HI, inclusive, as Linux's ip_local_port_range. */
+static int set_tcp_eph(struct mst_config *c, const char *v, const char *ctx, char *err,
+		       size_t errlen)
+{
+	const char *dash = strchr(v, '-');
+	unsigned long lo, hi;
+	char buf[8];
+	int rc;
+
+	if (!dash || (size_t)(dash - v) >= sizeof(buf))
+		return fail(err, errlen, "%s: expected LO-HI, e.g. 32768-60999, got \"%s\"", ctx, v);
+	memcpy(buf, v, (size_t)(dash - v));
+	buf[dash - v] = '\0';
+	rc = parse_uint(ctx, buf, 1, 65535, &lo, err, errlen);
+	if (rc == 0)
+		rc = parse_uint(ctx, dash + 1, 1, 65535, &hi, err, errlen);
+	if (rc)
+		return rc;
+	if (hi < lo)
+		return fail(err, errlen, "%s: %lu-%lu is an empty range", ctx, lo, hi);
+	c->tcp_eph_lo = (uint16_t)lo;
+	c->tcp_eph_hi = (uint16_t)hi;
 	return 0;
 }
 
@@ -627,6 +653,11 @@ static const struct opt opts[] = {
 	  set_tcp_rto_max },
 	{ "tcp-syncookies", "yes|no", "answer with SYN cookies when the SYN queue is full (default yes)",
 	  set_tcp_syncookies },
+	{ "tcp-ephemeral-ports", "LO-HI", "local ports of active opens, 1..65535 (default 32768-60999)",
+	  set_tcp_eph },
+	{ "tcp-tw-reuse-delay-ms", "N",
+	  "an active open may reuse our TIME_WAIT tuple this long after its last segment (timestamps on), 1..600000 (default 1000)",
+	  set_tcp_tw_reuse },
 	{ "app-arena-mb", "N",
 	  "socket buffer arena per attached app, MiB, 16..65536 (default 1024; memory is used only as touched)",
 	  set_app_arena },
@@ -695,6 +726,9 @@ void mst_config_defaults(struct mst_config *c)
 	c->tcp_rto_min_ms = 200;
 	c->tcp_rto_max_ms = 60000;
 	c->tcp_syncookies = true;
+	c->tcp_eph_lo = 32768;
+	c->tcp_eph_hi = 60999;
+	c->tcp_tw_reuse_delay_ms = 1000;
 	c->app_arena_mb = 1024;
 	c->pony_port = 7400;            /* = PONY_DEFAULT_PORT */
 	c->pony_max_msg = 16u << 20;    /* = PONY_DEFAULT_MAX_MSG */

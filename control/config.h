@@ -80,6 +80,8 @@ struct mst_config {
 	uint32_t tcp_rto_min_ms;       /* default 200 */
 	uint32_t tcp_rto_max_ms;       /* default 60000 */
 	bool tcp_syncookies;           /* default yes */
+	uint16_t tcp_eph_lo, tcp_eph_hi; /* ephemeral ports, inclusive, default 32768-60999 */
+	uint32_t tcp_tw_reuse_delay_ms; /* active opens reuse our TIME_WAIT after this, default 1000 */
 	unsigned app_arena_mb;         /* FIFO arena per attached app, MiB (sparse), default 1024 */
 	/* Pony (transport/pony; 0 in a CC/timer field = the transport's default) */
 	uint16_t pony_port;            /* UDP port, default 7400; 0 = Pony off */

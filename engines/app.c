@@ -596,6 +596,8 @@ static int map_opt(uint64_t o, enum tcp_sockopt *out)
 	case MST_OPT_LINGER0: *out = TCP_SO_LINGER0; return 0;
 	case MST_OPT_MAXSEG: *out = TCP_SO_MAXSEG; return 0;
 	case MST_OPT_ERROR: *out = TCP_SO_ERROR; return 0;
+	case MST_OPT_RCVBUF: *out = TCP_SO_RCVBUF; return 0;
+	case MST_OPT_SNDBUF: *out = TCP_SO_SNDBUF; return 0;
 	}
 	return -ENOPROTOOPT;
 }
@@ -890,7 +892,7 @@ static void run_cmd(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 		return;
 	case MST_CMD_GETOPT:
 		v = 0;
-		if (m->a == MST_OPT_RCVBUF || m->a == MST_OPT_SNDBUF) {
+		if ((m->a == MST_OPT_RCVBUF || m->a == MST_OPT_SNDBUF) && !es->c) {
 			post_done(a, q, m, 0, m->a == MST_OPT_RCVBUF ? a->rx_size : a->tx_size, 0, 0);
 			return;
 		}

@@ -283,6 +283,12 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	if (conf->tcp_rto_max_ms)
 		tc.rto_max_ms = conf->tcp_rto_max_ms;
 	tc.syncookies = conf->tcp_syncookies != 0;
+	if (conf->tcp_eph_lo && conf->tcp_eph_hi >= conf->tcp_eph_lo) {
+		tc.eph_lo = conf->tcp_eph_lo;
+		tc.eph_hi = conf->tcp_eph_hi;
+	}
+	if (conf->tcp_tw_reuse_delay_ms)
+		tc.tw_reuse_delay_ms = conf->tcp_tw_reuse_delay_ms;
 	e->ts = tcp_create(e->ns, &tc, &e->stats, now_ns());
 	if (e->ts)
 		tcp_buffer_sizes(e->ts, &e->rx_buf, &e->tx_buf);

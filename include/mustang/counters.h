@@ -62,7 +62,7 @@ extern "C" {
 	X(tcp_zero_window_probes, "zero-window probes sent")                \
 	X(tcp_keepalive_probes, "keepalive probes sent")                    \
 	X(tcp_keepalive_drops, "connections dropped by keepalive")          \
-	X(tcp_timewait_recycled, "TIME_WAIT connections reused by a new SYN") \
+	X(tcp_tw_pool_recycled, "TIME_WAIT connections ended early: the control-block pool was full") \
 	X(tcp_delayed_acks, "ACKs sent by the delayed-ACK timer")           \
 	X(tcp_pmtu_updates, "path MTU lowered by ICMP fragmentation-needed") \
 	X(steered_out, "TCP segments handed to the engine that owns their connection") \
@@ -100,7 +100,10 @@ extern "C" {
 	X(pony_rx_stalled, "Pony flows reset: the peer's partial messages gained no byte for rx_stall_ms") \
 	X(pony_challenges_sent, "Pony CHALLENGEs sent: a packet from an address or epoch not validated yet") \
 	X(pony_challenges_rx, "Pony CHALLENGEs answered (our flow's first packets reached a peer without one)") \
-	X(pony_peers_validated, "Pony peers that echoed our token: flow created (or replaced, after a restart)")
+	X(pony_peers_validated, "Pony peers that echoed our token: flow created (or replaced, after a restart)") \
+	X(tcp_tw_reused_connect, "TIME_WAIT tuples of ours taken over by an active open (RFC 6191, timestamps)") \
+	X(tcp_tw_reused_syn, "TIME_WAIT connections taken over by a newer SYN from the peer (RFC 6191)") \
+	X(tcp_connect_no_port, "active opens refused (EADDRNOTAVAIL): no ephemeral port to that destination is free or reusable")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \

@@ -51,6 +51,8 @@ struct mst_engine_conf {
 	uint32_t tcp_rcvbuf, tcp_sndbuf, tcp_max_conns;
 	uint32_t tcp_timewait_ms, tcp_rto_min_ms, tcp_rto_max_ms;
 	int tcp_syncookies;     /* 1 yes, 0 no */
+	uint16_t tcp_eph_lo, tcp_eph_hi; /* ephemeral port range, host order */
+	uint32_t tcp_tw_reuse_delay_ms;
 	/* Pony (transport/pony): pony_port 0 = off; other 0s = its defaults */
 	uint16_t pony_port;     /* UDP port, ours and every peer's */
 	uint32_t pony_max_msg;  /* bytes */

@@ -184,8 +184,8 @@ enum mst_opt {
 	MST_OPT_KEEPCNT = 5,
 	MST_OPT_LINGER0 = 6,   /* SO_LINGER {1, 0}: close sends RST */
 	MST_OPT_REUSEADDR = 7, /* accepted, no effect (no TIME_WAIT bind conflicts) */
-	MST_OPT_RCVBUF = 8,    /* GETOPT only: FIFO size */
-	MST_OPT_SNDBUF = 9,    /* GETOPT only */
+	MST_OPT_RCVBUF = 8,    /* bytes of the RX FIFO used (window), clamped; GETOPT: in effect */
+	MST_OPT_SNDBUF = 9,    /* bytes of the TX FIFO the app queues; GETOPT: in effect */
 	MST_OPT_ERROR = 10,    /* GETOPT: pending error (positive errno), cleared */
 	MST_OPT_MAXSEG = 11,
 };

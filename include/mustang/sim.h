@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define MST_SIM_VERSION 1
+#define MST_SIM_VERSION 2 /* 1 is still accepted: the fields up to bufs */
 
 struct mst_sim;
 
@@ -56,6 +56,9 @@ struct mst_sim_conf {
 	int no_sack, no_timestamps, no_wscale, no_syncookies; /* turn an option off */
 	uint64_t start_ns;         /* initial virtual time */
 	uint32_t bufs;             /* packet buffers (10 KiB each), default 8192; fuzzers want few */
+	/* version 2 */
+	uint16_t eph_lo, eph_hi;   /* TCP ephemeral ports, host order, 0 = 32768..60999 */
+	uint32_t tw_reuse_delay_ms; /* TIME_WAIT reuse by active opens, 0 = 1000 */
 };
 
 #define MST_SIM_SVC_UDP_ECHO (1u << 0)

@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -46,7 +47,9 @@ struct sim_fd {
 	bool listening;
 	uint16_t port;              /* bound, host order */
 	struct tcp_cb *c;
+	int rcvbuf, sndbuf;         /* SO_RCVBUF/SO_SNDBUF set before connect/listen, 0 none */
 };
+
 
 struct mst_sim {
 	struct mst_sim_conf conf;
@@ -113,14 +116,17 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 	uint32_t tsvc = 0;
 	int err = ENOMEM;
 
-	if (!conf || conf->version != MST_SIM_VERSION) {
+	if (!conf || conf->version < 1 || conf->version > MST_SIM_VERSION) {
 		errno = EINVAL;
 		return NULL;
 	}
 	sim = calloc(1, sizeof(*sim));
 	if (!sim)
 		goto out;
-	sim->conf = *conf;
+	/* A version-1 caller's struct ends at bufs: read no further. */
+	memcpy(&sim->conf, conf,
+	       conf->version == 1 ? offsetof(struct mst_sim_conf, eph_lo) : sizeof(*conf));
+	conf = &sim->conf;
 	sim->now = conf->start_ns;
 	sim->n_bufs = conf->bufs ? conf->bufs : SIM_BUFS;
 	if (sim->n_bufs < 16 || sim->n_bufs > (1u << 20)) {
@@ -168,6 +174,12 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 	tc.timestamps = !conf->no_timestamps;
 	tc.wscale = !conf->no_wscale;
 	tc.syncookies = !conf->no_syncookies;
+	if (conf->eph_lo || conf->eph_hi) {
+		tc.eph_lo = conf->eph_lo;
+		tc.eph_hi = conf->eph_hi;
+	}
+	if (conf->tw_reuse_delay_ms)
+		tc.tw_reuse_delay_ms = conf->tw_reuse_delay_ms;
 	sim->ts = tcp_create(sim->ns, &tc, &sim->stats, sim->now);
 	if (!sim->ts) {
 		err = errno;
@@ -369,6 +381,16 @@ int mst_sim_bind(struct mst_sim *sim, int fd, uint16_t port)
 	return 0;
 }
 
+/* Buffer sizes set before the connection existed go to it (the stack
+ * default is not touched). */
+static void apply_pending_bufs(struct mst_sim *sim, struct sim_fd *f)
+{
+	if (f->rcvbuf)
+		tcp_setopt(sim->ts, f->c, TCP_SO_RCVBUF, f->rcvbuf);
+	if (f->sndbuf)
+		tcp_setopt(sim->ts, f->c, TCP_SO_SNDBUF, f->sndbuf);
+}
+
 int mst_sim_listen(struct mst_sim *sim, int fd, int backlog)
 {
 	struct sim_fd *f = get_fd(sim, fd);
@@ -384,6 +406,7 @@ int mst_sim_listen(struct mst_sim *sim, int fd, int backlog)
 	if (rc)
 		return rc;
 	f->listening = true;
+	apply_pending_bufs(sim, f);
 	return 0;
 }
 
@@ -429,6 +452,7 @@ int mst_sim_connect(struct mst_sim *sim, int fd, uint32_t ip, uint16_t port)
 	if (rc)
 		return rc;
 	tcp_set_user(f->c, f);
+	apply_pending_bufs(sim, f); /* after the SYN: its window may be larger */
 	return -EINPROGRESS;
 }
 
@@ -555,13 +579,11 @@ int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, cons
 		return -ENOPROTOOPT;
 apply:
 	if (!f->c) {
-		/* Before connect: buffer sizes go to the stack defaults; other
-		 * options need the connection (as in the tcp_* API). */
+		/* Before connect: buffer sizes wait for the connection (as
+		 * libmustang does); other options need it (as the tcp_* API). */
 		if (o == TCP_SO_RCVBUF || o == TCP_SO_SNDBUF) {
-			struct tcp_cb tmp;
-
-			memset(&tmp, 0, sizeof(tmp));
-			return tcp_setopt(sim->ts, &tmp, o, v);
+			*(o == TCP_SO_RCVBUF ? &f->rcvbuf : &f->sndbuf) = v ? v : 1; /* 0: the minimum */
+			return 0;
 		}
 		return -ENOTCONN;
 	}

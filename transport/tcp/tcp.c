@@ -11,6 +11,10 @@
  * keyed hash of the 4-tuple with chaining (O(1) expected, keyed so a peer
  * cannot aim many tuples at one bucket). Socket buffers (the FIFOs) are
  * allocated per connection when it is created, never per packet.
+ *
+ * Active opens: tcp_connect() -> pick_ephemeral() (RFC 6056 Algorithm 4
+ * over conf.eph_lo..eph_hi) -> tuple_free() (free, or our TIME_WAIT that
+ * tw_reusable() allows: RFC 6191 with timestamps) -> tcp_cb_new().
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,6 +52,9 @@ void tcp_conf_defaults(struct tcp_conf *c)
 	c->timestamps = true;
 	c->wscale = true;
 	c->syncookies = true;
+	c->eph_lo = 32768; /* Linux's ip_local_port_range */
+	c->eph_hi = 60999;
+	c->tw_reuse_delay_ms = 1000;
 }
 
 static uint32_t pow2_ceil(uint32_t v)
@@ -75,7 +82,8 @@ struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
 	uint32_t buckets;
 
 	if (!ns || !conf || !stats || conf->max_conns == 0 || conf->max_conns > (1u << 24) ||
-	    conf->rto_min_ms == 0 || conf->rto_max_ms < conf->rto_min_ms) {
+	    conf->rto_min_ms == 0 || conf->rto_max_ms < conf->rto_min_ms || conf->eph_lo == 0 ||
+	    conf->eph_hi < conf->eph_lo) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -97,7 +105,8 @@ struct tcp_stack *tcp_create(struct net_stack *ns, const struct tcp_conf *conf,
 	ts->start_ns = now_ns;
 	tcp_secret_init(&ts->secret);
 	ts->hash_seed = (uint32_t)tcp_siphash(&ts->secret, "hash", 4);
-	ts->next_ephemeral = (uint16_t)(32768 + (ts->hash_seed % 28232));
+	for (unsigned i = 0; i < TCP_EPH_TABLE; i++)
+		ts->eph_table[i] = (uint32_t)tcp_siphash(&ts->secret, &i, sizeof(i));
 	ts->wheel = calloc(1, sizeof(*ts->wheel));
 	if (!ts->wheel)
 		goto out_ts;
@@ -290,11 +299,13 @@ static bool tw_recycle_oldest(struct tcp_stack *ts)
 {
 	struct tcp_cb *c = ts->tw_head;
 
+	/* One the app still holds (shut down, not closed) must stay valid. */
+	while (c && !(c->flags & TCPF_APP_CLOSED))
+		c = c->tw_next;
 	if (!c)
 		return false;
-	MST_COUNT(ts->st, tcp_timewait_recycled);
-	c->flags |= TCPF_APP_CLOSED; /* nobody holds it: release now */
-	tcp_drop(ts, c, 0);
+	MST_COUNT(ts->st, tcp_tw_pool_recycled);
+	tcp_drop(ts, c, 0); /* app-closed: released now */
 	return ts->free_list != NULL;
 }
 
@@ -621,32 +632,73 @@ int tcp_accept(struct tcp_stack *ts, struct tcp_cb *l, struct tcp_cb **out)
 	return 0;
 }
 
-static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t raddr,
-			       uint16_t rport)
+/*
+ * May an active open take over our TIME_WAIT connection on the same tuple?
+ * RFC 6191 with timestamps, as Linux's tcp_tw_reuse: only if timestamps
+ * were on (the peer's PAWS then rejects the old incarnation's duplicates,
+ * ours reject the peer's) and the last segment is at least
+ * tw_reuse_delay_ms (never under 1 ms) old, so the new connection's TSval
+ * (same per-tuple offset, later clock) is beyond every old one. The ISS is
+ * moved past the old snd_nxt by tcp_connect().
+ */
+static bool tw_reusable(const struct tcp_stack *ts, const struct tcp_cb *old)
 {
-	for (unsigned tries = 0; tries < 28232; tries++) {
-		uint16_t p = ts->next_ephemeral++;
+	uint64_t last = old->last_rx_ns > old->ts_recent_ns ? old->last_rx_ns : old->ts_recent_ns;
+	uint64_t delay = (uint64_t)(ts->conf.tw_reuse_delay_ms ? ts->conf.tw_reuse_delay_ms : 1) *
+			 1000000u;
 
-		if (ts->next_ephemeral >= 61000)
-			ts->next_ephemeral = 32768;
-		struct tcp_cb *old;
+	/* ... and only one the app has closed: a handle it still holds must
+	 * stay valid (shutdown() then TIME_WAIT before close()). */
+	return old->state == TCP_TIME_WAIT && (old->flags & TCPF_TS) &&
+	       (old->flags & TCPF_APP_CLOSED) && ts->now_ns >= last + delay;
+}
 
-		if (tcp_listener_find(ts, htons(p)) ||
-		    (ts->port_ok && !ts->port_ok(ts->port_ok_ctx, raddr, rport, htons(p))))
+/* Is the tuple free for an active open? A reusable TIME_WAIT is ended
+ * here; its snd_nxt goes to *old_nxt (else *old_nxt is untouched). */
+static bool tuple_free(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
+		       uint16_t rport, uint32_t *old_nxt, bool *reused)
+{
+	struct tcp_cb *old = tcp_lookup(ts, laddr, lport, raddr, rport);
+
+	if (!old)
+		return true;
+	if (!tw_reusable(ts, old))
+		return false;
+	MST_COUNT(ts->st, tcp_tw_reused_connect);
+	*old_nxt = old->snd_max;
+	*reused = true;
+	tcp_drop(ts, old, 0); /* app-closed: freed now */
+	return true;
+}
+
+/*
+ * RFC 6056 §3.3.4, Algorithm 4 ("double-hash"): the search starts at a
+ * keyed hash of (laddr, raddr, rport) plus a counter of the table slot
+ * that destination hashes to, so successive opens to one destination walk
+ * the range in order (the port least recently used comes first: its
+ * TIME_WAIT is the oldest) while the start is unpredictable to others and
+ * different destinations do not share a cursor. A port is taken if it is
+ * no listener's, the engine's steering filter accepts it (with several
+ * engines, a port whose replies hash to this engine) and its tuple is free
+ * or a reusable TIME_WAIT. 0 when no port in the range qualifies.
+ */
+static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t raddr,
+			       uint16_t rport, uint32_t *old_nxt, bool *reused)
+{
+	uint32_t key[4] = { laddr, raddr, rport, 0x65706830 /* "eph0" */ };
+	uint64_t h = tcp_siphash(&ts->secret, key, sizeof(key));
+	uint32_t offset = (uint32_t)h;
+	uint32_t *next = &ts->eph_table[(h >> 32) & (TCP_EPH_TABLE - 1)];
+	uint32_t n = (uint32_t)ts->conf.eph_hi - ts->conf.eph_lo + 1;
+
+	for (uint32_t count = n; count > 0; count--) {
+		uint16_t p = htons((uint16_t)(ts->conf.eph_lo + (offset + (*next)++) % n));
+
+		if (tcp_listener_find(ts, p) ||
+		    (ts->port_ok && !ts->port_ok(ts->port_ok_ctx, raddr, rport, p)))
 			continue;
-		old = tcp_lookup(ts, laddr, htons(p), raddr, rport);
-		/* As Linux's tcp_tw_reuse: a TIME_WAIT tuple over a second old
-		 * with timestamps on may be reused — PAWS on the peer rejects
-		 * old duplicates of the previous incarnation. */
-		if (old && old->state == TCP_TIME_WAIT && (old->flags & TCPF_TS) &&
-		    ts->now_ns - old->last_rx_ns > 1000000000ull) {
-			MST_COUNT(ts->st, tcp_timewait_recycled);
-			old->flags |= TCPF_APP_CLOSED;
-			tcp_drop(ts, old, 0);
-			old = NULL;
-		}
-		if (!old)
-			return htons(p);
+		if (tuple_free(ts, laddr, p, raddr, rport, old_nxt, reused))
+			return p;
 	}
 	return 0;
 }
@@ -656,25 +708,34 @@ int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lpo
 {
 	uint32_t laddr = net_ip(ts->ns);
 	uint16_t ndport = htons(dport), nlport;
+	uint32_t old_nxt = 0, isn;
+	bool reused = false;
 	struct tcp_cb *c;
 
 	if (dport == 0 || dst == 0 || dst == 0xffffffffu || (ntohl(dst) >> 28) == 0xe)
 		return -EINVAL;
 	if (lport) {
 		nlport = htons(lport);
-		if (tcp_lookup(ts, laddr, nlport, dst, ndport))
+		if (!tuple_free(ts, laddr, nlport, dst, ndport, &old_nxt, &reused))
 			return -EADDRINUSE;
 	} else {
-		nlport = pick_ephemeral(ts, laddr, dst, ndport);
-		if (!nlport)
+		nlport = pick_ephemeral(ts, laddr, dst, ndport, &old_nxt, &reused);
+		if (!nlport) {
+			MST_COUNT(ts->st, tcp_connect_no_port);
 			return -EADDRNOTAVAIL;
+		}
 	}
 	c = tcp_cb_new(ts, laddr, nlport, dst, ndport, ts->conf.rx_buf, ts->conf.tx_buf, fops);
 	if (!c)
 		return -ENOMEM;
 	c->ev_fn = fn;
 	c->ev_ctx = ctx;
-	c->iss = tcp_isn(&ts->secret, laddr, nlport, dst, ndport, ts->now_ns);
+	isn = tcp_isn(&ts->secret, laddr, nlport, dst, ndport, ts->now_ns);
+	/* A reused tuple starts beyond the old sequence space and its last
+	 * window (RFC 6191 §2; Linux: tw_snd_nxt + 65535 + 2). */
+	if (reused && SEQ_LEQ(isn, old_nxt + 65537u))
+		isn = old_nxt + 65537u;
+	c->iss = isn;
 	c->snd_una = c->iss;
 	c->snd_nxt = c->iss;
 	c->snd_max = c->iss;
@@ -701,7 +762,7 @@ size_t tcp_writable(const struct tcp_cb *c)
 {
 	if (c->flags & TCPF_SHUT_WR)
 		return 0;
-	return fifo_free(&c->tx);
+	return tcp_tx_room(c);
 }
 
 ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len)
@@ -728,7 +789,8 @@ ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t
 	}
 	if (len == 0)
 		return 0;
-	n = fifo_write(&c->tx, buf, len > UINT32_MAX ? UINT32_MAX : (uint32_t)len);
+	n = tcp_tx_room(c); /* SO_SNDBUF: what may be queued, sent or not */
+	n = fifo_write(&c->tx, buf, len > n ? n : (uint32_t)len);
 	if (n == 0)
 		return -EAGAIN;
 	tcp_output(ts, c);
@@ -741,14 +803,15 @@ ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t
  * §3.8.6.2.2, receiver SWS avoidance). */
 static void window_update(struct tcp_stack *ts, struct tcp_cb *c, uint32_t n)
 {
-	uint32_t adv_left, now_wnd;
+	uint32_t adv_left, now_wnd, half;
 
 	if (!n || c->state < TCP_ESTABLISHED || c->state == TCP_TIME_WAIT ||
 	    (c->flags & TCPF_FIN_RCVD))
 		return;
 	adv_left = c->rcv_adv - c->rcv_nxt;
 	now_wnd = tcp_rcv_window(c);
-	if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + c->rx.size / 2 ||
+	half = (c->rcvbuf && c->rcvbuf < c->rx.size ? c->rcvbuf : c->rx.size) / 2;
+	if (now_wnd >= adv_left + 2u * c->adv_mss || now_wnd >= adv_left + half ||
 	    (adv_left < c->adv_mss && now_wnd >= c->adv_mss))
 		tcp_send_ack(ts, c);
 }
@@ -940,6 +1003,25 @@ void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
 	tcp_flush_events(ts);
 }
 
+static void set_buf_limit(const struct tcp_stack *ts, const struct tcp_cb *c, uint32_t *lim,
+			  uint32_t fifo_size, int val)
+{
+	uint32_t v = (uint32_t)val; /* negative: huge, clamped below */
+	uint32_t max = fifo_size ? fifo_size : (lim == &c->rcvbuf ? ts->conf.rx_buf : ts->conf.tx_buf);
+
+	if (v < TCP_BUF_MIN)
+		v = TCP_BUF_MIN;
+	if (v > max)
+		v = max;
+	*lim = v == fifo_size ? 0 : v;
+}
+
+void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l)
+{
+	c->rcvbuf = l->rcvbuf && l->rcvbuf < c->rx.size ? l->rcvbuf : 0;
+	c->sndbuf = l->sndbuf && l->sndbuf < c->tx.size ? l->sndbuf : 0;
+}
+
 int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val)
 {
 	switch (opt) {
@@ -992,14 +1074,20 @@ int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 		return 0;
 	case TCP_SO_RCVBUF:
 	case TCP_SO_SNDBUF:
-		/* Buffers are sized when the connection is created (the FIFOs
-		 * are its socket buffers); set the stack default instead. */
-		if (val < 4096)
-			return -EINVAL;
-		if (opt == TCP_SO_RCVBUF)
-			ts->conf.rx_buf = clamp_buf((uint32_t)val);
-		else
-			ts->conf.tx_buf = clamp_buf((uint32_t)val);
+		/* Per connection, the stack default untouched. The FIFO was sized
+		 * when the connection was made (for an app it is a slot of its
+		 * segment), so the option sets how much of it is used: clamped
+		 * to [TCP_BUF_MIN, FIFO size] as Linux clamps to its minimum
+		 * and wmem_max/rmem_max (a negative int is "as large as
+		 * possible", as Linux reads it unsigned). A listener's values go
+		 * to the connections it makes. */
+		set_buf_limit(ts, c, opt == TCP_SO_RCVBUF ? &c->rcvbuf : &c->sndbuf,
+			      opt == TCP_SO_RCVBUF ? c->rx.size : c->tx.size, val);
+		if (opt == TCP_SO_RCVBUF && c->state >= TCP_ESTABLISHED)
+			window_update(ts, c, 1); /* a larger window: say so */
+		if (opt == TCP_SO_SNDBUF && tcp_tx_room(c) && c->state >= TCP_ESTABLISHED)
+			tcp_event(ts, c, TCP_EV_WRITABLE);
+		tcp_flush_events(ts);
 		return 0;
 	case TCP_SO_CONGESTION:
 	case TCP_SO_ERROR:
@@ -1009,9 +1097,17 @@ int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 	return -ENOPROTOOPT;
 }
 
+/* The buffer in effect: the limit if any, else the FIFO (a listener has
+ * none: what its connections get). */
+static uint32_t buf_of(uint32_t lim, uint32_t fifo_size, uint32_t conf_size)
+{
+	uint32_t size = fifo_size ? fifo_size : conf_size;
+
+	return lim && lim < size ? lim : size;
+}
+
 int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int *val)
 {
-	(void)ts;
 	switch (opt) {
 	case TCP_SO_NODELAY:
 		*val = !!(c->flags & TCPF_NODELAY);
@@ -1032,10 +1128,10 @@ int tcp_getopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int
 		*val = c->state >= TCP_ESTABLISHED ? c->mss : c->adv_mss;
 		return 0;
 	case TCP_SO_RCVBUF:
-		*val = (int)c->rx.size;
+		*val = (int)buf_of(c->rcvbuf, c->rx.size, ts->conf.rx_buf);
 		return 0;
 	case TCP_SO_SNDBUF:
-		*val = (int)c->tx.size;
+		*val = (int)buf_of(c->sndbuf, c->tx.size, ts->conf.tx_buf);
 		return 0;
 	case TCP_SO_ERROR:
 		*val = c->err;

@@ -72,6 +72,9 @@ struct tcp_conf {
 	bool timestamps;           /* offer timestamps, default true */
 	bool wscale;               /* offer window scaling, default true */
 	bool syncookies;           /* use SYN cookies when the SYN queue is full, default true */
+	uint16_t eph_lo, eph_hi;   /* ephemeral ports, host order, inclusive (default 32768..60999) */
+	uint32_t tw_reuse_delay_ms; /* an active open may reuse our TIME_WAIT tuple (timestamps on)
+				     * this long after its last segment, default 1000 (as Linux) */
 };
 
 void tcp_conf_defaults(struct tcp_conf *c);
@@ -121,7 +124,11 @@ int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn
 	       const struct tcp_fifo_ops *fops, struct tcp_cb **out);
 /* -EAGAIN when nothing is ready. The new connection inherits fn/ctx. */
 int tcp_accept(struct tcp_stack *ts, struct tcp_cb *listener, struct tcp_cb **out);
-/* Active open; lport 0 = ephemeral. Returns 0 (connection in SYN_SENT). */
+/* Active open; lport 0 = ephemeral (RFC 6056 Algorithm 4). Returns 0
+ * (connection in SYN_SENT); -EADDRNOTAVAIL when every ephemeral port to
+ * dst:dport is taken by a connection that may not be reused, -EADDRINUSE
+ * when lport's tuple is. A TIME_WAIT of ours on the tuple is reused when
+ * timestamps make that safe (RFC 6191, Linux's tcp_tw_reuse). */
 int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
 		tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops, struct tcp_cb **out);
 /* Bytes queued (maybe short), -EAGAIN when full, -EPIPE after shutdown,

@@ -136,6 +136,7 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 			}
 			c->flags |= TCPF_PASSIVE;
 			c->listener = l;
+			tcp_inherit_bufs(c, l);
 			c->iss = s->ack - 1;
 			c->irs = s->seq - 1;
 			c->rcv_nxt = s->seq;
@@ -204,6 +205,7 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 	}
 	c->flags |= TCPF_PASSIVE;
 	c->listener = l;
+	tcp_inherit_bufs(c, l);
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
 	syn_options(ts, c, s);
@@ -529,7 +531,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		       struct mst_pkt *p)
 {
 	uint32_t wnd = fifo_free(&c->rx);
-	bool acceptable;
+	bool acceptable, ts_update;
 	bool fin = s->flags & TCP_FIN;
 
 	c->last_rx_ns = ts->now_ns;
@@ -601,12 +603,14 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 		fin = false;
 		c->flags |= TCPF_ACK_NOW;
 	}
-	/* RFC 7323 §4.3: remember the timestamp to echo. */
-	if ((c->flags & TCPF_TS) && s->opts.has_ts && SEQ_LEQ(s->seq, c->rcv_nxt) &&
-	    SEQ_GEQ(s->opts.ts_val, c->ts_recent)) {
-		c->ts_recent = s->opts.ts_val;
-		c->ts_recent_ns = ts->now_ns;
-	}
+	/* RFC 7323 §4.3: the timestamp to echo is taken from a segment that
+	 * is acceptable and covers Last.ACK.sent (rcv_nxt, before this
+	 * segment's data moves it) — but only once its ACK has passed step 5
+	 * (RFC 9293 §3.10.7.4): a segment acknowledging data never sent, or a
+	 * RST or SYN answered by a challenge, must not raise TS.Recent, else
+	 * every later valid segment fails PAWS. */
+	ts_update = (c->flags & TCPF_TS) && s->opts.has_ts && SEQ_LEQ(s->seq, c->rcv_nxt) &&
+		    SEQ_GEQ(s->opts.ts_val, c->ts_recent);
 
 	/* 2. RST (RFC 5961 §3.2). */
 	if (s->flags & TCP_RST) {
@@ -653,8 +657,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 	}
 	if (c->state == TCP_SYN_RECEIVED) {
 		if (!SEQ_GT(s->ack, c->snd_una) || SEQ_GT(s->ack, c->snd_max)) {
-			tcp_reply_reset(ts, s->dst, s->dport, s->src, s->sport, s->seq, s->ack, s->flags,
-					s->len);
+			tcp_send_reset_seq(ts, c, s->ack); /* the segment has ACK: §3.10.7.4 */
 			DROP(ts, p, tcp_ack_too_new);
 			return;
 		}
@@ -686,6 +689,10 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 			net_free(ts->ns, p);
 			return;
 		}
+	}
+	if (ts_update) {
+		c->ts_recent = s->opts.ts_val;
+		c->ts_recent_ns = ts->now_ns;
 	}
 	if (c->state == TCP_TIME_WAIT) {
 		/* Only a retransmitted FIN is expected: ACK it, restart 2 MSL. */
@@ -816,7 +823,7 @@ void tcp_input(void *stack, struct mst_pkt *p, uint32_t src, uint32_t dst, uint6
 	    tcp_listener_find(ts, s.dport) &&
 	    (((c->flags & TCPF_TS) && s.opts.has_ts) ? SEQ_GT(s.opts.ts_val, c->ts_recent)
 						      : SEQ_GT(s.seq, c->rcv_nxt))) {
-		MST_COUNT(ts->st, tcp_timewait_recycled);
+		MST_COUNT(ts->st, tcp_tw_reused_syn);
 		tcp_drop(ts, c, 0);
 		c = NULL;
 	}

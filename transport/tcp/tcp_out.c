@@ -78,7 +78,7 @@ static int xmit(struct tcp_stack *ts, const struct seg *s)
 
 uint32_t tcp_rcv_window(const struct tcp_cb *c)
 {
-	uint32_t free = fifo_free(&c->rx);
+	uint32_t free = tcp_rx_room(c); /* SO_RCVBUF may hold back part of the FIFO */
 	uint32_t max = (uint32_t)65535 << c->rcv_wscale;
 
 	/* Closed by the app: data that still arrives is answered with a RST
@@ -91,6 +91,13 @@ uint32_t tcp_rcv_window(const struct tcp_cb *c)
 		uint32_t unit = (uint32_t)1 << c->rcv_wscale;
 
 		return left > unit ? left : unit;
+	}
+	/* A smaller SO_RCVBUF set on a live connection does not shrink what
+	 * was offered (RFC 9293 §3.8.6.2.2): it takes hold as that is used. */
+	if (c->rcvbuf && SEQ_GT(c->rcv_adv, c->rcv_nxt) && c->rcv_adv - c->rcv_nxt > free) {
+		uint32_t left = c->rcv_adv - c->rcv_nxt, phys = fifo_free(&c->rx);
+
+		free = left < phys ? left : phys;
 	}
 	return free > max ? max : free;
 }
@@ -330,7 +337,7 @@ void tcp_send_syn(struct tcp_stack *ts, struct tcp_cb *c)
 	s.seq = c->iss;
 	s.ack = c->state == TCP_SYN_SENT ? 0 : c->rcv_nxt;
 	s.flags = TCP_SYN | (c->state == TCP_SYN_SENT ? 0 : TCP_ACK);
-	w = fifo_free(&c->rx);
+	w = tcp_rx_room(c);
 	s.win = (uint16_t)(w > 65535 ? 65535 : w); /* never scaled on SYNs (RFC 7323 §2.2) */
 	s.opts = &o;
 	s.syn_opts = true;
@@ -343,16 +350,37 @@ void tcp_send_syn(struct tcp_stack *ts, struct tcp_cb *c)
 		tcp_arm_rtx(ts, c);
 }
 
-void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c)
+/* RST on a connection. With timestamps negotiated it carries the option
+ * (RFC 7323 §3.2: SHOULD), so a peer applying PAWS-like checks to RSTs
+ * (Linux checks TSecr against what it sent) does not discard it; TSecr is
+ * 0 when the ACK bit is off (§3.2). */
+static void reset_on_conn(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, uint8_t flags)
 {
+	struct tcp_opts o;
 	struct seg s;
 
 	seg_init(&s, c);
-	s.seq = c->snd_nxt;
-	s.ack = c->rcv_nxt;
-	s.flags = TCP_RST | (c->state == TCP_SYN_SENT ? 0 : TCP_ACK);
+	s.seq = seq;
+	s.ack = (flags & TCP_ACK) ? c->rcv_nxt : 0;
+	s.flags = flags;
+	if (c->flags & TCPF_TS) {
+		fill_opts(ts, c, &o, false, 0);
+		if (!(flags & TCP_ACK))
+			o.ts_ecr = 0;
+		s.opts = &o;
+	}
 	(void)xmit(ts, &s);
 	MST_COUNT(ts->st, tcp_resets_sent);
+}
+
+void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c)
+{
+	reset_on_conn(ts, c, c->snd_nxt, TCP_RST | (c->state == TCP_SYN_SENT ? 0 : TCP_ACK));
+}
+
+void tcp_send_reset_seq(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seg_ack)
+{
+	reset_on_conn(ts, c, seg_ack, TCP_RST);
 }
 
 void tcp_reply_reset(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,

@@ -47,6 +47,8 @@ _Static_assert(sizeof(struct tcp_hdr) == TCP_HLEN, "TCP header is 20 bytes");
 #define TCP_SCORE_MAX 8      /* sender: SACKed ranges kept */
 #define TCP_DUPTHRESH 3
 #define TCP_QUICKACKS 16     /* ACK every segment at start */
+#define TCP_BUF_MIN 4096     /* smallest SO_RCVBUF / SO_SNDBUF */
+#define TCP_EPH_TABLE 1024   /* RFC 6056 Algorithm 4 table (power of 2) */
 
 /* Timer kinds (tw_timer.kind). */
 enum { TCP_T_RTX, TCP_T_DELACK, TCP_T_KEEP };
@@ -136,6 +138,7 @@ struct tcp_cb {
 	const struct tcp_fifo_ops *fops; /* where rx/tx memory came from (NULL: heap) */
 	void *fcookie;
 	uint32_t keepidle_s, keepintvl_s, keepcnt;
+	uint32_t rcvbuf, sndbuf;       /* SO_RCVBUF/SO_SNDBUF: bytes of rx/tx usable, 0 = all */
 	int err;                       /* pending error for the app (positive errno) */
 
 	/* app side */
@@ -185,7 +188,7 @@ struct tcp_stack {
 	struct tcp_cb *listeners[64];  /* few listeners: linear scan */
 	struct tcp_listener_ext lext[64];
 	unsigned n_listeners;
-	uint16_t next_ephemeral;
+	uint32_t eph_table[TCP_EPH_TABLE]; /* RFC 6056 Alg. 4 per-destination-hash counters */
 	uint32_t services;
 	struct tcp_svc svc[3];         /* echo, discard, chargen */
 	tcp_event_fn default_fn;
@@ -225,6 +228,26 @@ void tcp_init_cc(struct tcp_stack *ts, struct tcp_cb *c);
 void tcp_hash_insert(struct tcp_stack *ts, struct tcp_cb *c);
 uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c);
 uint8_t tcp_pick_wscale(uint32_t bufsize);
+/* A passive connection takes its listener's SO_RCVBUF/SO_SNDBUF. */
+void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l);
+/* Room in the RX FIFO within SO_RCVBUF / in the TX FIFO within SO_SNDBUF. */
+static inline uint32_t tcp_rx_room(const struct tcp_cb *c)
+{
+	uint32_t used = fifo_used(&c->rx);
+
+	if (!c->rcvbuf || c->rcvbuf >= c->rx.size)
+		return c->rx.size - used;
+	return used >= c->rcvbuf ? 0 : c->rcvbuf - used;
+}
+
+static inline uint32_t tcp_tx_room(const struct tcp_cb *c)
+{
+	uint32_t used = fifo_used(&c->tx);
+
+	if (!c->sndbuf || c->sndbuf >= c->tx.size)
+		return c->tx.size - used;
+	return used >= c->sndbuf ? 0 : c->sndbuf - used;
+}
 
 /* tcp_out.c */
 int tcp_output(struct tcp_stack *ts, struct tcp_cb *c);
@@ -233,6 +256,9 @@ void tcp_send_syn(struct tcp_stack *ts, struct tcp_cb *c);      /* SYN or SYN-AC
 void tcp_send_probe(struct tcp_stack *ts, struct tcp_cb *c);    /* seq snd_una-1, no data */
 int tcp_retransmit(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, uint32_t max_len);
 void tcp_send_reset(struct tcp_stack *ts, struct tcp_cb *c);
+/* <SEQ=SEG.ACK><CTL=RST> for an unacceptable ACK on connection c (with
+ * c's timestamp option when negotiated). */
+void tcp_send_reset_seq(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seg_ack);
 /* RST in reply to a segment with no connection (RFC 9293 §3.10.7.1). */
 void tcp_reply_reset(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, uint32_t raddr,
 		     uint16_t rport, uint32_t seg_seq, uint32_t seg_ack, uint8_t seg_flags,

@@ -207,6 +207,8 @@ static void cb_to_rec_rest(const struct tcp_stack *ts, const struct tcp_cb *c,
 	r->keepidle_s = c->keepidle_s;
 	r->keepintvl_s = c->keepintvl_s;
 	r->keepcnt = c->keepcnt;
+	r->rcvbuf = c->rcvbuf;
+	r->sndbuf = c->sndbuf;
 	r->err = c->err;
 	r->bytes_acked = c->bytes_acked;
 	r->bytes_received = c->bytes_received;
@@ -364,10 +366,12 @@ int tcp_export(struct tcp_stack *ts, struct mst_state_writer *w, const struct tc
 	s.max_conns = ts->conf.max_conns;
 	s.n_listeners = ts->n_listeners;
 	s.services = ts->services;
-	s.next_ephemeral = ts->next_ephemeral;
 	p = mst_sw_rec(w, MST_STATE_REC_TCP_STACK, sizeof(s));
 	if (p)
 		memcpy(p, &s, sizeof(s));
+	p = mst_sw_rec(w, MST_STATE_REC_TCP_EPH, sizeof(ts->eph_table));
+	if (p)
+		memcpy(p, ts->eph_table, sizeof(ts->eph_table));
 	for (uint32_t i = 0; i < ts->hwm && !rc; i++)
 		if (!map[i])
 			rc = export_cb(ts, w, h, &ts->pool[i]);
@@ -396,6 +400,9 @@ static int check_fifos(const struct tcp_stack *ts, const struct tcp_state_cb *r)
 {
 	uint32_t heap_max = STATE_HEAP_FIFO_MAX, max;
 	uint32_t rx_used = r->rx_tail - r->rx_head, tx_used = r->tx_tail - r->tx_head;
+
+	if (r->rcvbuf > r->rx_size || r->sndbuf > r->tx_size)
+		return -EINVAL; /* a limit beyond the FIFO it limits */
 
 	if (ts->conf.rx_buf > heap_max)
 		heap_max = ts->conf.rx_buf;
@@ -532,6 +539,8 @@ static void rec_to_cb_rest(const struct tcp_state_cb *r, struct tcp_cb *c)
 	c->keepidle_s = r->keepidle_s;
 	c->keepintvl_s = r->keepintvl_s;
 	c->keepcnt = r->keepcnt;
+	c->rcvbuf = r->rcvbuf;
+	c->sndbuf = r->sndbuf;
 	c->err = r->err;
 	c->bytes_acked = r->bytes_acked;
 	c->bytes_received = r->bytes_received;
@@ -772,13 +781,12 @@ static int import_stack(struct tcp_stack *ts, struct tcp_import *im, const void 
 		return -ERANGE;
 	if (s.n_listeners > N_LISTENERS || s.n_listeners > s.n_cbs ||
 	    (s.services & ~(TCP_SVC_ECHO | TCP_SVC_DISCARD | TCP_SVC_CHARGEN)) ||
-	    s.next_ephemeral < 32768 || s.next_ephemeral >= 61000 || s.pad0 || s.pad1)
+	    s.eph_unused || s.pad0 || s.pad1)
 		return -EINVAL;
 	ts->secret.k0 = s.secret_k0;
 	ts->secret.k1 = s.secret_k1;
 	ts->hash_seed = (uint32_t)tcp_siphash(&ts->secret, "hash", 4);
 	ts->start_ns = s.start_ns;
-	ts->next_ephemeral = s.next_ephemeral;
 	tcp_services_restore(ts, s.services);
 	im->n_cbs = s.n_cbs;
 	im->n_listeners = s.n_listeners;
@@ -839,6 +847,14 @@ int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uin
 		return import_listener(ts, im, payload, len);
 	case MST_STATE_REC_TCP_TW_ORDER:
 		return import_tw(ts, im, payload, len);
+	case MST_STATE_REC_TCP_EPH:
+		/* right after TCP_STACK; any counter values are valid */
+		if (im->phase != PH_CBS || im->got_cbs)
+			return -EINVAL;
+		if (len != sizeof(ts->eph_table))
+			return -EBADMSG;
+		memcpy(ts->eph_table, payload, len);
+		return 0;
 	default:
 		return -EINVAL;
 	}

@@ -36,7 +36,7 @@ struct tcp_state_stack {
 	uint32_t n_cbs;                 /* TCP_CB records that follow */
 	uint32_t n_listeners;           /* TCP_LISTENER records that follow */
 	uint32_t services;              /* TCP_SVC_* started */
-	uint16_t next_ephemeral;        /* host order, 32768..60999 */
+	uint16_t eph_unused;            /* 0 (was a port cursor; RFC 6056 table: TCP_EPH) */
 	uint16_t pad0;
 	uint32_t pad1;
 };
@@ -103,10 +103,11 @@ struct tcp_state_cb {
 	uint8_t cbs;                    /* TCP_CBS_* */
 	uint16_t pad0;
 	uint64_t user;                  /* built-in service's user value (chargen position) */
+	uint32_t rcvbuf, sndbuf;        /* SO_RCVBUF / SO_SNDBUF in effect, 0 = the FIFO */
 	struct tcp_owner owner;         /* kind EXT: what the owner's hook said */
 };
 _Static_assert(sizeof(struct tcp_owner) == 24, "struct tcp_owner is part of TCP_CB v1");
-_Static_assert(sizeof(struct tcp_state_cb) == 520, "TCP_CB v1 layout");
+_Static_assert(sizeof(struct tcp_state_cb) == 528, "TCP_CB v1 layout");
 
 /* TCP_FIFO_DATA: the heap FIFOs' used bytes of the TCP_CB just before.
  * rx: from rx_head, the in-order bytes and the out-of-order ones ahead of

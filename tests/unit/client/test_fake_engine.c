@@ -93,6 +93,7 @@ static struct {
 	volatile uint64_t pony_done, pony_msgs, pony_releases, pony_unregs;
 	volatile uint64_t pony_overbudget, pony_bad_cmds;
 	volatile int pony_reg_lie;  /* PONY_REG answers an offset past the arena */
+	volatile uint64_t setopt_a, setopt_b, setopts; /* the last SETOPT seen, how many */
 } E;
 
 static int64_t now_ns(void)
@@ -431,6 +432,11 @@ static void eng_cmd(int qp, const struct mst_shm_msg *c)
 			return;
 		break;
 	case MST_CMD_SETOPT:
+		E.setopt_a = c->a;
+		E.setopt_b = c->b;
+		E.setopts++;
+		r.result = valid ? 0 : -EBADF;
+		break;
 	case MST_CMD_SHUTDOWN:
 		r.result = valid ? 0 : -EBADF;
 		break;
@@ -813,6 +819,33 @@ static void test_zero_copy_fifo_access(void **state)
 	assert_memory_equal(r1, "zero-copy", n1);
 	assert_int_equal(mst_rx_consume(fd, 9), 0);
 	assert_int_equal(mst_rx_peek(fd, &r1, &n1, &r2, &n2), 0);
+	mst_close(fd);
+}
+
+/* SO_RCVBUF/SO_SNDBUF on a connected stream socket: clamped (never
+ * EINVAL) to [4096, FIFO], sent to the engine for that socket (it limits
+ * the window it offers), read back as set. Datagram sockets: unchanged. */
+static void test_sockbuf_per_socket_clamped_and_sent(void **state)
+{
+	int fd = connected_socket(), v = 100;
+	socklen_t vl = sizeof(v);
+	uint64_t n = E.setopts;
+
+	assert_int_equal(mst_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	assert_int_equal(E.setopts, n + 1);
+	assert_int_equal(E.setopt_a, MST_OPT_SNDBUF);
+	assert_int_equal(E.setopt_b, 4096);
+	v = 1 << 20;
+	assert_int_equal(mst_setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)), 0);
+	assert_int_equal(E.setopt_a, MST_OPT_RCVBUF);
+	assert_int_equal(E.setopt_b, FIFO_SZ); /* the FIFO bounds it */
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &vl), 0);
+	assert_int_equal(v, FIFO_SZ);
+	v = -1; /* read unsigned, as Linux: as large as possible */
+	assert_int_equal(mst_setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)), 0);
+	assert_int_equal(E.setopt_b, FIFO_SZ);
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &vl), 0);
+	assert_int_equal(v, FIFO_SZ);
 	mst_close(fd);
 }
 
@@ -2058,6 +2091,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_poll_mixes_kernel_and_library_fds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_epoll_level_and_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_copy_fifo_access, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sockbuf_per_socket_clamped_and_sent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_native_event_poll, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_socket_bind_and_options, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_destination_rules, setup, teardown),

@@ -332,6 +332,25 @@ static void test_config_words(void **state)
 	assert_good(&c, "tcp-rcvbuf", "65536");
 	assert_int_equal(c.tcp_rcvbuf, 65536);
 	assert_bad(&c, "tcp-rcvbuf", "100", NULL);
+	assert_int_equal(c.tcp_eph_lo, 32768);
+	assert_int_equal(c.tcp_eph_hi, 60999);
+	assert_good(&c, "tcp-ephemeral-ports", "40000-40007");
+	assert_int_equal(c.tcp_eph_lo, 40000);
+	assert_int_equal(c.tcp_eph_hi, 40007);
+	assert_good(&c, "tcp-ephemeral-ports", "5000-5000");
+	assert_int_equal(c.tcp_eph_hi, 5000);
+	assert_bad(&c, "tcp-ephemeral-ports", "6000-5000",
+		   "--tcp-ephemeral-ports: 6000-5000 is an empty range");
+	assert_bad(&c, "tcp-ephemeral-ports", "0-5000", NULL);
+	assert_bad(&c, "tcp-ephemeral-ports", "5000-65536", NULL);
+	assert_bad(&c, "tcp-ephemeral-ports", "5000", NULL);
+	assert_bad(&c, "tcp-ephemeral-ports", "-5000", NULL);
+	assert_bad(&c, "tcp-ephemeral-ports", "123456789-1", NULL);
+	assert_int_equal(c.tcp_eph_lo, 5000); /* a bad value changes nothing */
+	assert_int_equal(c.tcp_tw_reuse_delay_ms, 1000);
+	assert_good(&c, "tcp-tw-reuse-delay-ms", "1");
+	assert_int_equal(c.tcp_tw_reuse_delay_ms, 1);
+	assert_bad(&c, "tcp-tw-reuse-delay-ms", "0", NULL);
 	assert_bad(&c, "services", "echo,", NULL);
 	assert_bad(&c, "services", "echo,none", NULL);
 	assert_bad(&c, "services", ",echo", NULL);

@@ -124,7 +124,8 @@ struct sn_node *sn_create(uint64_t now)
 	n->ts->secret.k0 = 0x0123456789abcdefull;
 	n->ts->secret.k1 = 0xfedcba9876543210ull;
 	n->ts->hash_seed = (uint32_t)tcp_siphash(&n->ts->secret, "hash", 4);
-	n->ts->next_ephemeral = 40000;
+	for (uint32_t i = 0; i < TCP_EPH_TABLE; i++) /* as tcp_create(), from this secret */
+		n->ts->eph_table[i] = (uint32_t)tcp_siphash(&n->ts->secret, &i, sizeof(i));
 	n->hooks.owner = sn_owner;
 	n->hooks.adopt = sn_adopt;
 	n->hooks.ctx = n;

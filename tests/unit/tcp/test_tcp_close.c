@@ -208,6 +208,83 @@ static void test_tcp_linger0_close_sends_rst(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 7323 §3.2: on a connection that negotiated timestamps the RST
+ * carries the option too (TSval from our clock, TSecr TS.Recent); without
+ * them it carries none. */
+static void test_tcp_rst_carries_timestamps_when_negotiated(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_opts o = th_syn_opts();
+	struct th_seg s;
+	uint32_t last_tsval;
+	struct linger l = { .l_onoff = 1, .l_linger = 0 };
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	assert_true(c.ts);
+	th_send(&c, TH_ACK | TH_PSH, "x", 1);
+	th_cexpect(&c, TH_ACK, &s);
+	last_tsval = s.tsval;
+	mst_sim_advance(c.sim, TH_MS(5));
+	assert_int_equal(mst_sim_setsockopt(c.sim, c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, &s);
+	assert_true(s.has_ts);
+	assert_int_equal(s.tsecr, c.tsval);
+	assert_true((int32_t)(s.tsval - last_tsval) >= 5);
+	mst_sim_destroy(c.sim);
+
+	o.ts = false;
+	th_passive_open(&c, th_sim_default(), PORT, 1, &o, NULL);
+	assert_false(c.ts);
+	assert_int_equal(mst_sim_setsockopt(c.sim, c.fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_RST | TH_ACK, &s);
+	assert_false(s.has_ts);
+	mst_sim_destroy(c.sim);
+}
+
+/* SYN_RECEIVED, an ACK that does not acknowledge our SYN: <SEQ=SEG.ACK>
+ * <CTL=RST> (RFC 9293 §3.10.7.4), with the timestamps the SYN negotiated
+ * and TSecr 0 (no ACK bit, RFC 7323 §3.2). */
+static void test_tcp_syn_received_bad_ack_rst_has_timestamps(void **state)
+{
+	(void)state;
+	struct mst_sim *sim = th_sim_default();
+	int lfd = mst_sim_socket(sim, 1);
+	struct th_seg sa, rst;
+	struct th_tx t;
+
+	assert_int_equal(mst_sim_bind(sim, lfd, PORT), 0);
+	assert_int_equal(mst_sim_listen(sim, lfd, 4), 0);
+	memset(&t, 0, sizeof(t));
+	t.sport = TH_PEER_PORT;
+	t.dport = PORT;
+	t.seq = 100;
+	t.flags = TH_SYN;
+	t.win = 65535;
+	t.opts = th_syn_opts();
+	t.opts.tsval = 1000;
+	th_input(sim, &t);
+	th_expect(sim, TH_SYN | TH_ACK, &sa);
+	assert_true(sa.has_ts);
+	t.flags = TH_ACK;
+	t.seq = 101;
+	t.ack = sa.seq; /* our ISS: not an ACK of the SYN */
+	t.opts = TH_OPTS_NONE;
+	t.opts.ts = true;
+	t.opts.tsval = 1001;
+	t.opts.tsecr = sa.tsval;
+	th_input(sim, &t);
+	th_expect(sim, TH_RST, &rst);
+	assert_int_equal(rst.seq, sa.seq);
+	assert_true(rst.has_ts);
+	assert_int_equal(rst.tsecr, 0);
+	assert_true((int32_t)(rst.tsval - sa.tsval) >= 0);
+	assert_int_equal(th_ctr(sim, "tcp_ack_too_new"), 1);
+	mst_sim_destroy(sim);
+}
+
 /* An exact RST in each synchronized state the app can still observe. */
 static void test_tcp_rst_received_in_each_state(void **state)
 {
@@ -311,7 +388,85 @@ static void test_tcp_time_wait_reused_by_newer_syn(void **state)
 	th_input(c.sim, &t);
 	th_cexpect(&c, TH_SYN | TH_ACK, &s);
 	assert_int_equal(s.ack, t.seq + 1);
-	assert_int_equal(th_ctr(c.sim, "tcp_timewait_recycled"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_syn"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_pool_recycled"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* An active open that takes over our own TIME_WAIT on the same tuple (the
+ * range holds one port) starts beyond the old incarnation: ISS past the
+ * old snd_nxt and its last window (RFC 6191 §2, Linux's tw_snd_nxt +
+ * 65535 + 2) and a TSval past every old one, so the peer's PAWS tells the
+ * two apart. The ISN clock alone moves only 250 per ms. */
+static void test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old(void **state)
+{
+	struct mst_sim_conf conf;
+	struct th_conn c, c2;
+	struct th_seg syn, s;
+	uint32_t old_end, old_tsval;
+
+	(void)state;
+	th_conf(&conf);
+	conf.eph_lo = conf.eph_hi = 45000;
+	conf.tw_reuse_delay_ms = 5;
+	th_active_open(&c, th_sim_create(&conf), PORT, 1000, NULL, &syn);
+	assert_int_equal(c.port, 45000);
+	mst_sim_close(c.sim, c.fd);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	old_end = s.seq + 1;
+	c.rcv_nxt = old_end;
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_cexpect(&c, TH_ACK, &s);
+	old_tsval = s.tsval;
+	assert_int_equal(mst_sim_conn_count(c.sim), 1); /* TIME_WAIT */
+	step_ms(c.sim, 4); /* under the delay: the only port is taken */
+	c2.fd = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, c2.fd, th_ip(TH_PEER_IP), PORT), -EADDRNOTAVAIL);
+	step_ms(c.sim, 2);
+	assert_int_equal(mst_sim_connect(c.sim, c2.fd, th_ip(TH_PEER_IP), PORT), -EINPROGRESS);
+	th_expect(c.sim, TH_SYN, &syn);
+	assert_int_equal(syn.sport, 45000);
+	assert_int_equal(syn.seq, old_end + 65537u);
+	assert_true(syn.has_ts && (int32_t)(syn.tsval - old_tsval) > 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 1);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_syn"), 0);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_pool_recycled"), 0);
+	mst_sim_destroy(c.sim);
+}
+
+/* A TIME_WAIT the app still holds (shutdown(), FIN exchange, no close())
+ * is never taken over by an active open, however old: its handle stays
+ * valid. Once closed, the tuple may be reused. */
+static void test_tcp_connect_never_reuses_timewait_app_still_holds(void **state)
+{
+	struct mst_sim_conf conf;
+	struct th_conn c;
+	struct th_seg s;
+	int fd2, fd3;
+
+	(void)state;
+	th_conf(&conf);
+	conf.eph_lo = conf.eph_hi = 45001;
+	conf.tw_reuse_delay_ms = 5;
+	th_active_open(&c, th_sim_create(&conf), PORT, 1000, NULL, NULL);
+	assert_int_equal(mst_sim_shutdown(c.sim, c.fd, SHUT_WR), 0);
+	th_cexpect(&c, TH_FIN | TH_ACK, &s);
+	c.rcv_nxt = s.seq + 1;
+	th_send(&c, TH_FIN | TH_ACK, NULL, 0);
+	th_cexpect(&c, TH_ACK, NULL);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT);
+	step_ms(c.sim, 1000);
+	fd2 = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, fd2, th_ip(TH_PEER_IP), PORT), -EADDRNOTAVAIL);
+	assert_int_equal(th_state(c.sim, c.fd), TH_TIME_WAIT); /* still ours */
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 0);
+	assert_int_equal(mst_sim_close(c.sim, c.fd), 0);
+	fd3 = mst_sim_socket(c.sim, 1);
+	assert_int_equal(mst_sim_connect(c.sim, fd3, th_ip(TH_PEER_IP), PORT), -EINPROGRESS);
+	th_expect(c.sim, TH_SYN, &s);
+	assert_int_equal(s.sport, 45001);
+	assert_int_equal(th_ctr(c.sim, "tcp_tw_reused_connect"), 1);
 	mst_sim_destroy(c.sim);
 }
 
@@ -319,6 +474,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_active_close_fin_wait_to_time_wait),
+		cmocka_unit_test(test_tcp_connect_reused_tuple_iss_and_tsval_beyond_old),
+		cmocka_unit_test(test_tcp_connect_never_reuses_timewait_app_still_holds),
 		cmocka_unit_test(test_tcp_close_keeps_window_open_for_peer_fin),
 		cmocka_unit_test(test_tcp_passive_close_close_wait_last_ack),
 		cmocka_unit_test(test_tcp_last_ack_fin_retransmitted),
@@ -326,6 +483,8 @@ int main(void)
 		cmocka_unit_test(test_tcp_half_close_still_receives),
 		cmocka_unit_test(test_tcp_close_with_unread_data_sends_rst),
 		cmocka_unit_test(test_tcp_linger0_close_sends_rst),
+		cmocka_unit_test(test_tcp_rst_carries_timestamps_when_negotiated),
+		cmocka_unit_test(test_tcp_syn_received_bad_ack_rst_has_timestamps),
 		cmocka_unit_test(test_tcp_rst_received_in_each_state),
 		cmocka_unit_test(test_tcp_rst_in_syn_sent),
 		cmocka_unit_test(test_tcp_time_wait_reused_by_newer_syn),

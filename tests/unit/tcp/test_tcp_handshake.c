@@ -368,6 +368,46 @@ static void test_tcp_synack_retransmit_backoff_and_give_up(void **state)
 	mst_sim_destroy(sim);
 }
 
+/* RFC 9293 §3.10.7.3, SYN_SENT: an ACK is acceptable only if
+ * ISS < SEG.ACK <= SND.NXT. A SYN-ACK acknowledging our ISS itself (not
+ * the SYN) or beyond SND.NXT gets <SEQ=SEG.ACK><CTL=RST> and is dropped;
+ * the connection stays in SYN_SENT and completes with a proper SYN-ACK. */
+static void test_tcp_syn_sent_synack_with_bad_ack_gets_rst(void **state)
+{
+	(void)state;
+	struct mst_sim *sim = th_sim_default();
+	const uint32_t bad[] = { 0, 2, (uint32_t)-1 }; /* offsets from ISS */
+	int fd = mst_sim_socket(sim, 1);
+	struct th_seg syn, rst, ack;
+	struct th_tx t;
+
+	assert_int_equal(mst_sim_connect(sim, fd, th_ip(TH_PEER_IP), 80), -EINPROGRESS);
+	th_expect(sim, TH_SYN, &syn);
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&t, 0, sizeof(t));
+		t.sport = 80;
+		t.dport = syn.sport;
+		t.seq = 7000;
+		t.ack = syn.seq + bad[i];
+		t.flags = TH_SYN | TH_ACK;
+		t.win = 65535;
+		t.opts = th_syn_opts();
+		t.opts.tsecr = syn.tsval;
+		th_input(sim, &t);
+		th_expect(sim, TH_RST, &rst);
+		assert_int_equal(rst.seq, t.ack);
+		assert_int_equal(th_state(sim, fd), TH_SYN_SENT);
+		assert_int_equal(th_ctr(sim, "tcp_syn_sent_bad"), i + 1);
+	}
+	t.ack = syn.seq + 1;
+	th_input(sim, &t);
+	th_expect(sim, TH_ACK, &ack);
+	assert_int_equal(ack.seq, syn.seq + 1);
+	assert_int_equal(ack.ack, 7001);
+	assert_int_equal(th_state(sim, fd), TH_ESTABLISHED);
+	mst_sim_destroy(sim);
+}
+
 static void test_tcp_syn_retransmit_then_etimedout(void **state)
 {
 	(void)state;
@@ -563,6 +603,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_timestamps_off_locally),
 		cmocka_unit_test(test_tcp_closed_port_rst_rules),
 		cmocka_unit_test(test_tcp_synack_retransmit_backoff_and_give_up),
+		cmocka_unit_test(test_tcp_syn_sent_synack_with_bad_ack_gets_rst),
 		cmocka_unit_test(test_tcp_syn_retransmit_then_etimedout),
 		cmocka_unit_test(test_tcp_syn_timeout_not_before_last_rto),
 		cmocka_unit_test(test_tcp_simultaneous_open),

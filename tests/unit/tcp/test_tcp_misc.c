@@ -334,9 +334,145 @@ static void test_tcp_report_tcb_size(void **state)
 	assert_true(n > 0 && n <= 1024);
 }
 
+static int getint(struct mst_sim *sim, int fd, int name)
+{
+	int v = -1;
+	size_t len = sizeof(v);
+
+	assert_int_equal(mst_sim_getsockopt(sim, fd, SOL_SOCKET, name, &v, &len), 0);
+	return v;
+}
+
+static int setint(struct mst_sim *sim, int fd, int name, int v)
+{
+	return mst_sim_setsockopt(sim, fd, SOL_SOCKET, name, &v, sizeof(v));
+}
+
+/* SO_RCVBUF on a connected socket: that connection's window, nobody
+ * else's. Lowered from 16 KiB (inherited from the listener, offered in the
+ * SYN-ACK) to 8 KiB: the window already offered is honoured (never
+ * shrunk), then the receiver offers 8 KiB at most; getsockopt says 8 KiB
+ * at once, and a later connection still gets the default. */
+static void test_tcp_so_rcvbuf_per_connection_limits_window(void **state)
+{
+	(void)state;
+	struct th_conn c, c2;
+	struct th_seg s;
+	char b[16384];
+	int lfd;
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	lfd = c.lfd;
+	assert_int_equal(setint(c.sim, lfd, SO_RCVBUF, 16384), 0);
+	th_passive_open(&c2, c.sim, PORT + 1, 1, NULL, NULL); /* another listener */
+	c.pport++; /* a second connection through the first listener */
+	{
+		struct th_tx t;
+		struct th_seg sa;
+
+		syn_to(c.sim, c.pport, PORT, 1, &t);
+		th_input(c.sim, &t);
+		th_expect(c.sim, TH_SYN | TH_ACK, &sa);
+		assert_int_equal(sa.win, 16384);
+		c.snd_nxt = 2;
+		c.rcv_nxt = sa.seq + 1;
+		c.ts = false;
+		c.sack = false;
+		c.peer_ws = -1;
+		th_send(&c, TH_ACK, NULL, 0);
+		c.fd = mst_sim_accept(c.sim, lfd, NULL, NULL);
+		assert_true(c.fd >= 0);
+	}
+	assert_int_equal(getint(c.sim, c.fd, SO_RCVBUF), 16384);
+	assert_int_equal(setint(c.sim, c.fd, SO_RCVBUF, 8192), 0);
+	assert_int_equal(getint(c.sim, c.fd, SO_RCVBUF), 8192);
+	memset(b, 'r', sizeof(b));
+	for (int i = 0; i < 16; i++) {
+		th_send(&c, TH_ACK, b, 1024);
+		th_cexpect(&c, TH_ACK, &s);
+		assert_int_equal(s.win, 16384 - 1024 * (i + 1)); /* the offer stands */
+	}
+	assert_int_equal(mst_sim_recv(c.sim, c.fd, b, sizeof(b)), 16384);
+	th_cexpect(&c, TH_ACK, &s); /* window update: 8 KiB now */
+	assert_int_equal(s.win, 8192);
+	for (int i = 0; i < 8; i++) /* quick ACKs used up: every 2nd is ACKed */
+		th_send(&c, TH_ACK, b, 1024);
+	for (int n = 0; th_output(c.sim, &s); n++)
+		assert_true(n < 8);
+	assert_int_equal(s.ack, c.snd_nxt);
+	assert_int_equal(s.win, 0);
+	/* the stack default is untouched */
+	assert_int_equal(getint(c.sim, c2.fd, SO_RCVBUF), 65536);
+	assert_int_equal(getint(c.sim, c2.lfd, SO_RCVBUF), 65536);
+	mst_sim_destroy(c.sim);
+}
+
+/* SO_SNDBUF per connection, clamped as Linux clamps (no EINVAL): below the
+ * minimum gives the minimum, above the FIFO gives the FIFO; send() queues
+ * no more than that. */
+static void test_tcp_so_sndbuf_per_connection_clamped(void **state)
+{
+	(void)state;
+	struct th_conn c, c2;
+	static char b[10000];
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	c.win = 0; /* the peer's window is closed: nothing leaves */
+	th_send(&c, TH_ACK, NULL, 0);
+	th_drain(c.sim);
+	assert_int_equal(setint(c.sim, c.fd, SO_SNDBUF, 100), 0);
+	assert_int_equal(getint(c.sim, c.fd, SO_SNDBUF), 4096);
+	assert_int_equal(mst_sim_send(c.sim, c.fd, b, sizeof(b)), 4096);
+	assert_int_equal(mst_sim_send(c.sim, c.fd, b, sizeof(b)), -EAGAIN);
+	assert_false(mst_sim_poll(c.sim, c.fd, POLLOUT) & POLLOUT);
+	assert_int_equal(setint(c.sim, c.fd, SO_SNDBUF, 6000), 0);
+	assert_int_equal(getint(c.sim, c.fd, SO_SNDBUF), 6000);
+	assert_true(mst_sim_poll(c.sim, c.fd, POLLOUT) & POLLOUT);
+	assert_int_equal(mst_sim_send(c.sim, c.fd, b, sizeof(b)), 6000 - 4096);
+	assert_int_equal(setint(c.sim, c.fd, SO_SNDBUF, 1 << 30), 0);
+	assert_int_equal(getint(c.sim, c.fd, SO_SNDBUF), 65536); /* the FIFO */
+	assert_int_equal(setint(c.sim, c.fd, SO_SNDBUF, -1), 0);
+	assert_int_equal(getint(c.sim, c.fd, SO_SNDBUF), 65536);
+	th_passive_open(&c2, c.sim, PORT + 1, 1, NULL, NULL);
+	assert_int_equal(getint(c.sim, c2.fd, SO_SNDBUF), 65536);
+	assert_int_equal(getint(c.sim, c2.fd, SO_RCVBUF), 65536);
+	mst_sim_destroy(c.sim);
+}
+
+/* A listener's SO_RCVBUF goes to the connections it makes, from their
+ * SYN-ACK's window on (as Linux's accepted sockets inherit it). */
+static void test_tcp_so_rcvbuf_inherited_from_listener(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg sa;
+	struct th_tx t;
+	int fd;
+
+	th_passive_open(&c, th_sim_default(), PORT, 1, NULL, NULL);
+	assert_int_equal(setint(c.sim, c.lfd, SO_RCVBUF, 16384), 0);
+	assert_int_equal(getint(c.sim, c.lfd, SO_RCVBUF), 16384);
+	syn_to(c.sim, TH_PEER_PORT + 1, PORT, 500, &t);
+	th_input(c.sim, &t);
+	th_expect(c.sim, TH_SYN | TH_ACK, &sa);
+	assert_int_equal(sa.win, 16384);
+	t.flags = TH_ACK;
+	t.seq = 501;
+	t.ack = sa.seq + 1;
+	th_input(c.sim, &t);
+	fd = mst_sim_accept(c.sim, c.lfd, NULL, NULL);
+	assert_true(fd >= 0);
+	assert_int_equal(getint(c.sim, fd, SO_RCVBUF), 16384);
+	assert_int_equal(getint(c.sim, c.fd, SO_RCVBUF), 65536); /* made before */
+	mst_sim_destroy(c.sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tcp_so_rcvbuf_per_connection_limits_window),
+		cmocka_unit_test(test_tcp_so_sndbuf_per_connection_clamped),
+		cmocka_unit_test(test_tcp_so_rcvbuf_inherited_from_listener),
 		cmocka_unit_test(test_tcp_malformed_options_dropped),
 		cmocka_unit_test(test_tcp_bad_doff_dropped),
 		cmocka_unit_test(test_tcp_truncated_header_dropped),

@@ -198,6 +198,77 @@ static void test_tcp_paws_not_applied_to_rst(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 7323 §4.3 / RFC 9293 §3.10.7.4 (packetdrill ts_recent/invalid_ack):
+ * a FIN whose ACK is above SND.NXT is dropped and ACKed, and its TSval
+ * must not become TS.Recent; else the next valid segment (a lower TSval)
+ * fails PAWS and so does every one after it. */
+static void test_tcp_ts_recent_not_updated_by_ack_above_snd_nxt(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_tx t;
+	struct th_seg s;
+	uint32_t good_tsval;
+	char b[1000];
+
+	open_conn(&c);
+	assert_true(c.ts);
+	good_tsval = c.tsval;
+	th_tx_init(&c, &t, TH_FIN | TH_ACK);
+	t.ack = c.rcv_nxt + 9998;       /* far above SND.NXT */
+	t.opts.tsval = good_tsval + 200000;
+	th_input(c.sim, &t);
+	th_cexpect(&c, TH_ACK, &s);      /* RFC 9293: ACK, drop */
+	assert_int_equal(s.ack, c.snd_nxt); /* the FIN was not taken */
+	assert_int_equal(th_ctr(c.sim, "tcp_ack_too_new"), 1);
+	c.tsval = good_tsval;           /* the peer's real clock */
+	memset(b, 'd', sizeof(b));
+	th_send(&c, TH_ACK, b, sizeof(b));
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.ack, c.snd_nxt);
+	assert_int_equal(s.tsecr, good_tsval + 1); /* echoes the valid segment */
+	assert_int_equal(th_ctr(c.sim, "tcp_paws"), 0);
+	assert_int_equal(mst_sim_recv(c.sim, c.fd, b, sizeof(b)), (int)sizeof(b));
+	mst_sim_destroy(c.sim);
+}
+
+/* Same for segments at RCV.NXT that step 4 or 5 answer with a challenge
+ * ACK (RFC 5961 §4.2 SYN, §5.2 ACK below SND.UNA - MAX.SND.WND): not
+ * acceptable, so their TSval is not remembered either. */
+static void test_tcp_ts_recent_not_updated_by_challenged_segments(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_tx t;
+	struct th_seg s;
+	uint32_t good_tsval;
+	char b[8];
+
+	open_conn(&c);
+	good_tsval = c.tsval;
+	th_tx_init(&c, &t, TH_SYN);
+	t.opts.tsval = good_tsval + 600000;
+	th_input(c.sim, &t);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(th_ctr(c.sim, "tcp_syn_in_sync"), 1);
+	th_tx_init(&c, &t, TH_ACK | TH_PSH);
+	t.ack = c.rcv_nxt - 0x40000000u;
+	t.opts.tsval = good_tsval + 700000;
+	t.data = "evil";
+	t.len = 4;
+	th_input(c.sim, &t);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(th_ctr(c.sim, "tcp_ack_too_old"), 1);
+	c.tsval = good_tsval;
+	th_send(&c, TH_ACK | TH_PSH, "data", 4);
+	th_cexpect(&c, TH_ACK, &s);
+	assert_int_equal(s.tsecr, good_tsval + 1);
+	assert_int_equal(mst_sim_recv(c.sim, c.fd, b, sizeof(b)), 4);
+	assert_memory_equal(b, "data", 4);
+	assert_int_equal(th_ctr(c.sim, "tcp_paws"), 0);
+	mst_sim_destroy(c.sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -211,6 +282,8 @@ int main(void)
 		cmocka_unit_test(test_tcp_paws_old_tsval_dropped),
 		cmocka_unit_test(test_tcp_paws_tsval_wraparound),
 		cmocka_unit_test(test_tcp_paws_not_applied_to_rst),
+		cmocka_unit_test(test_tcp_ts_recent_not_updated_by_ack_above_snd_nxt),
+		cmocka_unit_test(test_tcp_ts_recent_not_updated_by_challenged_segments),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -374,7 +374,7 @@ static void check_same_blocks(const struct sn_node *a, const struct sn_node *b)
 	assert_memory_equal(&a->ts->secret, &b->ts->secret, sizeof(a->ts->secret));
 	assert_int_equal(a->ts->start_ns, b->ts->start_ns);
 	assert_int_equal(a->ts->hash_seed, b->ts->hash_seed);
-	assert_int_equal(a->ts->next_ephemeral, b->ts->next_ephemeral);
+	assert_memory_equal(a->ts->eph_table, b->ts->eph_table, sizeof(a->ts->eph_table));
 	assert_int_equal(a->ts->services, b->ts->services);
 	assert_int_equal(a->ts->n_conns, b->ts->n_conns);
 	assert_int_equal(a->ts->n_listeners, b->ts->n_listeners);
@@ -694,7 +694,7 @@ static int mutate(int id, unsigned type, uint8_t *p, uint32_t *len, void *arg)
 		if (id == 40)
 			s->n_cbs = SN_MAX_CONNS + 1;
 		if (id == 41)
-			s->next_ephemeral = 5;
+			s->eph_unused = 5;
 		if (id == 42)
 			s->services = 0x80;
 		if (id == 43)
