@@ -94,6 +94,8 @@ void tcp_adopt(struct tcp_cb *c, uint8_t *rx, uint8_t *tx, const struct tcp_fifo
 	       void *cookie, tcp_event_fn fn, void *ctx, void *user)
 {
 	if (fops) { /* NULL: the FIFOs stay on the heap, filled by the importer */
+		if (!c->fops)
+			free(c->rx.data); /* heap FIFOs replaced (the importer refuses that) */
 		c->rx.data = rx;
 		c->tx.data = tx;
 		c->fops = fops;
@@ -392,8 +394,9 @@ static int check_fifos(const struct tcp_stack *ts, const struct tcp_state_cb *r)
 	if (ts->conf.tx_buf > heap_max)
 		heap_max = ts->conf.tx_buf;
 	max = (r->cbs & TCP_CBS_HEAP_FIFOS) ? heap_max : STATE_FIFO_MAX;
-	if (r->rx_size == 0 && r->tx_size == 0) /* a listener, a released TIME_WAIT */
-		return (r->cbs & TCP_CBS_HEAP_FIFOS) || rx_used || tx_used || r->n_ooo ? -EINVAL : 0;
+	if (r->rx_size == 0 && r->tx_size == 0) /* FIFOs released in TIME_WAIT (then dropped) */
+		return (r->state != TCP_TIME_WAIT && r->state != TCP_CLOSED) ||
+		       (r->cbs & TCP_CBS_HEAP_FIFOS) || rx_used || tx_used || r->n_ooo ? -EINVAL : 0;
 	if (!is_pow2_size(r->rx_size, max) || !is_pow2_size(r->tx_size, max) ||
 	    rx_used > r->rx_size || tx_used > r->tx_size)
 		return -EINVAL;
