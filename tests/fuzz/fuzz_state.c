@@ -12,7 +12,9 @@
  * FIFO memory through fifo_ops for blocks whose FIFOs are not on the heap
  * (up to 1 MiB each, as an app's slots would be). Seeded with the
  * committed fixture (tests/fuzz/corpus_state/ is a copy of
- * tests/fixtures/state-v1-tcp.bin); built and run by run.sh with
+ * tests/fixtures/state-v1-tcp.bin), mutated mostly inside record payloads
+ * (LLVMFuzzerCustomMutator) so that the framing holds and the importer's
+ * checks see the input; built and run by run.sh with
  * MST_FUZZ_TARGET=fuzz_state.
  */
 #include <errno.h>
@@ -29,6 +31,8 @@
 #include "transport/tcp/tcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed);
 ssize_t mst_fuzz_getrandom(void *buf, size_t len, unsigned int flags);
 void *mst_fuzz_calloc(size_t n, size_t size);
 void *mst_fuzz_calloc_pool(size_t n, size_t size);
@@ -159,6 +163,46 @@ static int fz_adopt(void *ctx, struct tcp_cb *c, const struct tcp_owner *o)
 }
 
 static const struct tcp_state_hooks hooks = { .owner = fz_owner, .adopt = fz_adopt };
+
+/* ---- structure-aware mutation ------------------------------------------- */
+
+/*
+ * Most byte flips break the framing (lengths, record count) and stop at
+ * the reader. Three times in four, mutate inside one record's payload
+ * instead, keeping its length, so the importer's own checks get the input.
+ */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed)
+{
+	struct mst_state_hdr h;
+	size_t pos = sizeof(h), pick, n = 0;
+	uint8_t tmp[65536];
+
+	if (seed % 4 == 0 || size < sizeof(h))
+		return LLVMFuzzerMutate(data, size, max_size);
+	memcpy(&h, data, sizeof(h));
+	if (h.total_len != size || h.n_records == 0)
+		return LLVMFuzzerMutate(data, size, max_size);
+	pick = (seed / 4) % h.n_records;
+	while (pos + sizeof(struct mst_state_rec) <= size) {
+		struct mst_state_rec r;
+
+		memcpy(&r, data + pos, sizeof(r));
+		pos += sizeof(r);
+		if (r.len > size - pos)
+			break;
+		if (n++ == pick && r.len && r.len <= sizeof(tmp)) {
+			size_t got;
+
+			memcpy(tmp, data + pos, r.len);
+			got = LLVMFuzzerMutate(tmp, r.len, r.len);
+			memset(tmp + got, 0, r.len - got);
+			memcpy(data + pos, tmp, r.len);
+			return size;
+		}
+		pos += (r.len + 7u) & ~7u;
+	}
+	return LLVMFuzzerMutate(data, size, max_size);
+}
 
 /* ---- driver ------------------------------------------------------------- */
 
