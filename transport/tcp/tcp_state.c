@@ -864,6 +864,23 @@ static void arm_timers(struct tcp_stack *ts, const struct tcp_import *im, uint32
 			tw_arm(ts->wheel, t[k], im->deadline[i][k]);
 }
 
+/* Each listener's SYN queue count is its children in SYN_RECEIVED. */
+static int check_syn_queues(struct tcp_stack *ts, const struct tcp_import *im)
+{
+	uint32_t n[N_LISTENERS] = { 0 };
+
+	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
+		const struct tcp_cb *c = &ts->pool[i];
+
+		if ((im->mark[i] & IMP_USED) && c->state == TCP_SYN_RECEIVED && c->listener)
+			n[tcp_lext(ts, c->listener) - ts->lext]++;
+	}
+	for (unsigned k = 0; k < ts->n_listeners; k++)
+		if (ts->lext[k].syn_queue != n[k])
+			return -EINVAL;
+	return 0;
+}
+
 int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h)
 {
 	struct tcp_import *im = ts->imp;
@@ -875,6 +892,8 @@ int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h)
 	for (uint32_t i = 0; !rc && i < ts->conf.max_conns; i++)
 		if (im->mark[i] & IMP_USED)
 			rc = check_refs(ts, im, i);
+	if (!rc)
+		rc = check_syn_queues(ts, im); /* every listener resolved above */
 	if (rc) {
 		tcp_import_free(ts);
 		return rc;

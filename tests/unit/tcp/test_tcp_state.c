@@ -722,6 +722,8 @@ static int mutate(int id, unsigned type, uint8_t *p, uint32_t *len, void *arg)
 			return put_index(p, len, sizeof(*l), 1, syn_sent_index);
 		if (l->n_accept == 2 && id == 62)
 			return put_index(p, len, sizeof(*l), 0, SN_MAX_CONNS);
+		if (l->n_accept == 2 && id == 63)
+			l->syn_queue++;
 		return KEEP;
 	case MST_STATE_REC_TCP_TW_ORDER:
 		if (id == 70)
@@ -799,7 +801,8 @@ static const struct {
 	{ 42, -EINVAL, "unknown service" }, { 43, -EINVAL, "a block missing" },
 	{ 50, -EINVAL, "FIFO data missing" }, { 51, -EBADMSG, "FIFO data of another length" },
 	{ 60, -EEXIST, "accept queue entry twice" }, { 61, -EINVAL, "accept queue: not a child" },
-	{ 62, -ERANGE, "accept queue index out of range" }, { 70, -EEXIST, "TIME_WAIT twice" },
+	{ 62, -ERANGE, "accept queue index out of range" },
+	{ 63, -EINVAL, "SYN queue count not its children" }, { 70, -EEXIST, "TIME_WAIT twice" },
 	{ 71, -EINVAL, "TIME_WAIT entry dangling" }, { 72, -ERANGE, "TIME_WAIT index out of range" },
 	{ 73, -EINVAL, "TIME_WAIT list missing" },
 };
