@@ -18,13 +18,14 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mustang/shm_abi.h>
 
 #include "control/apps.h"
 
-#define APP_QPS 32u
+#define APP_QPS APPS_QPS
 #define APP_SOCKS MST_SHM_MAX_SOCKS
 #define ALIGN_UP(x, a) (((x) + (a)-1) / (a) * (a))
 
@@ -53,6 +54,23 @@ struct apps *apps_create(const struct apps_conf *conf)
 	memcpy((void *)&a->conf, conf, sizeof(*conf));
 	a->next_id = 1;
 	return a;
+}
+
+static struct mst_app slot_app(const struct apps *a, const struct app_slot *s)
+{
+	return (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,
+				 .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)s->pid,
+				 .doorbell = rt_engine_doorbell(a->conf.group, 0) };
+}
+
+unsigned apps_list(const struct apps *a, struct mst_app *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < APPS_MAX && n < max; i++)
+		if (a->slot[i].used)
+			out[n++] = slot_app(a, &a->slot[i]);
+	return n;
 }
 
 static void slot_release(struct app_slot *s)
@@ -175,9 +193,7 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 	segment_init(a, s, qp_off, sock_off, fifo_off, pony_off);
 
 	w.conf = &a->conf;
-	w.app = (struct mst_app){ .id = s->id, .base = s->base, .len = s->size,
-				  .eventfds = s->efd, .n_eventfds = APP_QPS, .pid = (int)pid,
-				  .doorbell = rt_engine_doorbell(a->conf.group, 0) };
+	w.app = slot_app(a, s);
 	w.rc = -EIO;
 	rc = rt_engine_call(a->conf.group, 0, attach_work, &w, 2000);
 	if (rc == 0)
@@ -255,6 +271,59 @@ unsigned apps_count(const struct apps *a)
 	for (unsigned i = 0; i < APPS_MAX; i++)
 		n += a->slot[i].used;
 	return n;
+}
+
+unsigned apps_handover(const struct apps *a, struct apps_handover *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < APPS_MAX && n < max; i++) {
+		const struct app_slot *s = &a->slot[i];
+
+		if (!s->used)
+			continue;
+		out[n] = (struct apps_handover){ .client = i, .id = s->id, .pid = s->pid,
+						 .size = s->size, .memfd = s->memfd };
+		memcpy(out[n].efd, s->efd, sizeof(s->efd));
+		n++;
+	}
+	return n;
+}
+
+int apps_adopt(struct apps *a, const struct apps_handover *h)
+{
+	struct app_slot *s;
+	struct stat st;
+
+	if (h->client >= APPS_MAX || a->slot[h->client].used || h->id <= 0 ||
+	    fstat(h->memfd, &st) < 0 || (uint64_t)st.st_size != h->size)
+		return -EINVAL;
+	s = &a->slot[h->client];
+	memset(s, 0, sizeof(*s));
+	s->base = mmap(NULL, h->size, PROT_READ | PROT_WRITE, MAP_SHARED, h->memfd, 0);
+	if (s->base == MAP_FAILED) {
+		s->base = NULL;
+		return -errno;
+	}
+	s->used = true;
+	s->id = h->id;
+	s->pid = h->pid;
+	s->size = h->size;
+	s->memfd = h->memfd;
+	memcpy(s->efd, h->efd, sizeof(s->efd));
+	if (h->id >= a->next_id)
+		a->next_id = h->id + 1;
+	return 0;
+}
+
+void apps_forget(struct apps *a)
+{
+	if (!a)
+		return;
+	for (unsigned i = 0; i < APPS_MAX; i++)
+		if (a->slot[i].used || a->slot[i].base)
+			slot_release(&a->slot[i]);
+	free(a);
 }
 
 void apps_destroy(struct apps *a)

@@ -32,5 +32,28 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 		unsigned *n_fds, char *payload, size_t payload_len);
 void apps_detach(void *ctx, unsigned client);
 unsigned apps_count(const struct apps *a);
+/* The attached apps as their engine knows them (what attach_app() got):
+ * up to max into out; returns how many. Control thread. */
+unsigned apps_list(const struct apps *a, struct mst_app *out, unsigned max);
+
+/*
+ * Live upgrade: what a new daemon needs to serve an app (its descriptors
+ * are the old daemon's; they go over SCM_RIGHTS). apps_handover() lists
+ * the attached apps; apps_adopt() (new daemon) maps one at the same client
+ * slot with the same id, without touching the segment; apps_forget() (old
+ * daemon, after a handover) lets go of its copies without detaching.
+ */
+#define APPS_QPS 32u
+struct apps_handover {
+	unsigned client;                       /* control-server slot */
+	int id;
+	pid_t pid;
+	uint64_t size;                         /* segment bytes */
+	int memfd;
+	int efd[APPS_QPS];
+};
+unsigned apps_handover(const struct apps *a, struct apps_handover *out, unsigned max);
+int apps_adopt(struct apps *a, const struct apps_handover *h);
+void apps_forget(struct apps *a);
 
 #endif

@@ -81,6 +81,8 @@ struct ctl_server {
 	dev_t sock_dev;           /* identity of our socket file, so that stop */
 	ino_t sock_ino;           /*   never unlinks a successor's socket */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct client *serving;   /* the client whose request the handler answers */
+	bool handed_over;         /* live upgrade: another daemon serves our fds now */
 	struct client clients[CTL_MAX_CLIENTS];
 };
 
@@ -138,8 +140,9 @@ static void client_close(struct client *cl)
 	cl->state = CL_FREE;
 	cl->srv = s;
 	cl->idx = idx;
-	/* The app's lifeline is gone: reclaim everything it had. */
-	if (was_app && s && s->apps.detach)
+	/* The app's lifeline is gone: reclaim everything it had (unless a
+	 * new daemon holds it now: then only our descriptor went). */
+	if (was_app && s && s->apps.detach && !s->handed_over)
 		s->apps.detach(s->ctx, idx);
 }
 
@@ -198,6 +201,10 @@ static void client_reply(struct client *cl, uint16_t type, int32_t status, const
 	cl->out_len = sizeof(h) + len;
 	cl->out_off = 0;
 	cl->state = CL_WRITE;
+	/* The writing deadline starts now: a handler may have taken long
+	 * (an upgrade). An app's lifeline keeps no deadline. */
+	if (cl->deadline_ms != UINT64_MAX)
+		cl->deadline_ms = now_ms() + CTL_IO_DEADLINE_MS;
 }
 
 static bool req_type_known(uint16_t type)
@@ -288,7 +295,9 @@ static void request_serve(struct ctl_server *s, struct client *cl)
 		return;
 	}
 	emit_init(&e, (type & MST_CTL_F_JSON) != 0);
+	s->serving = cl;
 	rc = s->fn(s->ctx, (enum mst_ctl_req)(type & MST_CTL_TYPE_MASK), cl->payload, &e);
+	s->serving = NULL;
 	out = emit_result(&e, &len);
 	if (out == NULL) {
 		static const char msg[] = "out of memory building the response";
@@ -466,6 +475,23 @@ static void client_accept(struct ctl_server *s)
 
 /* ---- the thread ------------------------------------------------------- */
 
+/* After a handover: the clients the new daemon took are closed here (our
+ * copies only; no detach), and true while a reply is still going out. */
+static bool handover_reply_pending(struct ctl_server *s)
+{
+	bool pending = false;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
+		struct client *cl = &s->clients[i];
+
+		if (cl->state == CL_WRITE)
+			pending = true;
+		else if (cl->state != CL_FREE)
+			client_close(cl);
+	}
+	return pending;
+}
+
 static void *server_main(void *arg)
 {
 	struct ctl_server *s = arg;
@@ -478,7 +504,7 @@ static void *server_main(void *arg)
 		int timeout, rc;
 
 		pfd[n++] = (struct pollfd){ .fd = s->wake_fd, .events = POLLIN };
-		pfd[n++] = (struct pollfd){ .fd = s->listen_fd, .events = POLLIN };
+		pfd[n++] = (struct pollfd){ .fd = s->handed_over ? -1 : s->listen_fd, .events = POLLIN };
 		for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
 			struct client *cl = &s->clients[i];
 
@@ -518,6 +544,13 @@ static void *server_main(void *arg)
 			 * buffer is almost always free. */
 			if (cl->state == CL_WRITE)
 				client_write(cl);
+		}
+		if (s->handed_over) {
+			/* Only the upgrade's requester is still ours: finish its
+			 * answer (bounded by its deadline), touch nothing else. */
+			if (handover_reply_pending(s))
+				continue;
+			break;
 		}
 		if (pfd[1].revents)
 			client_accept(s);
@@ -738,10 +771,123 @@ void ctl_server_stop(struct ctl_server *s)
 
 	if (s == NULL)
 		return;
-	(void)!write(s->wake_fd, &one, sizeof(one));
+	/* After a handover the thread stops by itself once the upgrade's
+	 * answer is out (bounded by the client's deadline). */
+	if (!s->handed_over)
+		(void)!write(s->wake_fd, &one, sizeof(one));
 	pthread_join(s->thread, NULL);
 	close(s->wake_fd);
 	close(s->listen_fd);
-	socket_unlink(s);
+	if (!s->handed_over)
+		socket_unlink(s); /* after a handover the file is the new daemon's */
 	free(s);
+}
+
+/* ---- live upgrade ---------------------------------------------------------- */
+
+int ctl_server_serving_fd(const struct ctl_server *s)
+{
+	return s->serving ? s->serving->fd : -1;
+}
+
+int ctl_server_listen_fd(const struct ctl_server *s)
+{
+	return s->listen_fd;
+}
+
+unsigned ctl_server_handover_list(const struct ctl_server *s, struct ctl_handover_client *out,
+				  unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS && n < max; i++) {
+		const struct client *cl = &s->clients[i];
+
+		/* Idle between requests, or an app's lifeline: a client in
+		 * the middle of a request stays here (and sees EOF when we
+		 * exit); the one being answered is ours to answer. */
+		if (cl == s->serving || cl->state != CL_HEADER || cl->got != 0 || cl->attaching)
+			continue;
+		out[n++] = (struct ctl_handover_client){ .idx = cl->idx, .fd = cl->fd,
+							 .app = cl->attached,
+							 .operator_ok = cl->operator_ok };
+	}
+	return n;
+}
+
+void ctl_server_handed_over(struct ctl_server *s)
+{
+	s->handed_over = true;
+}
+
+struct ctl_server *ctl_server_adopt(const char *path, ctl_handler_fn fn, void *ctx,
+				   const struct ctl_app_hooks *apps, int listen_fd,
+				   const struct ctl_handover_client *cls, unsigned n, char *err,
+				   size_t errlen)
+{
+	struct ctl_server *s;
+	struct stat st;
+	sigset_t all, old;
+	int rc;
+
+	if (!path || strlen(path) >= sizeof(s->path) || !fn || listen_fd < 0 ||
+	    stat(path, &st) < 0 || !S_ISSOCK(st.st_mode)) {
+		set_err(err, errlen, "control socket %s: cannot adopt it", path ? path : "?");
+		errno = EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		set_err(err, errlen, "out of memory");
+		return NULL;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->fn = fn;
+	s->ctx = ctx;
+	if (apps)
+		s->apps = *apps;
+	s->daemon_uid = geteuid();
+	s->sock_gid = st.st_gid;
+	s->sock_dev = st.st_dev;
+	s->sock_ino = st.st_ino;
+	s->listen_fd = listen_fd;
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
+		s->clients[i].fd = -1;
+		s->clients[i].idx = i;
+		s->clients[i].srv = s;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct client *cl;
+
+		if (cls[i].idx >= CTL_MAX_CLIENTS || s->clients[cls[i].idx].state != CL_FREE) {
+			set_err(err, errlen, "handed-over client %u: bad or duplicate slot", cls[i].idx);
+			free(s);
+			errno = EINVAL;
+			return NULL;
+		}
+		cl = &s->clients[cls[i].idx];
+		cl->fd = cls[i].fd;
+		cl->state = CL_HEADER;
+		cl->operator_ok = cls[i].operator_ok;
+		cl->attached = cls[i].app;
+		cl->deadline_ms = cls[i].app ? UINT64_MAX : now_ms() + CTL_IO_DEADLINE_MS;
+	}
+	s->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->wake_fd < 0) {
+		set_err(err, errlen, "eventfd: %s", strerror(errno));
+		free(s);
+		return NULL;
+	}
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = -pthread_create(&s->thread, NULL, server_main, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc < 0) {
+		set_err(err, errlen, "cannot start the control thread: %s", strerror(-rc));
+		close(s->wake_fd);
+		free(s);
+		errno = -rc;
+		return NULL;
+	}
+	return s;
 }

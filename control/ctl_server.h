@@ -55,6 +55,34 @@ struct ctl_server *ctl_server_start_apps(const char *path, ctl_handler_fn fn, vo
 					 size_t errlen);
 void ctl_server_stop(struct ctl_server *s);
 
+/*
+ * Live upgrade. In the old daemon, from inside the handler (the control
+ * thread): the listening socket and the clients a new daemon can take over
+ * (apps' lifelines and idle operators; not the client being answered);
+ * after handing them over, ctl_server_handed_over(): the thread finishes
+ * the answer it is writing and stops, closing only its own descriptors
+ * (no app detach), and ctl_server_stop() leaves the socket file alone. In
+ * the new daemon, ctl_server_adopt() serves those descriptors, each client
+ * at the slot it had (apps are known by slot).
+ */
+struct ctl_handover_client {
+	unsigned idx;             /* client slot */
+	int fd;
+	bool app;                 /* an attached app's lifeline */
+	bool operator_ok;
+};
+int ctl_server_listen_fd(const struct ctl_server *s);
+/* The connection whose request the handler is answering (-1 outside). */
+int ctl_server_serving_fd(const struct ctl_server *s);
+unsigned ctl_server_handover_list(const struct ctl_server *s, struct ctl_handover_client *out,
+				  unsigned max);
+void ctl_server_handed_over(struct ctl_server *s);
+struct ctl_server *ctl_server_adopt(const char *path, ctl_handler_fn fn, void *ctx,
+				   const struct ctl_app_hooks *apps, int listen_fd,
+				   const struct ctl_handover_client *cls, unsigned n, char *err,
+				   size_t errlen);
+#define CTL_SERVER_MAX_CLIENTS 64
+
 /* Operator check: root, the daemon's own uid, or the socket file's group. */
 bool ctl_peer_is_operator(uid_t uid, gid_t gid, uid_t daemon_uid, gid_t sock_gid);
 

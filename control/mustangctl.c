@@ -39,6 +39,11 @@ struct args {
 	bool json;
 	int timeout_ms;
 	const struct cmd *cmd;
+	const char *target;        /* engine restart: the engine id */
+	const char *fail_at;       /* test only: the step to fail */
+	const char *binary;        /* upgrade: the new mustangd (default: the running one's) */
+	long upgrade_ms;           /* upgrade: the daemon's deadline, 0 = its default */
+	char arg[128];             /* the request's argument */
 };
 
 static void usage(FILE *f)
@@ -46,7 +51,15 @@ static void usage(FILE *f)
 	fprintf(f, "Usage: mustangctl [--ctl PATH] [--json] [--timeout MS] COMMAND\n"
 		   "Ask a running mustangd.\n\nCommands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
-		fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+		if (cmds[i].req != MST_CTL_engine_restart && cmds[i].req != MST_CTL_attach &&
+		    cmds[i].req != MST_CTL_upgrade && cmds[i].req != MST_CTL_takeover)
+			fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
+	fprintf(f, "  upgrade [--binary PATH] [--timeout-ms N] [--fail-at STEP]\n"
+		   "             a new mustangd (default: the same binary) takes over every app,\n"
+		   "             connection and port; the old one exits\n");
+	fprintf(f, "  engine restart ID [--fail-at STEP]\n"
+		   "             hand engine ID over to a new engine with all its state\n"
+		   "             (--fail-at, for tests: make STEP fail and roll back)\n");
 	fprintf(f,
 		"\nOptions (before or after the command):\n"
 		"  --ctl PATH      control socket (default %s)\n"
@@ -90,6 +103,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->json = false;
 	a->timeout_ms = CTL_DEFAULT_TIMEOUT_MS;
 	a->cmd = NULL;
+	a->target = a->fail_at = a->binary = NULL;
+	a->upgrade_ms = 0;
+	a->arg[0] = '\0';
 
 	for (int i = 1; i < argc; i++) {
 		const char *s = argv[i], *v;
@@ -121,12 +137,42 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->timeout_ms = (int)ms;
 			continue;
 		}
+		if ((v = opt_value(argc, argv, &i, "--fail-at", &missing)) != NULL) {
+			a->fail_at = v;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--binary", &missing)) != NULL) {
+			if (v[0] != '/')
+				return usage_error("--binary wants an absolute path, not", v);
+			a->binary = v;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--timeout-ms", &missing)) != NULL) {
+			char *end;
+
+			errno = 0;
+			a->upgrade_ms = strtol(v, &end, 10);
+			if (v[0] < '0' || v[0] > '9' || *end || errno || a->upgrade_ms < 100 ||
+			    a->upgrade_ms > 600000)
+				return usage_error("--timeout-ms wants 100..600000 milliseconds, not", v);
+			continue;
+		}
 		if (missing)
 			return usage_error("missing value for", s);
 		if (s[0] == '-')
 			return usage_error("unknown option", s);
+		if (a->cmd != NULL && a->cmd->req == MST_CTL_engine_restart && !a->target) {
+			a->target = s;
+			continue;
+		}
 		if (a->cmd != NULL)
 			return usage_error("unexpected argument", s);
+		if (strcmp(s, "engine") == 0) {
+			if (i + 1 >= argc || strcmp(argv[i + 1], "restart") != 0)
+				return usage_error("engine wants a subcommand (restart), after", s);
+			i++;
+			s = "engine_restart";
+		}
 		for (size_t c = 0; c < N_CMDS; c++)
 			if (strcmp(s, cmds[c].name) == 0)
 				a->cmd = &cmds[c];
@@ -137,6 +183,32 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "mustangctl: no command given\n");
 		usage(stderr);
 		return 2;
+	}
+	if (a->cmd->req == MST_CTL_engine_restart) {
+		if (!a->target)
+			return usage_error("engine restart wants an engine id", "");
+		snprintf(a->arg, sizeof(a->arg), "%s%s%s", a->target, a->fail_at ? " fail=" : "",
+			 a->fail_at ? a->fail_at : "");
+		/* The daemon answers after the handover (its own deadline is
+		 * 10 s for the blackout, plus the new engine's creation). */
+		if (a->timeout_ms == CTL_DEFAULT_TIMEOUT_MS)
+			a->timeout_ms = 30000;
+	} else if (a->cmd->req == MST_CTL_upgrade) {
+		int n = 0;
+
+		if (a->binary)
+			n += snprintf(a->arg + n, sizeof(a->arg) - (size_t)n, "binary=%s ", a->binary);
+		if (a->upgrade_ms && n < (int)sizeof(a->arg))
+			n += snprintf(a->arg + n, sizeof(a->arg) - (size_t)n, "timeout=%ld ",
+				      a->upgrade_ms);
+		if (a->fail_at && n < (int)sizeof(a->arg))
+			n += snprintf(a->arg + n, sizeof(a->arg) - (size_t)n, "fail=%s", a->fail_at);
+		if (n >= (int)sizeof(a->arg))
+			return usage_error("upgrade arguments too long", a->binary ? a->binary : "");
+		/* The daemon answers when the upgrade is done: wait longer. */
+		a->timeout_ms = (int)(a->upgrade_ms ? a->upgrade_ms : 20000) + 5000;
+	} else if (a->fail_at || a->binary || a->upgrade_ms) {
+		return usage_error("--fail-at, --binary, --timeout-ms go with", "engine restart / upgrade");
 	}
 	return 0;
 }
@@ -171,7 +243,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	rc = ctl_client_call(fd, (uint16_t)(a.cmd->req | (a.json ? MST_CTL_F_JSON : 0)), "",
+	rc = ctl_client_call(fd, (uint16_t)(a.cmd->req | (a.json ? MST_CTL_F_JSON : 0)), a.arg,
 			     &out, &len, a.timeout_ms);
 	close(fd);
 	if (out == NULL) { /* transport error: no answer at all */

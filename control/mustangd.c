@@ -9,7 +9,7 @@
  * engine group -> start the control server -> sigwait() -> tear down in
  * reverse order -> exit 0.
  *
- * The control handler (ctl_handle) runs on the control thread and only
+ * The control handler (daemon_ctl_handle) runs on the control thread and only
  * reads engine counters with relaxed loads; it never touches engine state.
  */
 #include <errno.h>
@@ -34,8 +34,11 @@
 
 #include "control/apps.h"
 #include "control/config.h"
+#include "control/daemon.h"
 #include "control/ctl_server.h"
 #include "control/emit.h"
+#include "control/takeover.h"
+#include "control/upgrade.h"
 #include "engines/builtin.h"
 #include "engines/port.h"
 #include "transport/pony/pony.h"
@@ -45,24 +48,11 @@
 
 #define EAL_ARGV_MAX 64
 
-struct daemon {
-	struct mst_config conf;
-	struct mst_port *ports[MST_MAX_PORTS];
-	unsigned n_ports;
-	void *engines[MST_MAX_ENGINES];
-	const struct mst_engine_ops *ops;
-	unsigned n_engines;
-	struct rt_group group;
-	struct ctl_server *ctl;
-	struct apps *apps;
-	uint64_t start_ns;
-	bool eal_up;
-};
+
 
 static enum mst_log_level log_level = MST_LOG_INFO;
 
-static void logmsg(enum mst_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logmsg(enum mst_log_level lvl, const char *fmt, ...)
+void daemon_log(enum mst_log_level lvl, const char *fmt, ...)
 {
 	static const char *const tag[] = { "error", "warning", "info", "debug" };
 	va_list ap;
@@ -193,6 +183,8 @@ static void emit_engines(struct daemon *d, struct emit *e)
 		else
 			emit_str(e, "cpu", "any");
 		emit_u64(e, "thread", rt_engine_worker(g, re));
+		emit_u64(e, "restarts", d->restarts[i]);
+		emit_u64(e, "last_blackout_us", d->last_blackout_ns[i] / 1000);
 		emit_double(e, "busy_poll_pct", polls ? 100.0 * (double)load[MST_LOAD_busy_polls] / (double)polls : 0.0);
 		emit_load(e, load);
 		emit_obj_end(e);
@@ -374,11 +366,82 @@ static int emit_pony(struct daemon *d, struct emit *e)
 	return 0;
 }
 
-static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
+/* "ID [fail=STEP]" (fail=: test only, makes that step fail). */
+static int parse_restart_arg(struct daemon *d, const char *arg, struct upg_restart *r,
+			     struct emit *e)
+{
+	char *end;
+	unsigned long id;
+
+	errno = 0;
+	id = strtoul(arg ? arg : "", &end, 10);
+	if (!arg || arg[0] < '0' || arg[0] > '9' || errno || id >= d->n_engines ||
+	    (*end && *end != ' ')) {
+		emit_strf(e, "error", "engine restart wants an engine id 0..%u, not \"%s\"",
+			  d->n_engines ? d->n_engines - 1 : 0, arg ? arg : "");
+		return -EINVAL;
+	}
+	r->id = (unsigned)id;
+	r->fail_at = -1;
+	while (*end == ' ')
+		end++;
+	if (!strncmp(end, "fail=", 5)) {
+		r->fail_at = upg_step_by_name(end + 5);
+		if (r->fail_at < 0) {
+			emit_strf(e, "error", "unknown step \"%s\"", end + 5);
+			return -EINVAL;
+		}
+	} else if (*end) {
+		emit_strf(e, "error", "unexpected argument \"%s\"", end);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
+{
+	struct mst_app apps[APPS_MAX];
+	struct upg_restart r = { 0 };
+	int rc = parse_restart_arg(d, arg, &r, e);
+
+	if (rc)
+		return rc;
+	r.ops = d->ops;
+	r.conf = d->econf[r.id];
+	r.queue = d->equeue[r.id];
+	/* Apps are served by engine 0. */
+	r.apps = apps;
+	r.n_apps = r.id == 0 && d->apps ? apps_list(d->apps, apps, APPS_MAX) : 0;
+	rc = upg_engine_restart(&d->group, &r);
+	if (rc) {
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", upg_step_names[r.failed]);
+		emit_strf(e, "error", "engine %u: %s failed: %s%s", r.id, upg_step_names[r.failed],
+			  strerror(-rc), r.rolled_back ? " (rolled back: the old engine resumed)" : "");
+		daemon_log(MST_LOG_WARN, "engine %u restart: %s failed: %s%s", r.id,
+		       upg_step_names[r.failed], strerror(-rc), r.rolled_back ? ", rolled back" : "");
+		return rc;
+	}
+	d->engines[r.id] = d->group.engines[r.id].eng;
+	d->restarts[r.id]++;
+	d->last_blackout_ns[r.id] = r.blackout_ns;
+	emit_bool(e, "ok", true);
+	emit_u64(e, "engine", r.id);
+	emit_u64(e, "blackout_us", r.blackout_ns / 1000);
+	emit_u64(e, "export_us", r.export_ns / 1000);
+	emit_u64(e, "import_us", r.import_ns / 1000);
+	emit_u64(e, "brownout_ms", r.create_ns / 1000000);
+	emit_u64(e, "state_bytes", r.state_bytes);
+	emit_u64(e, "apps", r.n_apps);
+	daemon_log(MST_LOG_INFO, "engine %u restarted: blackout %llu us, state %zu bytes", r.id,
+	       (unsigned long long)(r.blackout_ns / 1000), r.state_bytes);
+	return 0;
+}
+
+int daemon_ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
 {
 	struct daemon *d = ctx;
 
-	(void)arg;
 	switch (req) {
 	case MST_CTL_status:
 		emit_status(d, e);
@@ -396,6 +459,12 @@ static int ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return emit_conns(d, e);
 	case MST_CTL_pony:
 		return emit_pony(d, e);
+	case MST_CTL_engine_restart:
+		return engine_restart(d, arg, e);
+	case MST_CTL_upgrade:
+		return tko_upgrade(d, arg, e);
+	case MST_CTL_takeover:
+		return tko_takeover_request(d, e);
 	case MST_CTL_attach:
 		return -EINVAL; /* the server routes attach to the app hooks */
 	}
@@ -413,7 +482,7 @@ static void app_log(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	va_end(ap);
-	logmsg(MST_LOG_INFO, "%s", buf);
+	daemon_log(MST_LOG_INFO, "%s", buf);
 }
 
 static int hook_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsigned max,
@@ -429,6 +498,24 @@ static void hook_detach(void *ctx, unsigned client)
 	struct daemon *d = ctx;
 
 	apps_detach(d->apps, client);
+}
+
+const struct ctl_app_hooks daemon_app_hooks = { .attach = hook_attach, .detach = hook_detach };
+
+int daemon_apps_create(struct daemon *d)
+{
+	struct apps_conf ac = {
+		.group = &d->group,
+		.ops = mst_engine_lookup("net"),
+		.local_ip = d->conf.ip,
+		.arena_mb = d->conf.app_arena_mb,
+		.pony_mb = d->conf.pony_port ? d->conf.pony_buf_mb : 0,
+		.pony_max_msg = d->conf.pony_port ? d->conf.pony_max_msg : 0,
+		.log = app_log,
+	};
+
+	d->apps = apps_create(&ac);
+	return d->apps ? 0 : -ENOMEM;
 }
 
 /* ---- start-up and shutdown --------------------------------------------- */
@@ -476,25 +563,65 @@ static int eal_start(struct daemon *d)
 	argv[argc++] = loglvl;
 	rc = port_eal_args(&d->conf, argv, argc, EAL_ARGV_MAX - 1, store, sizeof(store));
 	if (rc < 0) {
-		logmsg(MST_LOG_ERR, "too many port arguments");
+		daemon_log(MST_LOG_ERR, "too many port arguments");
 		return rc;
 	}
 	argc = rc;
 	argv[argc] = NULL;
 	if (log_level >= MST_LOG_DEBUG)
 		for (int i = 0; i < argc; i++)
-			logmsg(MST_LOG_DEBUG, "eal arg %d: %s", i, argv[i]);
+			daemon_log(MST_LOG_DEBUG, "eal arg %d: %s", i, argv[i]);
 	/* EAL pins the calling thread to lcore 0; engines choose their own CPUs,
 	 * so give the control thread its original affinity back. */
 	pthread_getaffinity_np(pthread_self(), sizeof(saved), &saved);
 	rc = rte_eal_init(argc, argv);
 	if (rc < 0) {
-		logmsg(MST_LOG_ERR, "DPDK EAL init failed: %s", rte_strerror(rte_errno));
+		daemon_log(MST_LOG_ERR, "DPDK EAL init failed: %s", rte_strerror(rte_errno));
 		return -rte_errno;
 	}
 	pthread_setaffinity_np(pthread_self(), sizeof(saved), &saved);
 	d->eal_up = true;
 	return 0;
+}
+
+void daemon_engine_conf(const struct daemon *d, unsigned i, const uint8_t mac[6], uint32_t tx_ofl,
+		uint32_t rx_ofl, struct mst_engine_conf *out)
+{
+	const struct mst_config *c = &d->conf;
+	struct mst_engine_conf ec = {
+		.id = i,
+		.n_engines = c->engines,
+		.ip = c->ip,
+		.prefix_len = c->prefix_len,
+		.gw = c->gw,
+		.mtu = c->mtu,
+		.services = c->services,
+		.tx_offloads = tx_ofl,
+		.rx_offloads = rx_ofl,
+		.arp_timeout_ms = c->arp_timeout_ms,
+		.tcp_cc = c->tcp_cc,
+		.tcp_rcvbuf = c->tcp_rcvbuf,
+		.tcp_sndbuf = c->tcp_sndbuf,
+		.tcp_max_conns = c->tcp_max_conns,
+		.tcp_timewait_ms = c->tcp_timewait_ms,
+		.tcp_rto_min_ms = c->tcp_rto_min_ms,
+		.tcp_rto_max_ms = c->tcp_rto_max_ms,
+		.tcp_syncookies = c->tcp_syncookies,
+		.pony_port = c->pony_port,
+		.pony_max_msg = c->pony_max_msg,
+		.pony_target_us = c->pony_target_us,
+		.pony_ai_milli = c->pony_ai_milli,
+		.pony_beta_milli = c->pony_beta_milli,
+		.pony_max_mdf_milli = c->pony_max_mdf_milli,
+		.pony_init_cwnd = c->pony_init_cwnd,
+		.pony_window_pkts = c->pony_window_pkts,
+		.pony_rto_min_us = c->pony_rto_min_us,
+		.pony_rto_max_us = c->pony_rto_max_us,
+		.pony_fs_range_us = c->pony_fs_range_us,
+		.pony_fs_max_cwnd = c->pony_fs_max_cwnd,
+	};
+	memcpy(ec.mac, mac, sizeof(ec.mac));
+	*out = ec;
 }
 
 static int engines_start(struct daemon *d)
@@ -509,45 +636,17 @@ static int engines_start(struct daemon *d)
 	port_get_info(d->ports[0], &pi);
 	rt_group_init(&d->group, c);
 	for (unsigned i = 0; i < c->engines; i++) {
-		struct mst_engine_conf ec = {
-			.id = i,
-			.n_engines = c->engines,
-			.ip = c->ip,
-			.prefix_len = c->prefix_len,
-			.gw = c->gw,
-			.mtu = c->mtu,
-			.services = c->services,
-			.tx_offloads = pi.tx_offloads,
-			.rx_offloads = pi.rx_offloads,
-			.arp_timeout_ms = c->arp_timeout_ms,
-			.tcp_cc = c->tcp_cc,
-			.tcp_rcvbuf = c->tcp_rcvbuf,
-			.tcp_sndbuf = c->tcp_sndbuf,
-			.tcp_max_conns = c->tcp_max_conns,
-			.tcp_timewait_ms = c->tcp_timewait_ms,
-			.tcp_rto_min_ms = c->tcp_rto_min_ms,
-			.tcp_rto_max_ms = c->tcp_rto_max_ms,
-			.tcp_syncookies = c->tcp_syncookies,
-			.pony_port = c->pony_port,
-			.pony_max_msg = c->pony_max_msg,
-			.pony_target_us = c->pony_target_us,
-			.pony_ai_milli = c->pony_ai_milli,
-			.pony_beta_milli = c->pony_beta_milli,
-			.pony_max_mdf_milli = c->pony_max_mdf_milli,
-			.pony_init_cwnd = c->pony_init_cwnd,
-			.pony_window_pkts = c->pony_window_pkts,
-			.pony_rto_min_us = c->pony_rto_min_us,
-			.pony_rto_max_us = c->pony_rto_max_us,
-			.pony_fs_range_us = c->pony_fs_range_us,
-			.pony_fs_max_cwnd = c->pony_fs_max_cwnd,
-		};
+		struct mst_engine_conf ec;
+
 		struct mst_queue *q = port_queue(d->ports[0], i);
 		void *eng;
 
-		memcpy(ec.mac, pi.mac, sizeof(ec.mac));
+		daemon_engine_conf(d, i, pi.mac, pi.tx_offloads, pi.rx_offloads, &ec);
+		d->econf[i] = ec;
+		d->equeue[i] = q;
 		eng = d->ops->create(&ec);
 		if (!eng) {
-			logmsg(MST_LOG_ERR, "engine %u: create failed: %s", i, strerror(errno));
+			daemon_log(MST_LOG_ERR, "engine %u: create failed: %s", i, strerror(errno));
 			return -errno;
 		}
 		d->engines[d->n_engines++] = eng;
@@ -555,13 +654,13 @@ static int engines_start(struct daemon *d)
 		if (rc == 0)
 			rc = rt_group_add(&d->group, d->ops, eng, q);
 		if (rc) {
-			logmsg(MST_LOG_ERR, "engine %u: attach failed: %s", i, strerror(-rc));
+			daemon_log(MST_LOG_ERR, "engine %u: attach failed: %s", i, strerror(-rc));
 			return rc;
 		}
 	}
 	rc = rt_group_start(&d->group, c);
 	if (rc)
-		logmsg(MST_LOG_ERR, "cannot start engine threads: %s", strerror(-rc));
+		daemon_log(MST_LOG_ERR, "cannot start engine threads: %s", strerror(-rc));
 	return rc;
 }
 
@@ -569,11 +668,15 @@ static void teardown(struct daemon *d)
 {
 	if (d->ctl)
 		ctl_server_stop(d->ctl); /* closes app connections: they detach */
-	apps_destroy(d->apps);
+	if (d->handed_over)
+		apps_forget(d->apps); /* the successor serves them: our copies go */
+	else
+		apps_destroy(d->apps);
 	rt_group_stop(&d->group);
 	for (unsigned i = 0; i < d->n_engines; i++) {
-		(void)d->ops->detach_queue(d->engines[i], port_queue(d->ports[0], i));
-		d->ops->destroy(d->engines[i]);
+		if (d->ports[0])
+			(void)d->ops->detach_queue(d->engines[i], port_queue(d->ports[0], i));
+		d->ops->destroy(d->engines[i]); /* after a handover: frozen, memory only */
 	}
 	for (unsigned i = 0; i < d->n_ports; i++)
 		port_close(d->ports[i]);
@@ -583,7 +686,7 @@ static void teardown(struct daemon *d)
 		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
 		if (dir[0] && rmdir(dir) && errno != ENOENT)
-			logmsg(MST_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
+			daemon_log(MST_LOG_WARN, "cannot remove %s: %s", dir, strerror(errno));
 	}
 }
 
@@ -593,8 +696,43 @@ int main(int argc, char **argv)
 	struct daemon *d = &dm;
 	char err[512];
 	sigset_t sigs;
+	const char *takeover_path = NULL;
 	int rc, sig;
 
+	d->argc = argc;
+	d->argv = argv;
+	{
+		ssize_t n = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
+
+		d->exe[n > 0 ? n : 0] = '\0';
+	}
+	d->takeover_fd = -1;
+	/* --takeover-fd N (last, added by the running daemon's upgrade): this
+	 * process takes over from it (control/takeover.c). */
+	/* --takeover CTL_PATH (an init system starts the successor: it asks
+	 * the running daemon on its control socket, after EAL below) or
+	 * --takeover-fd N (added by the running daemon's `upgrade`): taken
+	 * out before the configuration parser sees the arguments. */
+	for (int i = 1; i + 1 < argc;) {
+		if (!strcmp(argv[i], "--takeover")) {
+			takeover_path = argv[i + 1];
+		} else if (!strcmp(argv[i], "--takeover-fd")) {
+			char *end;
+			long fd = strtol(argv[i + 1], &end, 10);
+
+			if (*end || fd < 3 || fd > 65535) {
+				fprintf(stderr, "mustangd: --takeover-fd wants a descriptor\n");
+				return 2;
+			}
+			d->takeover_fd = (int)fd;
+		} else {
+			i++;
+			continue;
+		}
+		memmove(&argv[i], &argv[i + 2], sizeof(char *) * (size_t)(argc - i - 1));
+		argc -= 2;
+	}
+	d->argc = argc; /* what a later upgrade passes on */
 	mst_config_defaults(&d->conf);
 	rc = mst_config_from_args(&d->conf, argc, argv, err, sizeof(err));
 	if (rc == 1)
@@ -610,12 +748,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mustangd: only one port is supported today (%u given)\n", d->conf.n_ports);
 		return 2;
 	}
-	if (ctl_path_in_use(d->conf.ctl_path)) {
+	if (d->takeover_fd < 0 && !takeover_path && ctl_path_in_use(d->conf.ctl_path)) {
 		fprintf(stderr, "mustangd: another mustangd is running at %s\n", d->conf.ctl_path);
 		return 1;
 	}
 	if (d->conf.mode == MST_MODE_DEDICATED)
-		logmsg(MST_LOG_WARN, "dedicated mode: %u engine thread(s) will spin at 100%% CPU",
+		daemon_log(MST_LOG_WARN, "dedicated mode: %u engine thread(s) will spin at 100%% CPU",
 		       d->conf.engines);
 
 	/* Before any thread exists, so that every thread inherits the mask and
@@ -634,39 +772,42 @@ int main(int argc, char **argv)
 	}
 	if (eal_start(d))
 		goto out_fail;
+	if (takeover_path) {
+		d->takeover_fd = tko_connect(takeover_path);
+		if (d->takeover_fd < 0) {
+			daemon_log(MST_LOG_ERR, "takeover: cannot reach the running daemon at %s: %s",
+				   takeover_path, strerror(-d->takeover_fd));
+			tko_abandon(d);
+			_exit(1);
+		}
+	}
+	if (d->takeover_fd >= 0) {
+		if (tko_adopt(d)) {
+			tko_abandon(d);
+			_exit(1); /* nothing else of ours may touch the old daemon's apps */
+		}
+		daemon_log(MST_LOG_INFO, "took over: %u engine(s), %u app(s), control %s",
+			   d->n_engines, apps_count(d->apps), d->conf.ctl_path);
+		goto serve;
+	}
 	for (unsigned i = 0; i < d->conf.n_ports; i++) {
 		d->ports[i] = port_open(&d->conf, i, d->conf.engines, err, sizeof(err));
 		if (!d->ports[i]) {
-			logmsg(MST_LOG_ERR, "%s", err);
+			daemon_log(MST_LOG_ERR, "%s", err);
 			goto out_fail;
 		}
 		d->n_ports++;
 	}
 	if (engines_start(d))
 		goto out_fail;
-	{
-		struct apps_conf ac = {
-			.group = &d->group,
-			.ops = d->ops,
-			.local_ip = d->conf.ip,
-			.arena_mb = d->conf.app_arena_mb,
-			.pony_mb = d->conf.pony_port ? d->conf.pony_buf_mb : 0,
-			.pony_max_msg = d->conf.pony_port ? d->conf.pony_max_msg : 0,
-			.log = app_log,
-		};
-		static const struct ctl_app_hooks hooks = { .attach = hook_attach,
-							    .detach = hook_detach };
-
-		d->apps = apps_create(&ac);
-		if (!d->apps) {
-			logmsg(MST_LOG_ERR, "out of memory");
-			goto out_fail;
-		}
-		d->ctl = ctl_server_start_apps(d->conf.ctl_path, ctl_handle, d, &hooks, err,
-					       sizeof(err));
+	if (daemon_apps_create(d)) {
+		daemon_log(MST_LOG_ERR, "out of memory");
+		goto out_fail;
 	}
+	d->ctl = ctl_server_start_apps(d->conf.ctl_path, daemon_ctl_handle, d, &daemon_app_hooks,
+				       err, sizeof(err));
 	if (!d->ctl) {
-		logmsg(MST_LOG_ERR, "%s", err);
+		daemon_log(MST_LOG_ERR, "%s", err);
 		goto out_fail;
 	}
 	{
@@ -674,19 +815,20 @@ int main(int argc, char **argv)
 		char ip[INET_ADDRSTRLEN];
 
 		port_get_info(d->ports[0], &pi);
-		logmsg(MST_LOG_INFO,
+		daemon_log(MST_LOG_INFO,
 		       "ready: %s %s mac %02x:%02x:%02x:%02x:%02x:%02x ip %s/%u, %u engine(s) %s, control %s",
 		       pi.driver, pi.spec, pi.mac[0], pi.mac[1], pi.mac[2], pi.mac[3], pi.mac[4], pi.mac[5],
 		       inet_ntop(AF_INET, &d->conf.ip, ip, sizeof(ip)), d->conf.prefix_len,
 		       d->conf.engines, mst_sched_mode_name(d->conf.mode), d->conf.ctl_path);
 	}
 
+serve:
 	do {
 		rc = sigwait(&sigs, &sig);
 	} while (rc == EINTR);
-	logmsg(MST_LOG_INFO, "%s: stopping", strsignal(sig));
+	daemon_log(MST_LOG_INFO, "%s: stopping", strsignal(sig));
 	teardown(d);
-	logmsg(MST_LOG_INFO, "stopped");
+	daemon_log(MST_LOG_INFO, "stopped");
 	return 0;
 
 out_fail:

@@ -33,69 +33,12 @@
 #include <mustang/shm_abi.h>
 
 #include "engines/app.h"
+#include "engines/app_priv.h"
 #include "transport/net/net.h"
 #include "transport/tcp/tcp.h"
 #include "transport/tcp/tcp_fifo.h"
 
 #define APP_CMD_BUDGET 256 /* commands per app per poll */
-
-enum esock_kind { ES_FREE, ES_NEW, ES_LISTEN, ES_CONN, ES_UDP, ES_PONY };
-
-/* The engine's private view of one app socket. */
-struct esock {
-	uint8_t kind;           /* enum esock_kind */
-	uint16_t port;          /* bound port, host order (0 = none) */
-	uint32_t notify_qp;     /* queue pair that gets READY events */
-	uint32_t last_ready;    /* last READY bits posted */
-	uint32_t rx_seen;       /* rx_tail last posted */
-	uint32_t tx_seen;       /* tx_head last posted */
-	struct tcp_cb *c;
-	uint32_t slot;          /* FIFO slot (connections, UDP) */
-	/* UDP: our view of the FIFO counters (the truth), and the peer */
-	uint32_t rx_head, rx_tail, tx_head, tx_tail;
-	uint32_t peer_ip;       /* network order, 0 = not connected */
-	uint16_t peer_port;     /* host order */
-};
-
-struct eng_app {
-	int id;
-	struct tcp_stack *ts;
-	struct net_stack *ns;
-	struct eng_udp_bind *udp;           /* the engine's UDP port table */
-	uint32_t udp_next;                  /* ephemeral UDP port cursor */
-	struct mst_stats *st;
-	uint8_t *base;
-	size_t len;
-	unsigned n_qps, n_socks;
-	struct mst_shm_qp *qps;
-	struct mst_shm_sock *socks;
-	uint64_t fifo_off, fifo_size;
-	uint32_t local_ip;                  /* the stack's address (network order) */
-	uint32_t rx_size, tx_size, slot_size, n_slots;
-	int efd[MST_SHM_MAX_QPS];
-	uint32_t cmd_cons[MST_SHM_MAX_QPS]; /* our consumer counters (the truth) */
-	uint32_t evt_prod[MST_SHM_MAX_QPS]; /* our producer counters (the truth) */
-	uint8_t kick[MST_SHM_MAX_QPS];      /* events posted since the last kick */
-	struct tcp_fifo_ops fops;
-	struct esock *es;                   /* n_socks */
-	uint32_t *free_socks, n_free_socks; /* stack of free socket indices */
-	uint32_t *free_slots, n_free_slots; /* stack of free FIFO slots */
-	struct tcp_cb **slot_conn;          /* n_slots: connection using each slot */
-	bool draining;                      /* the app is gone; closed connections finish */
-	uint64_t drain_deadline_ns;         /* then whatever is left is reset */
-	bool own_mapping;                   /* unmap base when freed (draining) */
-	struct pony_app *pony;              /* Pony arena and endpoints (app_pony.c), NULL: off */
-};
-
-static inline uint32_t load_acq(const uint32_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static inline void store_rel(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -255,7 +198,7 @@ static void sock_sync(struct eng_app *a, struct esock *es, bool force)
 	}
 }
 
-static void sock_event(void *ctx, struct tcp_cb *c, uint32_t ev)
+void eng_app_sock_event(void *ctx, struct tcp_cb *c, uint32_t ev)
 {
 	struct eng_app *a = ctx;
 	struct esock *es = tcp_user(c);
@@ -358,6 +301,8 @@ static void slot_free(void *ctx, struct tcp_cb *c, void *cookie)
 	uint32_t slot = (uint32_t)((uintptr_t)cookie - 1);
 
 	(void)c;
+	if (slot >= a->n_slots)
+		return; /* no FIFOs (a listener): nothing of ours */
 	a->slot_conn[slot] = NULL;
 	a->free_slots[a->n_free_slots++] = slot;
 }
@@ -706,7 +651,7 @@ static int cmd_listen(struct eng_app *a, struct esock *es, const struct mst_shm_
 		return -EINVAL;
 	if (!es->port)
 		return -EDESTADDRREQ;
-	rc = tcp_listen(a->ts, es->port, backlog, sock_event, a, &a->fops, &l);
+	rc = tcp_listen(a->ts, es->port, backlog, eng_app_sock_event, a, &a->fops, &l);
 	if (rc)
 		return rc;
 	es->c = l;
@@ -760,7 +705,7 @@ static int cmd_connect(struct eng_app *a, uint32_t q, struct esock *es, const st
 	if (m->b == 0 || m->b > 65535)
 		return -EINVAL;
 	es->notify_qp = q;
-	rc = tcp_connect(a->ts, (uint32_t)m->a, (uint16_t)m->b, es->port, sock_event, a, &a->fops,
+	rc = tcp_connect(a->ts, (uint32_t)m->a, (uint16_t)m->b, es->port, eng_app_sock_event, a, &a->fops,
 			 &c);
 	if (rc)
 		return rc;
@@ -1022,7 +967,6 @@ int eng_app_poll(struct eng_app *a, uint64_t now_ns)
 
 /* ---- attach / detach ------------------------------------------------------ */
 
-static void app_free(struct eng_app *a);
 
 struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 			       struct eng_udp_bind *udp, struct eng_pony *py, struct mst_stats *st,
@@ -1085,7 +1029,7 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 	a->pony = pony_app_attach(py, a, a->base, h->pony_off, h->pony_size, st);
 	if (!a->es || !a->free_socks || !a->free_slots || !a->slot_conn ||
 	    (py && h->pony_size && !a->pony)) {
-		app_free(a);
+		eng_app_free(a);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -1097,7 +1041,7 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
 	return a;
 }
 
-static void app_free(struct eng_app *a)
+void eng_app_free(struct eng_app *a)
 {
 	pony_app_detach(a->pony);
 	a->pony = NULL;
@@ -1121,7 +1065,7 @@ int eng_app_detach(struct eng_app *a)
 		return 0;
 	MST_COUNT(a->st, app_detaches);
 	if (!a->es || !a->slot_conn) { /* failed attach */
-		app_free(a);
+		eng_app_free(a);
 		return 0;
 	}
 	a->draining = true;
@@ -1162,7 +1106,7 @@ int eng_app_detach(struct eng_app *a)
 		if (a->slot_conn[s] && tcp_state_of(a->slot_conn[s]) == TCP_TIME_WAIT)
 			tcp_abort(a->ts, a->slot_conn[s]);
 	if (slots_all_free(a)) {
-		app_free(a);
+		eng_app_free(a);
 		return 0;
 	}
 	return 1; /* draining: eng_app_reap() finishes it */
@@ -1184,7 +1128,7 @@ bool eng_app_reap(struct eng_app *a, uint64_t now_ns)
 	}
 	if (!slots_all_free(a))
 		return false;
-	app_free(a);
+	eng_app_free(a);
 	return true;
 }
 

@@ -23,6 +23,7 @@
 #include <mustang/engine.h>
 
 struct tcp_stack;
+struct tcp_cb;
 struct net_stack;
 struct eng_app;
 struct mst_pkt;
@@ -69,6 +70,26 @@ void eng_app_post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m);
 void eng_app_post_done(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd,
 		       int32_t result, uint64_t va, uint64_t vb, uint64_t vc);
 void eng_app_post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg *cmd, int32_t err);
+
+/*
+ * Live upgrade (app_state.c, format in common/state.h). Export an app's
+ * records, or -EBUSY (draining) / -EOPNOTSUPP (Pony endpoints). Import into
+ * an app just attached to a fresh engine: its records, then TCP's (with the
+ * owner/adopt hooks below), then eng_app_import_finish(). eng_app_forget()
+ * frees the engine's view without touching the wire or the segment (after
+ * an export, or when an import is refused).
+ */
+struct mst_state_writer;
+struct tcp_owner;
+int eng_app_export(struct eng_app *a, struct mst_state_writer *w);
+int eng_app_import_app(struct eng_app *a, const void *p, uint32_t len);
+int eng_app_import_sock(struct eng_app *a, const void *p, uint32_t len);
+int eng_app_import_finish(struct eng_app *a);
+void eng_app_forget(struct eng_app *a);
+void eng_app_tcp_owner(struct eng_app *const *apps, unsigned n, const struct tcp_cb *c,
+		       struct tcp_owner *o);
+int eng_app_tcp_adopt(struct eng_app *const *apps, unsigned n, struct tcp_cb *c,
+		      const struct tcp_owner *o);
 
 /*
  * Pony (app_pony.c). The engine's side: one struct eng_pony per engine

@@ -22,7 +22,9 @@
 
 #include <mustang/engine.h>
 
+#include "common/state.h"
 #include "engines/app.h"
+#include "engines/engine_state.h"
 #include "engines/builtin.h"
 #include "transport/net/net.h"
 #include "transport/pony/pony.h"
@@ -59,6 +61,8 @@ struct net_engine {
 	uint32_t rx_buf, tx_buf;           /* TCP FIFO sizes (apps' slots) */
 	uint16_t n_tx;                     /* frames waiting in tx[] */
 	bool garp_pending;                 /* announce ourselves on the first poll */
+	bool frozen;                       /* state exported (or an import refused):
+					    * no poll, and destroy() only frees memory */
 	uint64_t next_timer_ns;
 	struct mst_pkt *tx[TX_BATCH];
 	struct mst_stats stats;            /* ours and net_stack's counters */
@@ -285,7 +289,7 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	if (!e->ts)
 		goto out_net;
 	/* config's MST_SVC_* bits are TCP_SVC_* bits (echo, discard, chargen) */
-	if (conf->services && tcp_services_start(e->ts, conf->services) < 0) {
+	if (conf->services && !conf->importing && tcp_services_start(e->ts, conf->services) < 0) {
 		errno = EADDRINUSE;
 		goto out_tcp;
 	}
@@ -332,7 +336,7 @@ static int net_engine_poll(void *eng, uint64_t now)
 	uint16_t n;
 	int work;
 
-	if (unlikely(!e->q))
+	if (unlikely(e->frozen || !e->q))
 		return 0;
 	n = mst_queue_rx(e->q, pkts, RX_BURST);
 	work = n;
@@ -437,6 +441,18 @@ static int net_engine_detach_app(void *eng, int app_id)
 {
 	struct net_engine *e = eng;
 
+	if (e->frozen) {
+		/* Its connections live on in the engine that took the state:
+		 * forget the app here, send nothing, write nothing. */
+		for (unsigned i = 0; i < e->n_apps; i++)
+			if (eng_app_id(e->apps[i]) == app_id) {
+				eng_app_forget(e->apps[i]);
+				e->apps[i] = e->apps[--e->n_apps];
+				return 0;
+			}
+		return -ENOENT;
+	}
+
 	for (unsigned i = 0; i < e->n_apps; i++) {
 		struct eng_app *a = e->apps[i];
 		int rc;
@@ -459,14 +475,79 @@ static int net_engine_detach_app(void *eng, int app_id)
 	return -ENOENT;
 }
 
-static long net_engine_export(void *eng, void *buf, size_t len)
+/* ---- live upgrade (engine_state.c, common/state.h) ---------------------- */
+
+static void state_of(struct net_engine *e, struct eng_state *s)
 {
-	return -ENOTSUP; /* live upgrade: not yet */
+	*s = (struct eng_state){
+		.ns = e->ns, .ts = e->ts, .apps = e->apps, .n_apps = e->n_apps, .stats = &e->stats,
+		.id = { .id = e->conf.id, .n_engines = e->conf.n_engines, .ip = e->conf.ip,
+			.prefix_len = e->conf.prefix_len, .max_conns = tcp_max_conns(e->ts),
+			.rx_buf = e->rx_buf, .tx_buf = e->tx_buf, .mtu = e->conf.mtu,
+			.pony_port = e->conf.pony_port },
+	};
+	memcpy(s->id.mac, e->conf.mac, 6);
 }
 
+/*
+ * Everything the engine holds, as records (engine_state.c). Pending ACKs
+ * and TX frames go out first. On success the engine is frozen: it no
+ * longer polls, and destroy() frees memory only (the state lives on in the
+ * new engine); resume() undoes the freeze (rollback).
+ */
+static long net_engine_export(void *eng, void *buf, size_t len)
+{
+	struct net_engine *e = eng;
+	struct eng_state s;
+	long n;
+
+	if (e->frozen)
+		return -EALREADY;
+	if (e->n_draining)
+		return -EBUSY; /* an app that went away still has connections finishing */
+	if (e->pony && eng_pony_flows(e->pony, NULL, 0, e->now))
+		return -EOPNOTSUPP; /* Pony flows are not exported yet */
+	tcp_flush_acks(e->ts);
+	flush_tx(e);
+	state_of(e, &s);
+	n = eng_state_export(&s, buf, len, now_ns());
+	if (n >= 0)
+		e->frozen = true;
+	return n;
+}
+
+/*
+ * Into an engine created with conf->importing (no TCP services of its
+ * own), its queue attached and the apps of the state attached again
+ * (same ids, same segments). A refused state freezes the engine: destroy()
+ * then frees it without a packet or a write to any segment.
+ */
 static int net_engine_import(void *eng, const void *buf, size_t len)
 {
-	return -ENOTSUP;
+	struct net_engine *e = eng;
+	struct eng_state s;
+	int rc;
+
+	state_of(e, &s);
+	rc = eng_state_import(&s, buf, len, now_ns());
+	if (rc) {
+		e->frozen = true;
+		return rc;
+	}
+	e->next_timer_ns = 0; /* run the timers on the first poll */
+	return 0;
+}
+
+/* Rollback: the export's engine carries on from where it stopped. */
+static int net_engine_resume(void *eng)
+{
+	struct net_engine *e = eng;
+
+	if (!e->frozen)
+		return -EINVAL;
+	e->frozen = false;
+	e->next_timer_ns = 0;
+	return 0;
 }
 
 struct conns_walk {
@@ -534,6 +615,21 @@ static void net_engine_destroy(void *eng)
 
 	if (!e)
 		return;
+	if (e->frozen) {
+		/* Its state lives on elsewhere (or was refused): free memory
+		 * only. TCP first, since its blocks give FIFO slots back to
+		 * the apps. */
+		for (uint16_t i = 0; i < e->n_tx; i++)
+			mst_queue_free(e->q, e->tx[i]);
+		tcp_destroy(e->ts);
+		while (e->n_apps)
+			eng_app_forget(e->apps[--e->n_apps]);
+		eng_pony_destroy(e->pony);
+		free(e->udp);
+		net_destroy(e->ns);
+		free(e);
+		return;
+	}
 	if (e->q)
 		flush_tx(e);
 	while (e->n_apps) {
@@ -564,6 +660,7 @@ const struct mst_engine_ops net_engine_ops = {
 	.detach_app = net_engine_detach_app,
 	.export_state = net_engine_export,
 	.import_state = net_engine_import,
+	.resume = net_engine_resume,
 	.may_sleep = net_engine_may_sleep,
 	.woke = net_engine_woke,
 	.stats = net_engine_stats,

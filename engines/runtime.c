@@ -336,6 +336,12 @@ int rt_engine_call(struct rt_group *g, unsigned id, rt_work_fn fn, void *arg, in
 int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
 		 struct mst_queue *q)
 {
+	return rt_group_add_doorbell(g, ops, eng, q, -1);
+}
+
+int rt_group_add_doorbell(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
+			  struct mst_queue *q, int doorbell)
+{
 	struct rt_engine *e;
 
 	if (g->n_engines >= MST_MAX_ENGINES || g->started)
@@ -351,7 +357,9 @@ int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng
 	atomic_init(&e->tick_delay_ns, 0);
 	atomic_init(&e->mailbox, NULL);
 	atomic_init(&e->sleeping, false);
-	e->doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* -1: plain sleeps */
+	/* Apps hold dups of the doorbell: a live upgrade hands the same one
+	 * to the new daemon's engine. -1: plain sleeps. */
+	e->doorbell = doorbell >= 0 ? doorbell : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	return 0;
 }
 

@@ -83,6 +83,10 @@ void rt_group_init(struct rt_group *g, const struct mst_config *c);
 /* Register an engine (created and with its queue attached). */
 int rt_group_add(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
 		 struct mst_queue *q);
+/* The same with an existing doorbell eventfd (live upgrade: the apps hold
+ * dups of the old daemon's; the group owns it from now on). */
+int rt_group_add_doorbell(struct rt_group *g, const struct mst_engine_ops *ops, void *eng,
+			  struct mst_queue *q, int doorbell);
 /* Start the threads; -errno with nothing left running on failure. */
 int rt_group_start(struct rt_group *g, const struct mst_config *c);
 void rt_group_stop(struct rt_group *g);

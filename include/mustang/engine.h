@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define MST_ENGINE_OPS_VERSION 1
+#define MST_ENGINE_OPS_VERSION 2 /* 2: resume(), conf.importing */
 
 struct mst_queue; /* one RX/TX queue pair of a port; owned by the runtime */
 
@@ -57,6 +57,9 @@ struct mst_engine_conf {
 	uint32_t pony_target_us, pony_ai_milli, pony_beta_milli, pony_max_mdf_milli;
 	uint32_t pony_init_cwnd, pony_window_pkts, pony_rto_min_us, pony_rto_max_us;
 	uint32_t pony_fs_range_us, pony_fs_max_cwnd;
+	/* Live upgrade: state will be imported into this engine, so it
+	 * starts nothing of its own that the state carries (services). */
+	bool importing;
 };
 
 /* An attached application: its shared segment (<mustang/shm_abi.h>), as
@@ -88,7 +91,12 @@ struct mst_engine_ops {
 	 * had closed are still finishing, and the engine took over the
 	 * mapping (it unmaps it itself); -errno. */
 	int (*detach_app)(void *eng, int app_id);
-	/* Upgrade hooks: bytes written/read, or -errno (-ENOSPC: need a bigger buf). */
+	/* Upgrade hooks (engine thread, between polls). export_state: bytes
+	 * written or -errno (-ENOSPC: need a bigger buf); on success the
+	 * engine is frozen (no poll work; destroy() frees memory only, no
+	 * packet, no app-segment write). import_state: into an engine made
+	 * with conf.importing, its queue and the state's apps attached; 0 or
+	 * -errno (then the engine is frozen and only good for destroy()). */
 	long (*export_state)(void *eng, void *buf, size_t len);
 	int (*import_state)(void *eng, const void *buf, size_t len);
 	/* Optional, spreading mode: the thread is about to sleep (up to the
@@ -100,6 +108,9 @@ struct mst_engine_ops {
 	/* Counters; the pointer stays valid until destroy(). */
 	const struct mst_stats *(*stats)(void *eng);
 	void (*destroy)(void *eng);
+	/* Version 2. Rollback: a frozen engine carries on (0, -EINVAL when
+	 * it was not frozen). */
+	int (*resume)(void *eng);
 };
 
 /* Registry of engine kinds. */

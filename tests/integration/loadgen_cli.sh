@@ -6,8 +6,11 @@
 #   - bad arguments: exit 2, a one-line error, then the usage
 #   - a 1 s tcp_rr run against a kernel server writes sane JSON (counts,
 #     percentiles in order, histogram adding up, CPU figures)
-#   - every mode runs (tcp_rr, tcp_crr, tcp_stream, udp_rr), open loop
-#     keeps the asked rate
+#   - every mode runs (tcp_rr, tcp_crr, tcp_stream, udp_rr) and reports
+#     max_stall_us / max_conn_stall_us within the run; open loop keeps the
+#     asked rate
+#   - a server paused (SIGSTOP) for 0.6 s shows as a stall of about that
+#     (how an operator sees an engine restart's blackout from the client)
 #   - a refused target and a target that disappears mid-run are reported
 #     (exit 1) within the timeout, never hung on
 
@@ -85,6 +88,14 @@ want(L["max"] < 10e9, "max latency under 10 s")
 want(sum(c for _, _, c in L["histogram"]) == L["count"], "histogram adds up")
 want(all(lo <= hi for lo, hi, _ in L["histogram"]), "bucket bounds")
 want(d["errors"]["total"] == 0, f"errors {d['errors']}")
+# stalls: in closed loop a connection's gap between two completions is the
+# latency of the second op, so its longest gap is at least the median; no
+# gap is longer than the run; the gap across all connections is at most
+# the longest one of a connection
+S, SC = d["max_stall_us"], d["max_conn_stall_us"]
+want(0 < S <= d["elapsed_s"] * 1e6, f"max_stall_us {S} not in (0, elapsed]")
+want(L["p50"] / 1e3 * 0.98 <= SC <= d["elapsed_s"] * 1e6, f"max_conn_stall_us {SC} not in [p50, elapsed]")
+want(S <= SC * 1.01, f"max_stall_us {S} > max_conn_stall_us {SC}")
 c = d["cpu"]
 want(c["ncpu"] >= 1 and c["machine_busy_s"] > 0 and c["machine_total_s"] >= c["machine_busy_s"], "cpu")
 want(c["loadgen_user_s"] + c["loadgen_sys_s"] > 0, "loadgen cpu")
@@ -92,8 +103,9 @@ want(c["machine_cpu_s_per_mop"] > 0, "cpu per mop")
 sys.exit(0 if ok else 1)
 PY
 check "the summary table is printed" bash -c "timeout 20 ip netns exec '$NS' '$LOAD' run \
-	--stack kernel --target 127.0.0.1:7000 --mode tcp_rr --requests 1000 |
-	grep -q 'latency (us) *p50'"
+	--stack kernel --target 127.0.0.1:7000 --mode tcp_rr --requests 1000 >'$IT_TMP/summary' &&
+	grep -q 'latency (us) *p50' '$IT_TMP/summary' &&
+	grep -Eq '^  stall +max [0-9.]+ us without a completed op \(one conn: [0-9.]+ us\)' '$IT_TMP/summary'"
 
 for m in tcp_crr tcp_stream udp_rr; do
 	check "$m 0.5 s: exit 0, ops > 0" bash -c "timeout 20 ip netns exec '$NS' '$LOAD' run \
@@ -101,6 +113,11 @@ for m in tcp_crr tcp_stream udp_rr; do
 		--json '$IT_TMP/$m.json' --quiet >/dev/null &&
 		'$MST_PY' -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(d[\"ops\"] == 0)' \
 		'$IT_TMP/$m.json'"
+	check "$m: 0 < max_stall_us <= max_conn_stall_us <= the run" "$MST_PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1])); S, SC, E = d["max_stall_us"], d["max_conn_stall_us"], d["elapsed_s"] * 1e6
+print("  ", sys.argv[1].rsplit("/", 1)[-1], "max_stall_us", S, "max_conn_stall_us", SC)
+sys.exit(not (0 < S <= SC * 1.01 and SC <= E))' "$IT_TMP/$m.json"
 done
 check "open loop 2000/s for 1 s: 1800..2200 ops, latency from the schedule" bash -c "
 	timeout 20 ip netns exec '$NS' '$LOAD' run --stack kernel --target 127.0.0.1:7000 \
@@ -108,6 +125,23 @@ check "open loop 2000/s for 1 s: 1800..2200 ops, latency from the schedule" bash
 		>/dev/null &&
 	'$MST_PY' -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(not 1800 <= d[\"ops\"] <= 2200)' \
 		'$IT_TMP/open.json'"
+
+# --- a paused server is a stall -----------------------------------------------------
+ip netns exec "$NS" "$LOAD" run --stack kernel --target 127.0.0.1:7000 --mode tcp_rr \
+	--conns 2 --duration 3 --timeout 3 --json "$IT_TMP/pause.json" --quiet >/dev/null 2>&1 &
+CLI=$!
+IT_BG_PIDS+=("$CLI")
+sleep 1
+kill -STOP "$SRV"; sleep 0.6; kill -CONT "$SRV"
+mst_wait_exit "$CLI" 15
+wait "$CLI"; rc=$?
+check "paused server: the run ends well (exit $rc)" test "$rc" -eq 0
+check "paused server 0.6 s: max_stall_us 0.55..2 s, the same on a connection" "$MST_PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1])); S, SC = d["max_stall_us"], d["max_conn_stall_us"]
+print("   max_stall_us", S, "max_conn_stall_us", SC, "p99 us", d["latency_ns"]["p99"] / 1e3)
+sys.exit(not (550e3 <= S <= 2e6 and S <= SC * 1.01 and SC <= d["elapsed_s"] * 1e6))' \
+	"$IT_TMP/pause.json"
 
 # --- refused and vanishing targets ----------------------------------------------
 t0=$(date +%s)

@@ -50,6 +50,7 @@ struct conn {
 	uint64_t seq;              /* udp_rr: sequence in the payload */
 	unsigned fails;            /* consecutive */
 	bool want_op;              /* open loop: an op is waiting for the connect */
+	struct lg_stall stall;     /* this connection's completions */
 };
 
 struct worker {
@@ -68,6 +69,7 @@ struct worker {
 	struct hist *h;
 	/* counted in the measured interval; relaxed atomics (progress line) */
 	uint64_t nops, bytes_tx, bytes_rx, late;
+	uint64_t max_stall_ns;     /* longest gap (across all threads) this thread closed */
 	uint64_t errors[LG_ERR_N];
 	int last_errno[LG_ERR_N];  /* errno at the last error of each kind */
 	int rc;
@@ -76,6 +78,7 @@ struct worker {
 static volatile sig_atomic_t g_stop;
 static uint64_t g_measure_ns;     /* measurement starts */
 static uint64_t g_end_ns;         /* 0: until the quota is done */
+static uint64_t g_last_done_ns;   /* last completed op of any thread (stalls) */
 
 #define ADD(p, n) __atomic_store_n((p), __atomic_load_n((p), __ATOMIC_RELAXED) + (n), \
 				   __ATOMIC_RELAXED)
@@ -84,6 +87,16 @@ static uint64_t g_end_ns;         /* 0: until the quota is done */
 static inline bool measuring(uint64_t now)
 {
 	return now >= g_measure_ns && (g_end_ns == 0 || now < g_end_ns);
+}
+
+/* An op completed on c at now (in the measured interval): the stalls. */
+static void stall_mark(struct worker *w, struct conn *c, uint64_t now)
+{
+	uint64_t gap = lg_stall_mark_shared(&g_last_done_ns, now);
+
+	if (gap > w->max_stall_ns)
+		w->max_stall_ns = gap;
+	lg_stall_mark(&c->stall, now);
 }
 
 static void count_err(struct worker *w, enum lg_err e)
@@ -260,6 +273,7 @@ static void op_done(struct worker *w, struct conn *c, uint64_t now)
 	if (measuring(now)) {
 		hist_record(w->h, now - c->t_start);
 		ADD(&w->nops, 1);
+		stall_mark(w, c, now);
 	}
 	if (w->a->mode == LG_TCP_CRR)
 		conn_close(w, c);
@@ -369,8 +383,10 @@ static void on_stream_writable(struct worker *w, struct conn *c, uint64_t now)
 			return;
 		}
 		c->fails = 0;
-		if (measuring(now))
+		if (measuring(now)) {
 			ADD(&w->bytes_tx, (uint64_t)n);
+			stall_mark(w, c, now);
+		}
 	}
 }
 
@@ -688,6 +704,8 @@ int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *
 	start = lg_now_ns();
 	g_measure_ns = start + (uint64_t)(a->warmup * 1e9);
 	g_end_ns = a->requests ? 0 : g_measure_ns + (uint64_t)(a->duration * 1e9);
+	/* after a warm-up the connections are up: a stall at the start counts */
+	g_last_done_ns = a->warmup > 0 ? g_measure_ns : 0;
 	/* Everything a worker needs is allocated here, before it runs. */
 	for (unsigned i = 0; i < a->threads; i++) {
 		struct worker *w = &ws[i];
@@ -708,8 +726,10 @@ int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *
 			rc = -ENOMEM;
 			goto out_free;
 		}
-		for (unsigned k = 0; k < n; k++)
+		for (unsigned k = 0; k < n; k++) {
 			w->c[k].fd = -1;
+			lg_stall_init(&w->c[k].stall, a->warmup > 0 ? g_measure_ns : 0);
+		}
 		memset(w->req, 'm', a->size);
 		hist_init(w->h);
 	}
@@ -770,6 +790,24 @@ int lg_run(const struct lg_ops *ops, const struct lg_args *a, struct lg_result *
 		hist_merge(r->lat, w->h);
 		if (w->rc < 0 && rc == 0)
 			rc = w->rc;
+		if (w->max_stall_ns > r->max_stall_ns)
+			r->max_stall_ns = w->max_stall_ns;
+		for (unsigned k = 0; k < w->n; k++) {
+			/* a --requests run ends when the ops are done: a connection
+			 * whose thread finished first is not stalled */
+			uint64_t s = lg_stall_end(&w->c[k].stall, g_measure_ns,
+						  g_end_ns || !w->c[k].stall.last_ns ? measured_end :
+						  w->c[k].stall.last_ns);
+
+			if (s > r->max_conn_stall_ns)
+				r->max_conn_stall_ns = s;
+		}
+	}
+	{
+		struct lg_stall all = { g_last_done_ns, r->max_stall_ns };
+
+		r->max_stall_ns = lg_stall_end(&all, g_measure_ns,
+					       g_end_ns || !g_last_done_ns ? measured_end : g_last_done_ns);
 	}
 	if (a->mode == LG_TCP_STREAM)
 		r->ops = r->bytes_tx / a->size;

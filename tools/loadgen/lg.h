@@ -145,6 +145,8 @@ struct lg_result {
 	struct lg_cpu cpu;
 	struct hist *lat;             /* merged, nanoseconds */
 	uint64_t ops_late;            /* open loop: sent after their intended time */
+	uint64_t max_stall_ns;        /* longest time without any completed op */
+	uint64_t max_conn_stall_ns;   /* the same on one connection (pony: one slot) */
 };
 
 /* ---- helpers shared by client/server/report ----------------------------- */
@@ -188,6 +190,64 @@ static inline int lg_sched_take(struct lg_sched *s, uint64_t now, uint64_t *due)
 	*due = d;
 	s->k++;
 	return 1;
+}
+
+/* Stalls: the longest time in the measured interval in which no op
+ * completed. It is how a pause of the server (an engine restart, a GC, a
+ * lost link) shows from the client side: latency percentiles hide it when
+ * only a few ops were in flight. An op of tcp_stream is one write.
+ * Marks are the completion times; the first mark of a run closes a gap
+ * only if the tracker was started with a time (lg_stall_init). At the end
+ * a stall still going counts up to the end of the measured interval, and a
+ * run without any op stalled for all of it. */
+struct lg_stall {
+	uint64_t last_ns;             /* last completion, 0 = none yet */
+	uint64_t max_ns;
+};
+
+static inline void lg_stall_init(struct lg_stall *s, uint64_t start_ns)
+{
+	s->last_ns = start_ns;
+	s->max_ns = 0;
+}
+
+static inline void lg_stall_mark(struct lg_stall *s, uint64_t now)
+{
+	if (now <= s->last_ns)
+		return;
+	if (s->last_ns != 0 && now - s->last_ns > s->max_ns)
+		s->max_ns = now - s->last_ns;
+	s->last_ns = now;
+}
+
+/* The same on a last-completion time shared by threads: the gap this
+ * completion closed, 0 when another thread completed something later
+ * already. A thread's completion time is taken when its poll returned, so
+ * a gap can read longer than it was by the time that thread took to get
+ * to the op (two threads on one core: up to a time slice). */
+static inline uint64_t lg_stall_mark_shared(uint64_t *last_ns, uint64_t now)
+{
+	uint64_t prev = __atomic_load_n(last_ns, __ATOMIC_RELAXED);
+
+	while (now > prev) {
+		if (__atomic_compare_exchange_n(last_ns, &prev, now, true, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			return prev != 0 ? now - prev : 0;
+	}
+	return 0;
+}
+
+/* The longest stall of a tracker once the measured interval [start, end]
+ * is over. */
+static inline uint64_t lg_stall_end(const struct lg_stall *s, uint64_t start_ns, uint64_t end_ns)
+{
+	uint64_t m = s->max_ns;
+
+	if (s->last_ns == 0 || s->last_ns < start_ns)
+		return end_ns > start_ns ? end_ns - start_ns : 0;
+	if (end_ns > s->last_ns && end_ns - s->last_ns > m)
+		m = end_ns - s->last_ns;
+	return m;
 }
 
 void lg_cpu_snapshot(struct lg_cpu *c);

@@ -128,6 +128,7 @@ int lg_pony_serve_start(const struct lg_args *a, volatile int *stop, pthread_t *
 struct pslot {
 	uint64_t t_start;   /* 0 = free */
 	uint64_t cookie;    /* slot index + generation << 32 */
+	struct lg_stall stall;
 };
 
 struct pcli {
@@ -143,6 +144,7 @@ struct pcli {
 	struct lg_sched sched;
 	uint64_t measure_ns, end_ns, started, done;
 	uint64_t last_progress_ns;
+	struct lg_stall stall;   /* completions of every slot */
 };
 
 static bool measuring(const struct pcli *c, uint64_t now)
@@ -212,6 +214,8 @@ static void op_done(struct pcli *c, unsigned i, uint64_t now, int status)
 			c->r->bytes_tx += c->a->size;
 		if (c->a->mode == LG_PONY_RR)
 			c->r->bytes_rx += c->a->size;
+		lg_stall_mark(&c->stall, now);
+		lg_stall_mark(&s->stall, now);
 	}
 	s->t_start = 0;
 	c->done++;
@@ -353,6 +357,10 @@ int lg_pony_run(const struct lg_args *a, struct lg_result *r, volatile int *stop
 	c.measure_ns = start + (uint64_t)(a->warmup * 1e9);
 	c.end_ns = a->requests ? 0 : c.measure_ns + (uint64_t)(a->duration * 1e9);
 	c.last_progress_ns = c.measure_ns;
+	/* after a warm-up a stall at the start counts (see lg_stall) */
+	lg_stall_init(&c.stall, a->warmup > 0 ? c.measure_ns : 0);
+	for (unsigned i = 0; i < a->conns; i++)
+		lg_stall_init(&c.slot[i].stall, a->warmup > 0 ? c.measure_ns : 0);
 	if (a->rate > 0)
 		lg_sched_init(&c.sched, start, a->rate);
 	if (a->warmup == 0) {
@@ -428,6 +436,16 @@ finish:
 		fputc('\n', stderr);
 	lg_cpu_delta(&r->cpu, &c0, &c1);
 	r->elapsed_s = end > c.measure_ns ? (double)(end - c.measure_ns) / 1e9 : 0;
+	/* a --requests run ends with its last op: no stall after it */
+	r->max_stall_ns = lg_stall_end(&c.stall, c.measure_ns,
+				       c.end_ns || !c.stall.last_ns ? end : c.stall.last_ns);
+	for (unsigned i = 0; i < a->conns; i++) {
+		const struct lg_stall *st = &c.slot[i].stall;
+		uint64_t m = lg_stall_end(st, c.measure_ns, c.end_ns || !st->last_ns ? end : st->last_ns);
+
+		if (m > r->max_conn_stall_ns)
+			r->max_conn_stall_ns = m;
+	}
 	rc = 0;
 out:
 	if (a->mode != LG_PONY_READ)

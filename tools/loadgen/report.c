@@ -91,6 +91,9 @@ void lg_report_text(FILE *f, const struct lg_result *r)
 			fprintf(f, " %s %.1f ", pct_names[i], (double)hist_percentile(r->lat, pcts[i]) / 1e3);
 		fprintf(f, " max %.1f  mean %.1f\n", (double)r->lat->max / 1e3, hist_mean(r->lat) / 1e3);
 	}
+	fprintf(f, "  %-22s max %.1f us without a completed op (one %s: %.1f us)\n", "stall",
+		(double)r->max_stall_ns / 1e3, lg_mode_is_pony(a->mode) ? "slot" : "conn",
+		(double)r->max_conn_stall_ns / 1e3);
 	if (a->rate > 0)
 		fprintf(f, "  %-22s %.0f ops/s asked, %llu sent > 1 ms late\n", "open loop", a->rate,
 			(unsigned long long)r->ops_late);
@@ -131,6 +134,8 @@ int lg_report_json(const char *path, const struct lg_result *r)
 		(unsigned long long)r->bytes_tx, (unsigned long long)r->bytes_rx,
 		(double)(r->bytes_tx + r->bytes_rx) * 8 / el / 1e9);
 	fprintf(f, "  \"ops_late\": %llu,\n", (unsigned long long)r->ops_late);
+	fprintf(f, "  \"max_stall_us\": %.3f,\n  \"max_conn_stall_us\": %.3f,\n",
+		(double)r->max_stall_ns / 1e3, (double)r->max_conn_stall_ns / 1e3);
 	fprintf(f, "  \"latency_ns\": {\"count\": %llu, \"min\": %llu, \"mean\": %.1f",
 		(unsigned long long)r->lat->count,
 		(unsigned long long)(r->lat->count ? r->lat->min : 0), hist_mean(r->lat));

@@ -367,6 +367,14 @@ void arp_timer(struct net_stack *ns, uint64_t now_ns)
 	ns->arp_next_ns = next;
 }
 
+void net_arp_set_deadline(struct net_stack *ns, uint32_t ip, uint64_t deadline_ns)
+{
+	struct arp_entry *e = arp_find(ns, ip);
+
+	if (e && e->state == ARP_VALID)
+		arp_arm(ns, e, deadline_ns);
+}
+
 int net_arp_learn(struct net_stack *ns, uint32_t ip, const uint8_t mac[NET_ETH_ALEN],
 		  uint64_t now_ns)
 {

@@ -110,6 +110,13 @@ int net_arp_learn(struct net_stack *ns, uint32_t ip, const uint8_t mac[NET_ETH_A
 		  uint64_t now_ns);
 /* Number of valid entries and of frames waiting for resolution. */
 unsigned net_arp_count(const struct net_stack *ns);
+/* A valid entry's expiry, as it was (live upgrade). */
+void net_arp_set_deadline(struct net_stack *ns, uint32_t ip, uint64_t deadline_ns);
+/* Live upgrade (arp_state.c): ARP records of the resolved neighbours;
+ * import one record (0, -EBADMSG, -EINVAL). */
+struct mst_state_writer;
+void net_export_arp(struct net_stack *ns, struct mst_state_writer *w);
+int net_import_arp(struct net_stack *ns, const void *p, uint32_t len, uint64_t now_ns);
 unsigned net_arp_pending_count(const struct net_stack *ns);
 
 /*

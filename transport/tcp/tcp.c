@@ -138,9 +138,11 @@ void tcp_destroy(struct tcp_stack *ts)
 	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
 		struct tcp_cb *c = &ts->pool[i];
 
-		if (c->fops)
+		if (c->state == TCP_LISTEN)
+			continue; /* no FIFOs of its own: its fops are its children's */
+		if (c->fops && c->fcookie)
 			c->fops->free(c->fops->ctx, c, c->fcookie);
-		else
+		else if (!c->fops)
 			free(c->rx.data); /* rx and tx share one allocation */
 	}
 	free(ts->pool);
@@ -154,6 +156,11 @@ void tcp_set_port_filter(struct tcp_stack *ts,
 {
 	ts->port_ok = ok;
 	ts->port_ok_ctx = ctx;
+}
+
+uint32_t tcp_max_conns(const struct tcp_stack *ts)
+{
+	return ts->conf.max_conns;
 }
 
 void tcp_buffer_sizes(const struct tcp_stack *ts, uint32_t *rx, uint32_t *tx)
@@ -313,6 +320,7 @@ static struct tcp_cb *cb_alloc(struct tcp_stack *ts, uint32_t rxbuf, uint32_t tx
 		tx = rx + rxbuf;
 	}
 	ts->free_list = c->hnext;
+	tcp_pool_taken(ts, c);
 	memset(c, 0, sizeof(*c));
 	c->rx.data = rx;
 	c->rx.size = rxbuf;
@@ -564,6 +572,7 @@ int tcp_listen(struct tcp_stack *ts, uint16_t port, int backlog, tcp_event_fn fn
 	if (!l)
 		return -ENOMEM;
 	ts->free_list = l->hnext;
+	tcp_pool_taken(ts, l);
 	ts->n_conns++;
 	memset(l, 0, sizeof(*l));
 	l->state = TCP_LISTEN;

@@ -191,6 +191,7 @@ enum tcp_state tcp_state_of(const struct tcp_cb *c);
 void *tcp_user(const struct tcp_cb *c);
 void tcp_set_user(struct tcp_cb *c, void *user);
 unsigned tcp_conn_count(const struct tcp_stack *ts);
+uint32_t tcp_max_conns(const struct tcp_stack *ts);
 size_t tcp_cb_size(void);
 /* Iterate every connection (not listeners); stops when fn returns non-zero. */
 int tcp_foreach(struct tcp_stack *ts, int (*fn)(struct tcp_cb *c, void *arg), void *arg);

@@ -178,7 +178,9 @@ struct tcp_stack {
 	uint32_t hash_mask;
 	uint32_t hash_seed;
 	struct tcp_cb *pool;           /* max_conns control blocks */
-	struct tcp_cb *free_list;      /* via hnext */
+	struct tcp_cb *free_list;      /* via hnext: blocks given back (any order),
+					* then pool[hwm..max) in pool order */
+	uint32_t hwm;                  /* blocks [hwm, max) were never used */
 	uint32_t n_conns;
 	struct tcp_cb *listeners[64];  /* few listeners: linear scan */
 	struct tcp_listener_ext lext[64];
@@ -279,6 +281,15 @@ uint32_t tcp_score_high(const struct tcp_cb *c); /* highest SACKed end, or snd_u
 bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start, uint32_t *end);
 /* RFC 6675 pipe estimate (bytes in flight). */
 uint32_t tcp_pipe(const struct tcp_cb *c);
+
+/* A block left the free list: the never-used suffix starts after it. */
+static inline void tcp_pool_taken(struct tcp_stack *ts, const struct tcp_cb *c)
+{
+	uint32_t i = (uint32_t)(c - ts->pool);
+
+	if (i >= ts->hwm)
+		ts->hwm = i + 1;
+}
 
 static inline uint32_t tcp_flight(const struct tcp_cb *c)
 {

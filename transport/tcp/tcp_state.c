@@ -234,7 +234,13 @@ static int cb_owner(const struct tcp_stack *ts, const struct tcp_cb *c,
 	if (!h || !h->owner)
 		return -ENOTSUP; /* not ours, and nobody to ask */
 	h->owner(h->ctx, c, &r->owner);
-	return r->owner.kind == TCP_OWNER_EXT ? 0 : -EINVAL;
+	if (r->owner.kind == TCP_OWNER_EXT)
+		return 0;
+	/* Nobody claims it: an orphan whose owner let go (TIME_WAIT of an
+	 * app that exited, its FIFOs given back). It goes on with the
+	 * stack's own handler; one that still has an owner's FIFOs or a
+	 * socket cannot be anybody's. */
+	return !c->fops && !c->user && !c->rx.data ? 0 : -EINVAL;
 }
 
 static void export_fifo(struct mst_state_writer *w, const struct tcp_cb *c)
@@ -321,15 +327,19 @@ static void export_tw(struct tcp_stack *ts, struct mst_state_writer *w)
 		    offsetof(struct tcp_cb, tw_next));
 }
 
-/* Free pool blocks (on the free list) get a 1. */
+/* Free pool blocks below the high-water mark get a 1 (blocks from hwm on
+ * were never used: the free list ends with them, in pool order, and they
+ * are neither walked nor exported, so the cost follows the connections,
+ * not the pool size). */
 static uint8_t *free_map(const struct tcp_stack *ts, uint32_t *n_used)
 {
-	uint8_t *map = calloc(ts->conf.max_conns, 1);
+	const struct tcp_cb *fresh = ts->hwm < ts->conf.max_conns ? &ts->pool[ts->hwm] : NULL;
+	uint8_t *map = calloc(ts->hwm ? ts->hwm : 1, 1);
 
 	if (!map)
 		return NULL;
-	*n_used = ts->conf.max_conns;
-	for (const struct tcp_cb *c = ts->free_list; c; c = c->hnext) {
+	*n_used = ts->hwm;
+	for (const struct tcp_cb *c = ts->free_list; c && c != fresh; c = c->hnext) {
 		map[cb_index(ts, c)] = 1;
 		(*n_used)--;
 	}
@@ -360,7 +370,7 @@ int tcp_export(struct tcp_stack *ts, struct mst_state_writer *w, const struct tc
 	p = mst_sw_rec(w, MST_STATE_REC_TCP_STACK, sizeof(s));
 	if (p)
 		memcpy(p, &s, sizeof(s));
-	for (uint32_t i = 0; i < ts->conf.max_conns && !rc; i++)
+	for (uint32_t i = 0; i < ts->hwm && !rc; i++)
 		if (!map[i])
 			rc = export_cb(ts, w, h, &ts->pool[i]);
 	free(map);
@@ -539,7 +549,9 @@ static int cb_bind(struct tcp_stack *ts, const struct tcp_state_cb *r, struct tc
 	int rc;
 
 	if (heap) {
-		c->rx.data = calloc(1, (size_t)r->rx_size + r->tx_size);
+		/* malloc, not calloc: only the bytes the state carries are read,
+		 * and zeroing 512 KiB per connection was most of the import. */
+		c->rx.data = malloc((size_t)r->rx_size + r->tx_size);
 		if (!c->rx.data)
 			return -ENOMEM;
 		c->tx.data = c->rx.data + r->rx_size;
@@ -884,27 +896,33 @@ static int check_syn_queues(struct tcp_stack *ts, const struct tcp_import *im)
 int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h)
 {
 	struct tcp_import *im = ts->imp;
+	uint32_t hwm = 0;
 	int rc = 0;
 
 	(void)h;
 	if (!im || im->phase != PH_DONE)
 		rc = -EINVAL; /* no state, or one cut short */
 	for (uint32_t i = 0; !rc && i < ts->conf.max_conns; i++)
-		if (im->mark[i] & IMP_USED)
+		if (im->mark[i] & IMP_USED) {
 			rc = check_refs(ts, im, i);
+			hwm = i + 1;
+		}
 	if (!rc)
 		rc = check_syn_queues(ts, im); /* every listener resolved above */
 	if (rc) {
 		tcp_import_free(ts);
 		return rc;
 	}
-	ts->free_list = NULL;
-	for (uint32_t i = ts->conf.max_conns; i-- > 0;)
+	/* The fresh stack's free list is pool order; blocks from hwm on were
+	 * not touched by the import and stay linked as they are. */
+	ts->free_list = hwm < ts->conf.max_conns ? &ts->pool[hwm] : NULL;
+	for (uint32_t i = hwm; i-- > 0;)
 		if (!(im->mark[i] & IMP_USED)) {
 			ts->pool[i].hnext = ts->free_list;
 			ts->free_list = &ts->pool[i];
 		}
-	for (uint32_t i = 0; i < ts->conf.max_conns; i++)
+	ts->hwm = hwm;
+	for (uint32_t i = 0; i < hwm; i++)
 		if (im->mark[i] & IMP_USED)
 			arm_timers(ts, im, i);
 	ts->n_conns = im->got_cbs;
