@@ -1,17 +1,20 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 #
-# Build the libFuzzer target tests/fuzz/fuzz_frames.c with clang (ASan +
-# UBSan, independent of the gcc main build) and run it for a bounded time
-# over the kept corpus tests/fuzz/corpus/.
+# Build a libFuzzer target (tests/fuzz/fuzz_frames.c, or the one
+# MST_FUZZ_TARGET names) with clang (ASan + UBSan, independent of the gcc
+# main build) and run it for a bounded time over its kept corpus
+# (tests/fuzz/corpus/ for fuzz_frames, tests/fuzz/corpus_state/ for
+# fuzz_state).
 #
 #   tests/fuzz/run.sh                 fuzz for MST_FUZZ_SECONDS (default 60)
 #   tests/fuzz/run.sh FILE...         run the fuzzer once on each FILE (repro)
 #
 # Environment:
 #   MST_SRC            source root (default: two levels above this script)
+#   MST_FUZZ_TARGET    fuzz_frames (default) or fuzz_state
 #   MST_FUZZ_SECONDS   fuzzing time, default 60
-#   MST_FUZZ_SAVE=1    write new interesting inputs into tests/fuzz/corpus/
+#   MST_FUZZ_SAVE=1    write new interesting inputs into the target's corpus
 #                      (default: into a scratch dir that is thrown away)
 #   MST_FUZZ_WORKDIR   build/scratch dir (default: a fresh mktemp -d)
 #   MST_FUZZ_JOBS      libFuzzer -fork=N (default: one process)
@@ -27,6 +30,12 @@ src=${MST_SRC:-$(cd "$here/../.." && pwd)}
 fz="$src/tests/fuzz"
 clang=${CLANG:-clang}
 seconds=${MST_FUZZ_SECONDS:-60}
+target=${MST_FUZZ_TARGET:-fuzz_frames}
+case "$target" in
+fuzz_frames) corpus="$fz/corpus" ;;
+fuzz_state) corpus="$fz/corpus_state" ;;
+*) echo "fuzz: unknown target $target"; exit 1 ;;
+esac
 
 if ! command -v "$clang" >/dev/null 2>&1; then
 	echo "fuzz: $clang not found (apt-get install clang libclang-rt-14-dev); skipping"
@@ -61,7 +70,7 @@ fi
 # calloc()/free() of the stack go through fuzz_frames.c, which keeps big
 # blocks (the sim's 80 MiB packet pool, the timer wheel) from one sim to the
 # next: see mst_fuzz_calloc() there.
-echo "fuzz: building $work/fuzz_frames"
+echo "fuzz: building $work/$target"
 nrepro=$#
 for a in "$@"; do
 	printf '%s\n' "$a"
@@ -93,8 +102,8 @@ for f in "$src"/common/*.c "$src"/transport/net/*.c "$src"/transport/tcp/*.c \
 	objs="$objs $o"
 done
 # shellcheck disable=SC2086
-if ! "$clang" $cflags -I "$src/include" -I "$src" "$fz/fuzz_frames.c" $objs -lm \
-	-o "$work/fuzz_frames"; then
+if ! "$clang" $cflags -I "$src/include" -I "$src" "$fz/$target.c" $objs -lm \
+	-o "$work/$target"; then
 	echo "fuzz: build failed"
 	exit 1
 fi
@@ -110,24 +119,24 @@ if [ "$nrepro" -gt 0 ]; then
 	rc=0
 	while IFS= read -r f; do
 		# shellcheck disable=SC2086
-		"$work/fuzz_frames" $common -runs=1 "$f" || rc=1
+		"$work/$target" $common -runs=1 "$f" || rc=1
 	done <"$work/repro.list"
 	exit $rc
 fi
 
 if [ "${MST_FUZZ_SAVE:-0}" = 1 ]; then
-	dirs="$fz/corpus"
+	dirs="$corpus"
 else
-	dirs="$work/scratch $fz/corpus"
+	dirs="$work/scratch $corpus"
 fi
 fork=
 if [ -n "${MST_FUZZ_JOBS:-}" ]; then
 	fork="-fork=$MST_FUZZ_JOBS -ignore_crashes=0"
 fi
 
-echo "fuzz: running for ${seconds}s over $fz/corpus (work dir $work)"
+echo "fuzz: running $target for ${seconds}s over $corpus (work dir $work)"
 # shellcheck disable=SC2086
-"$work/fuzz_frames" $common -max_total_time="$seconds" -print_final_stats=1 \
+"$work/$target" $common -max_total_time="$seconds" -print_final_stats=1 \
 	$fork ${MST_FUZZ_ARGS:-} $dirs
 rc=$?
 
@@ -138,7 +147,7 @@ if [ $rc -ne 0 ] || [ -n "$found" ]; then
 		echo "fuzz: crashing input: $work/artifacts/$f"
 	done
 	echo "fuzz: reproduce with: $fz/run.sh <input>;" \
-		"minimize with: $work/fuzz_frames -minimize_crash=1 -runs=10000 <input>"
+		"minimize with: $work/$target -minimize_crash=1 -runs=10000 <input>"
 	[ $rc -eq 0 ] && rc=1
 	[ $rc -eq 77 ] && rc=1
 	exit $rc

@@ -236,36 +236,50 @@ struct tcp_owner {
 };
 
 struct tcp_state_hooks {
-	/* Export: fill o for c (a connection or a listener). Called only for
-	 * control blocks whose fifo_ops or event callback are not the stack's. */
+	/* Export: fill o for c (a connection or a listener); kind must be EXT.
+	 * Called for every control block that has fifo_ops, an event callback
+	 * or a user pointer and is not a built-in service's: also an app
+	 * listener's children not accepted yet (fifo_ops set, no callback, no
+	 * user: sock UINT32_MAX) and connections the app closed that finish. */
 	void (*owner)(void *ctx, const struct tcp_cb *c, struct tcp_owner *o);
-	/* Import: give c (already in its state, FIFO counters set, FIFO data
-	 * pointers NULL) its FIFO memory, fifo_ops, event callback and user
-	 * pointer for owner o, e.g. with tcp_adopt(). -errno refuses the
-	 * state (unknown app, slot taken...). */
+	/* Import: give c (already in its state, FIFO counters set) its FIFO
+	 * memory, fifo_ops, event callback and user pointer for owner o, e.g.
+	 * with tcp_adopt(). The FIFO data pointers are NULL, except for FIFOs
+	 * that were on the heap (fifo_ops NULL at export): those travel by
+	 * content, are already allocated and filled, and must stay (adopt
+	 * with fops NULL). -errno refuses the state (unknown app, slot
+	 * taken...). */
 	int (*adopt)(void *ctx, struct tcp_cb *c, const struct tcp_owner *o);
 	void *ctx;
 };
 
 /* For adopt hooks: bind c to its owner's memory and callbacks. rx/tx must
- * be rx_size/tx_size bytes as exported (tcp_fifo_sizes()). */
+ * be rx_size/tx_size bytes as exported (tcp_fifo_sizes()). fops NULL: the
+ * FIFOs stay on the heap and rx/tx/cookie are ignored (only fn, ctx, user
+ * are set). */
 void tcp_adopt(struct tcp_cb *c, uint8_t *rx, uint8_t *tx, const struct tcp_fifo_ops *fops,
 	       void *cookie, tcp_event_fn fn, void *ctx, void *user);
 void tcp_fifo_sizes(const struct tcp_cb *c, uint32_t *rx_size, uint32_t *tx_size);
 bool tcp_is_listener(const struct tcp_cb *c);
 
 /* Write the stack's whole state (TCP_STACK, then TCP_CB [+ TCP_FIFO_DATA]
- * per block in pool order, TCP_LISTENER per listener, TCP_TW_ORDER). Call
- * between polls, after tcp_flush_acks(): pending ACKs and events are sent
- * first. 0 or -errno (a writer overflow is not an error: the caller sees
- * -ENOSPC from mst_sw_finish()). */
+ * per block in pool order, TCP_LISTENER per listener, TCP_TW_ORDER; the
+ * layouts are in tcp_state.h). Call between polls: pending ACKs are sent
+ * and pending events delivered first (callbacks run). 0 or -errno:
+ * -ENOTSUP a block needs its owner and h has no owner hook, -EBUSY an
+ * import is in progress, -ENOMEM (a writer overflow is not an error: the
+ * caller sees -ENOSPC from mst_sw_finish()). */
 int tcp_export(struct tcp_stack *ts, struct mst_state_writer *w, const struct tcp_state_hooks *h);
 /* Import into a stack just created with the same max_conns and holding no
- * connection (built-in services not started): feed every TCP_* record in
- * order, then tcp_import_finish(). A refused state leaves the stack to be
- * destroyed (tcp_destroy() must work on it). 0 or -errno: -EINVAL /
- * -EBADMSG malformed, -ENOENT unknown congestion control, -EEXIST a
- * duplicate index or 4-tuple, -ERANGE an index beyond max_conns. */
+ * connection (built-in services not started: the state restarts the ones
+ * that ran, with their listeners and connections): feed every TCP_*
+ * record in order, then tcp_import_finish(). A refused state leaves the
+ * stack to be destroyed (tcp_destroy() frees all of it). 0 or -errno:
+ * -EINVAL / -EBADMSG malformed, -ENOENT unknown congestion control,
+ * -EEXIST a duplicate index, 4-tuple or listening port, -ERANGE an index
+ * beyond max_conns, -EBUSY the stack is not fresh, -ENOTSUP an app block
+ * and no adopt hook, -ENOMEM, or what the adopt hook returned. Heap FIFOs
+ * may be up to max(16 MiB, the stack's rx_buf/tx_buf) each. */
 int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uint32_t len,
 		   const struct tcp_state_hooks *h);
 /* Rebuild the hash, free list, listener table, accept queues and the

@@ -94,6 +94,8 @@ void tcp_adopt(struct tcp_cb *c, uint8_t *rx, uint8_t *tx, const struct tcp_fifo
 	       void *cookie, tcp_event_fn fn, void *ctx, void *user)
 {
 	if (fops) { /* NULL: the FIFOs stay on the heap, filled by the importer */
+		if (!c->fops)
+			free(c->rx.data); /* heap FIFOs replaced (the importer refuses that) */
 		c->rx.data = rx;
 		c->tx.data = tx;
 		c->fops = fops;
@@ -409,8 +411,9 @@ static int check_fifos(const struct tcp_stack *ts, const struct tcp_state_cb *r)
 	if (ts->conf.tx_buf > heap_max)
 		heap_max = ts->conf.tx_buf;
 	max = (r->cbs & TCP_CBS_HEAP_FIFOS) ? heap_max : STATE_FIFO_MAX;
-	if (r->rx_size == 0 && r->tx_size == 0) /* a listener, a released TIME_WAIT */
-		return (r->cbs & TCP_CBS_HEAP_FIFOS) || rx_used || tx_used || r->n_ooo ? -EINVAL : 0;
+	if (r->rx_size == 0 && r->tx_size == 0) /* FIFOs released in TIME_WAIT (then dropped) */
+		return (r->state != TCP_TIME_WAIT && r->state != TCP_CLOSED) ||
+		       (r->cbs & TCP_CBS_HEAP_FIFOS) || rx_used || tx_used || r->n_ooo ? -EINVAL : 0;
 	if (!is_pow2_size(r->rx_size, max) || !is_pow2_size(r->tx_size, max) ||
 	    rx_used > r->rx_size || tx_used > r->tx_size)
 		return -EINVAL;
@@ -889,21 +892,39 @@ static void arm_timers(struct tcp_stack *ts, const struct tcp_import *im, uint32
 			tw_arm(ts->wheel, t[k], im->deadline[i][k]);
 }
 
+/* Each listener's SYN queue count is its children in SYN_RECEIVED. */
+static int check_syn_queues(struct tcp_stack *ts, const struct tcp_import *im)
+{
+	uint32_t n[N_LISTENERS] = { 0 };
+
+	for (uint32_t i = 0; i < ts->conf.max_conns; i++) {
+		const struct tcp_cb *c = &ts->pool[i];
+
+		if ((im->mark[i] & IMP_USED) && c->state == TCP_SYN_RECEIVED && c->listener)
+			n[tcp_lext(ts, c->listener) - ts->lext]++;
+	}
+	for (unsigned k = 0; k < ts->n_listeners; k++)
+		if (ts->lext[k].syn_queue != n[k])
+			return -EINVAL;
+	return 0;
+}
+
 int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h)
 {
 	struct tcp_import *im = ts->imp;
+	uint32_t hwm = 0;
 	int rc = 0;
 
 	(void)h;
 	if (!im || im->phase != PH_DONE)
 		rc = -EINVAL; /* no state, or one cut short */
-	uint32_t hwm = 0;
-
 	for (uint32_t i = 0; !rc && i < ts->conf.max_conns; i++)
 		if (im->mark[i] & IMP_USED) {
 			rc = check_refs(ts, im, i);
 			hwm = i + 1;
 		}
+	if (!rc)
+		rc = check_syn_queues(ts, im); /* every listener resolved above */
 	if (rc) {
 		tcp_import_free(ts);
 		return rc;

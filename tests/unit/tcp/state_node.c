@@ -318,6 +318,12 @@ void sn_expect(struct sn_node *n, struct sn_peer *p, uint8_t flags, struct th_se
 void sn_passive(struct sn_node *n, struct sn_peer *p, uint16_t port, uint16_t pport,
 		uint32_t iss, bool syn_only)
 {
+	sn_passive_ws(n, p, port, pport, iss, syn_only, 0);
+}
+
+void sn_passive_ws(struct sn_node *n, struct sn_peer *p, uint16_t port, uint16_t pport,
+		   uint32_t iss, bool syn_only, int ws)
+{
 	struct th_tx t;
 	struct th_seg s;
 
@@ -329,7 +335,7 @@ void sn_passive(struct sn_node *n, struct sn_peer *p, uint16_t port, uint16_t pp
 	p->win = 65535;
 	tx_init(p, &t, TH_SYN, iss);
 	t.opts = th_syn_opts();
-	t.opts.ws = 0;
+	t.opts.ws = ws;
 	sn_input(n, &t);
 	p->seq = iss + 1;
 	if (!sn_output(n, &s, NULL, NULL) || s.flags != (TH_SYN | TH_ACK) || s.ack != iss + 1)

@@ -81,6 +81,9 @@ void sn_send_sack(struct sn_node *n, struct sn_peer *p, uint32_t ack, int nsack,
  * SYN-ACK is checked. */
 void sn_passive(struct sn_node *n, struct sn_peer *p, uint16_t port, uint16_t pport,
 		uint32_t iss, bool syn_only);
+/* Same, the peer announcing window scale ws. */
+void sn_passive_ws(struct sn_node *n, struct sn_peer *p, uint16_t port, uint16_t pport,
+		   uint32_t iss, bool syn_only, int ws);
 /* Expect a segment to p with these flags; tracks ts_recent; data/FIN move p->ack. */
 void sn_expect(struct sn_node *n, struct sn_peer *p, uint8_t flags, struct th_seg *s);
 

@@ -233,8 +233,15 @@ static void world_misc(struct world *w)
 	open_accepted(w, P_RST, 14);
 	sn_send(n, &w->p[P_RST], TH_RST | TH_ACK, NULL, 0);
 	assert_int_equal(tcp_state_of(n->slot[14]), TCP_CLOSED);
-	open_accepted(w, P_K, 15);
-	c = n->slot[15];
+	/* K scales windows both ways: the peer's shift 7, ours from a 256 KiB
+	 * RX buffer (the stack default for the connections made meanwhile) */
+	take(n, w->p);
+	assert_int_equal(tcp_setopt(n->ts, n->slot[0], TCP_SO_RCVBUF, 262144), 0);
+	sn_passive_ws(n, &w->p[P_K], 80, 1001 + P_K, 100000u * (P_K + 1), false, 7);
+	assert_int_equal(tcp_setopt(n->ts, n->slot[0], TCP_SO_RCVBUF, 16384), 0);
+	c = accept_one(n, 15);
+	take(n, w->p);
+	assert_true(c->snd_wscale == 7 && c->rcv_wscale > 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPALIVE, 1), 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPIDLE, 1), 0);
 	assert_int_equal(tcp_setopt(n->ts, c, TCP_SO_KEEPINTVL, 2), 0);
@@ -715,6 +722,8 @@ static int mutate(int id, unsigned type, uint8_t *p, uint32_t *len, void *arg)
 			return put_index(p, len, sizeof(*l), 1, syn_sent_index);
 		if (l->n_accept == 2 && id == 62)
 			return put_index(p, len, sizeof(*l), 0, SN_MAX_CONNS);
+		if (l->n_accept == 2 && id == 63)
+			l->syn_queue++;
 		return KEEP;
 	case MST_STATE_REC_TCP_TW_ORDER:
 		if (id == 70)
@@ -792,7 +801,8 @@ static const struct {
 	{ 42, -EINVAL, "unknown service" }, { 43, -EINVAL, "a block missing" },
 	{ 50, -EINVAL, "FIFO data missing" }, { 51, -EBADMSG, "FIFO data of another length" },
 	{ 60, -EEXIST, "accept queue entry twice" }, { 61, -EINVAL, "accept queue: not a child" },
-	{ 62, -ERANGE, "accept queue index out of range" }, { 70, -EEXIST, "TIME_WAIT twice" },
+	{ 62, -ERANGE, "accept queue index out of range" },
+	{ 63, -EINVAL, "SYN queue count not its children" }, { 70, -EEXIST, "TIME_WAIT twice" },
 	{ 71, -EINVAL, "TIME_WAIT entry dangling" }, { 72, -ERANGE, "TIME_WAIT index out of range" },
 	{ 73, -EINVAL, "TIME_WAIT list missing" },
 };
