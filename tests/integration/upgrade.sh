@@ -27,6 +27,8 @@
 #
 #   upgrade.sh DRIVER      (af_packet | af_xdp)
 #   MST_UPG_RESTARTS=N     restarts in step 2 (default 20)
+#   MST_UPG_RATE=R, MST_UPG_UDP_RATE=U   records/s per connection (2),
+#                          datagrams/s per UDP flow (50)
 #
 # Exit 0 pass, 1 fail, 77 skip.
 
@@ -42,8 +44,9 @@ RESTARTS=${MST_UPG_RESTARTS:-20}
 # behind and connections starve without any restart)
 RATE=${MST_UPG_RATE:-2}
 URATE=${MST_UPG_UDP_RATE:-50}
-# a restart's brownout (creating the engine) takes seconds on a busy machine
-RST_TIMEOUT=60000
+# a restart's brownout (creating the engine) takes seconds on a busy machine:
+# not through mst_ctl, whose `timeout 10` would kill the command mid-restart
+restart_ctl() { timeout 90 "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" --timeout 60000 "$@"; }
 T_START=$(date +%s)
 
 app_setup upgrade
@@ -129,7 +132,7 @@ restarts_is() { [ "$(ctl_json engines 'd["engines"][0]["restarts"]')" = "$1" ]; 
 
 # --- 1. rollback at every step ------------------------------------------------------
 for step in create export queue attach import; do
-	out=$(mst_ctl --timeout "$RST_TIMEOUT" engine restart 0 --fail-at "$step" 2>&1); rc=$?
+	out=$(restart_ctl engine restart 0 --fail-at "$step" 2>&1); rc=$?
 	check "--fail-at $step: exit 1 (got $rc: $out)" test "$rc" -eq 1
 	check "--fail-at $step: the message names the step" grep -q "engine 0: $step failed" <<<"$out"
 	case $step in
@@ -151,7 +154,7 @@ for i in $(seq 1 "$RESTARTS"); do
 		# an app attaching while the restart runs: started just before it
 		app_run LATE late_echo "$EXAMPLES/echo_server" -p 7010
 	fi
-	out=$(mst_ctl --timeout "$RST_TIMEOUT" --json engine restart 0 2>&1); rc=$?
+	out=$(restart_ctl --json engine restart 0 2>&1); rc=$?
 	if [ "$rc" -ne 0 ]; then
 		fail "restart $i: exit $rc: $out"
 		alive_or_end "in restart $i"

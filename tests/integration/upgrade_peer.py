@@ -119,6 +119,9 @@ class Traffic:
         for spec in self.a.tcp:
             port, n = (int(x) for x in spec.split(":"))
             for _ in range(n):
+                # at most 256 handshakes in flight: a SYN flood is not the point
+                while sum(c.state == "connecting" for c in self.conns[-256:]) >= 256:
+                    self.poll(0.05)
                 c = Conn(len(self.conns), port)
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
