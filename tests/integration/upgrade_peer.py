@@ -14,7 +14,8 @@ engine restarts untouched.
       echo for S seconds ends that connection and is counted. UDP: one
       socket per PORT, U datagrams/s each (flow, seq, derived bytes);
       echoes must be byte-exact; missing ones are losses, repeated ones
-      duplicates (at most --udp-max-loss % lost, default 1). On SIGTERM: stop sending, wait up to S seconds for every
+      duplicates (at most --udp-max-loss % lost, default 1); --out lists
+      when each lost one was sent (lost_at, CLOCK_MONOTONIC seconds). On SIGTERM: stop sending, wait up to S seconds for every
       outstanding echo (and 1 s for the last datagrams), then with --close
       half-close every connection and wait for its EOF (a clean close).
       Writes --status every 0.25 s and --out at the end (JSON, the same
@@ -317,6 +318,7 @@ class Traffic:
                 if c.state == "closing":
                     self.fail(c, "close_timeout", "no EOF after our FIN")
         res = self.summary("done")
+        res["udp"] = [u.summary(final=True) for u in self.udp]
         ok = (res["dead"] == 0 and not res["errors"] and res["outstanding_bytes"] == 0
               and res["records_echoed"] == res["records_sent"]
               and res["open" if not a.close else "closed"] == len(self.conns)
@@ -378,10 +380,15 @@ class Udp:
     def missing(self):
         return self.sent - self.recv
 
-    def summary(self):
-        return {"port": self.port, "sent": self.sent, "recv": self.recv,
-                "lost": self.sent - self.recv, "dup": self.dup, "corrupt": self.corrupt,
-                "send_errors": self.send_err}
+    def summary(self, final=False):
+        d = {"port": self.port, "sent": self.sent, "recv": self.recv,
+             "lost": self.sent - self.recv, "dup": self.dup, "corrupt": self.corrupt,
+             "send_errors": self.send_err}
+        if final:
+            # when each lost datagram was sent (CLOCK_MONOTONIC, s): the
+            # caller lines them up with what it did meanwhile
+            d["lost_at"] = sorted(round(t, 3) for t in self.sent_at.values())
+        return d
 
 
 def cmd_traffic(a):
