@@ -785,6 +785,11 @@ void ctl_server_stop(struct ctl_server *s)
 
 /* ---- live upgrade ---------------------------------------------------------- */
 
+int ctl_server_serving_fd(const struct ctl_server *s)
+{
+	return s->serving ? s->serving->fd : -1;
+}
+
 int ctl_server_listen_fd(const struct ctl_server *s)
 {
 	return s->listen_fd;

@@ -72,6 +72,8 @@ struct ctl_handover_client {
 	bool operator_ok;
 };
 int ctl_server_listen_fd(const struct ctl_server *s);
+/* The connection whose request the handler is answering (-1 outside). */
+int ctl_server_serving_fd(const struct ctl_server *s);
 unsigned ctl_server_handover_list(const struct ctl_server *s, struct ctl_handover_client *out,
 				  unsigned max);
 void ctl_server_handed_over(struct ctl_server *s);

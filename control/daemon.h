@@ -35,6 +35,7 @@ struct daemon {
 	bool eal_up;
 	int argc;                                      /* as started: an upgrade */
 	char **argv;                                   /*   starts its successor so */
+	char exe[4096];                                /* our binary's path at start-up */
 	bool handed_over;                              /* a successor serves everything now */
 	int takeover_fd;                               /* successor: channel to the old daemon, -1 */
 };

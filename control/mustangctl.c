@@ -52,7 +52,7 @@ static void usage(FILE *f)
 		   "Ask a running mustangd.\n\nCommands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
 		if (cmds[i].req != MST_CTL_engine_restart && cmds[i].req != MST_CTL_attach &&
-		    cmds[i].req != MST_CTL_upgrade)
+		    cmds[i].req != MST_CTL_upgrade && cmds[i].req != MST_CTL_takeover)
 			fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "  upgrade [--binary PATH] [--timeout-ms N] [--fail-at STEP]\n"
 		   "             a new mustangd (default: the same binary) takes over every app,\n"
@@ -189,6 +189,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			return usage_error("engine restart wants an engine id", "");
 		snprintf(a->arg, sizeof(a->arg), "%s%s%s", a->target, a->fail_at ? " fail=" : "",
 			 a->fail_at ? a->fail_at : "");
+		/* The daemon answers after the handover (its own deadline is
+		 * 10 s for the blackout, plus the new engine's creation). */
+		if (a->timeout_ms == CTL_DEFAULT_TIMEOUT_MS)
+			a->timeout_ms = 30000;
 	} else if (a->cmd->req == MST_CTL_upgrade) {
 		int n = 0;
 

@@ -414,6 +414,8 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	r.n_apps = r.id == 0 && d->apps ? apps_list(d->apps, apps, APPS_MAX) : 0;
 	rc = upg_engine_restart(&d->group, &r);
 	if (rc) {
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", upg_step_names[r.failed]);
 		emit_strf(e, "error", "engine %u: %s failed: %s%s", r.id, upg_step_names[r.failed],
 			  strerror(-rc), r.rolled_back ? " (rolled back: the old engine resumed)" : "");
 		daemon_log(MST_LOG_WARN, "engine %u restart: %s failed: %s%s", r.id,
@@ -461,6 +463,8 @@ int daemon_ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return engine_restart(d, arg, e);
 	case MST_CTL_upgrade:
 		return tko_upgrade(d, arg, e);
+	case MST_CTL_takeover:
+		return tko_takeover_request(d, e);
 	case MST_CTL_attach:
 		return -EINVAL; /* the server routes attach to the app hooks */
 	}
@@ -692,24 +696,43 @@ int main(int argc, char **argv)
 	struct daemon *d = &dm;
 	char err[512];
 	sigset_t sigs;
+	const char *takeover_path = NULL;
 	int rc, sig;
 
 	d->argc = argc;
 	d->argv = argv;
+	{
+		ssize_t n = readlink("/proc/self/exe", d->exe, sizeof(d->exe) - 1);
+
+		d->exe[n > 0 ? n : 0] = '\0';
+	}
 	d->takeover_fd = -1;
 	/* --takeover-fd N (last, added by the running daemon's upgrade): this
 	 * process takes over from it (control/takeover.c). */
-	if (argc >= 3 && !strcmp(argv[argc - 2], "--takeover-fd")) {
-		char *end;
-		long fd = strtol(argv[argc - 1], &end, 10);
+	/* --takeover CTL_PATH (an init system starts the successor: it asks
+	 * the running daemon on its control socket, after EAL below) or
+	 * --takeover-fd N (added by the running daemon's `upgrade`): taken
+	 * out before the configuration parser sees the arguments. */
+	for (int i = 1; i + 1 < argc;) {
+		if (!strcmp(argv[i], "--takeover")) {
+			takeover_path = argv[i + 1];
+		} else if (!strcmp(argv[i], "--takeover-fd")) {
+			char *end;
+			long fd = strtol(argv[i + 1], &end, 10);
 
-		if (*end || fd < 3 || fd > 65535) {
-			fprintf(stderr, "mustangd: --takeover-fd wants a descriptor\n");
-			return 2;
+			if (*end || fd < 3 || fd > 65535) {
+				fprintf(stderr, "mustangd: --takeover-fd wants a descriptor\n");
+				return 2;
+			}
+			d->takeover_fd = (int)fd;
+		} else {
+			i++;
+			continue;
 		}
-		d->takeover_fd = (int)fd;
+		memmove(&argv[i], &argv[i + 2], sizeof(char *) * (size_t)(argc - i - 1));
 		argc -= 2;
 	}
+	d->argc = argc; /* what a later upgrade passes on */
 	mst_config_defaults(&d->conf);
 	rc = mst_config_from_args(&d->conf, argc, argv, err, sizeof(err));
 	if (rc == 1)
@@ -725,7 +748,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mustangd: only one port is supported today (%u given)\n", d->conf.n_ports);
 		return 2;
 	}
-	if (d->takeover_fd < 0 && ctl_path_in_use(d->conf.ctl_path)) {
+	if (d->takeover_fd < 0 && !takeover_path && ctl_path_in_use(d->conf.ctl_path)) {
 		fprintf(stderr, "mustangd: another mustangd is running at %s\n", d->conf.ctl_path);
 		return 1;
 	}
@@ -749,6 +772,15 @@ int main(int argc, char **argv)
 	}
 	if (eal_start(d))
 		goto out_fail;
+	if (takeover_path) {
+		d->takeover_fd = tko_connect(takeover_path);
+		if (d->takeover_fd < 0) {
+			daemon_log(MST_LOG_ERR, "takeover: cannot reach the running daemon at %s: %s",
+				   takeover_path, strerror(-d->takeover_fd));
+			tko_abandon(d);
+			_exit(1);
+		}
+	}
 	if (d->takeover_fd >= 0) {
 		if (tko_adopt(d)) {
 			tko_abandon(d);

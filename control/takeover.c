@@ -34,6 +34,7 @@
  * MUSTANG_UPGRADE_FAIL_AT=STEP (tests only) makes the new daemon fail at
  * hello, handover, brownout, import, port or start.
  */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,6 +81,8 @@ struct tko_msg {
 	uint32_t idx, id, pid, flags; /* APP: client, id, pid; CLIENT: idx, flags */
 	uint64_t size;                /* APP: segment bytes */
 	uint64_t len[MST_MAX_ENGINES]; /* STATE: bytes per engine */
+	uint64_t import_us, open_us, start_us; /* IMPORTED, DONE: the new side's times */
+	uint64_t serving_ns;          /* DONE: CLOCK_MONOTONIC when its engines polled */
 };
 #define TKO_CLIENT_APP 1u
 #define TKO_CLIENT_OPERATOR 2u
@@ -91,42 +95,10 @@ static uint64_t mono_ms(void)
 	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
 }
 
-static int tko_send(int fd, struct tko_msg *m, const int *fds, unsigned n)
+/* Wait until fd is ready for ev, by the deadline (0, -ETIMEDOUT, -errno). */
+static int wait_fd(int fd, short ev, uint64_t deadline_ms)
 {
-	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)] = { 0 };
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-	if (n > TKO_MAX_FDS)
-		return -EINVAL;
-	m->magic = TKO_MAGIC;
-	m->n_fds = n;
-	if (n) {
-		struct cmsghdr *c;
-
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)sizeof(*m) ? 0 : -EPIPE;
-}
-
-/* The next message by the deadline: 0, -ETIMEDOUT, -EPIPE (the peer is
- * gone), -EPROTO (not one of ours, or descriptors missing: those that came
- * are closed). fds gets exactly m->n_fds descriptors. */
-static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
-{
-	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)];
-	struct iovec iov = { .iov_base = m, .iov_len = sizeof(*m) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-			     .msg_controllen = sizeof(cbuf) };
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	unsigned got = 0;
-	ssize_t n;
+	struct pollfd p = { .fd = fd, .events = ev };
 
 	for (;;) {
 		uint64_t now = mono_ms();
@@ -136,29 +108,104 @@ static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
 			return -ETIMEDOUT;
 		rc = poll(&p, 1, (int)(deadline_ms - now));
 		if (rc > 0)
-			break;
+			return 0;
 		if (rc < 0 && errno != EINTR)
 			return -errno;
 	}
-	n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return -EPIPE;
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-		if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-			unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+}
 
-			for (unsigned i = 0; i < k; i++) {
-				int f;
+/* One message and its descriptors. The channel is a SOCK_SEQPACKET pair
+ * (mustangctl upgrade) or the stream connection a `mustangd --takeover`
+ * opened: on a stream the descriptors ride with the first byte and the
+ * rest may take several writes. */
+static int tko_send(int fd, struct tko_msg *m, const int *fds, unsigned n)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)] = { 0 };
+	uint64_t deadline = mono_ms() + 10000;
+	size_t off = 0;
 
-				memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-				if (got < TKO_MAX_FDS)
-					fds[got++] = f;
-				else
-					close(f);
-			}
+	if (n > TKO_MAX_FDS)
+		return -EINVAL;
+	m->magic = TKO_MAGIC;
+	m->n_fds = n;
+	while (off < sizeof(*m)) {
+		struct iovec iov = { .iov_base = (char *)m + off, .iov_len = sizeof(*m) - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		ssize_t k;
+
+		if (n && off == 0) {
+			struct cmsghdr *c;
+
+			mh.msg_control = cbuf;
+			mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
+			c = CMSG_FIRSTHDR(&mh);
+			c->cmsg_level = SOL_SOCKET;
+			c->cmsg_type = SCM_RIGHTS;
+			c->cmsg_len = CMSG_LEN(sizeof(int) * n);
+			memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
 		}
-	if (n != (ssize_t)sizeof(*m) || m->magic != TKO_MAGIC || m->n_fds != got ||
-	    (mh.msg_flags & MSG_CTRUNC)) {
+		k = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (k > 0) {
+			off += (size_t)k;
+			continue;
+		}
+		if (k < 0 && errno != EAGAIN && errno != EINTR)
+			return -EPIPE;
+		if (wait_fd(fd, POLLOUT, deadline))
+			return -ETIMEDOUT;
+	}
+	return 0;
+}
+
+/* The next message by the deadline: 0, -ETIMEDOUT, -EPIPE (the peer is
+ * gone), -EPROTO (not one of ours, or descriptors missing: those that came
+ * are closed). fds gets exactly m->n_fds descriptors. */
+static int tko_recv(int fd, struct tko_msg *m, int *fds, uint64_t deadline_ms)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)];
+	unsigned got = 0;
+	bool trunc = false;
+	size_t off = 0;
+
+	while (off < sizeof(*m)) {
+		struct iovec iov = { .iov_base = (char *)m + off, .iov_len = sizeof(*m) - off };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+				     .msg_controllen = sizeof(cbuf) };
+		ssize_t n;
+		int rc = wait_fd(fd, POLLIN, deadline_ms);
+
+		if (rc)
+			goto fail;
+		n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			rc = -EPIPE;
+			goto fail;
+		}
+		off += (size_t)n;
+		trunc |= (mh.msg_flags & MSG_CTRUNC) != 0;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+				unsigned k = (unsigned)((c->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+
+				for (unsigned i = 0; i < k; i++) {
+					int f;
+
+					memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+					if (got < TKO_MAX_FDS)
+						fds[got++] = f;
+					else
+						close(f);
+				}
+			}
+		continue;
+fail:
+		for (unsigned i = 0; i < got; i++)
+			close(fds[i]);
+		return rc;
+	}
+	if (m->magic != TKO_MAGIC || m->n_fds != got || trunc) {
 		for (unsigned i = 0; i < got; i++)
 			close(fds[i]);
 		return -EPROTO;
@@ -248,7 +295,7 @@ static pid_t spawn(struct daemon *d, const char *binary, int chan, const char *f
 	argv[n++] = (char *)binary;
 	for (int i = 1; i < d->argc; i++)
 		argv[n++] = d->argv[i];
-	snprintf(fdarg, sizeof(fdarg), "%d", chan);
+	snprintf(fdarg, sizeof(fdarg), "%d", 3); /* where the child puts chan */
 	argv[n++] = (char *)"--takeover-fd";
 	argv[n++] = fdarg;
 	argv[n] = NULL;
@@ -258,7 +305,13 @@ static pid_t spawn(struct daemon *d, const char *binary, int chan, const char *f
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
-		fcntl(chan, F_SETFD, 0); /* the one descriptor that crosses exec */
+		/* Only the channel crosses exec: an inherited AF_XDP or packet
+		 * socket would keep our port's queues bound after we close
+		 * them, and the new daemon could not open them. */
+		if (dup2(chan, 3) < 0)
+			_exit(127);
+		close_range(4, ~0u, 0);
+		fcntl(3, F_SETFD, 0);
 		if (fail_at)
 			setenv("MUSTANG_UPGRADE_FAIL_AT", fail_at, 1);
 		else
@@ -342,17 +395,24 @@ static int reopen_port(struct daemon *d)
 	char err[256];
 	int rc = 0;
 
+	rc = port_reprobe(&d->conf, 0);
+	if (rc)
+		daemon_log(MST_LOG_WARN, "rollback: cannot re-create the port's device: %s",
+			   strerror(-rc));
 	d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "rollback: cannot reopen the port: %s", err);
 		return -EIO;
 	}
+	/* The engines are frozen and their threads still run: attach_queue
+	 * here races with nothing (a frozen poll does not read the queue),
+	 * and resume() below happens on the engine threads. */
 	for (unsigned i = 0; i < d->n_engines && !rc; i++) {
 		d->equeue[i] = port_queue(d->ports[0], i);
 		d->group.engines[i].queue = d->equeue[i];
 		rc = d->ops->attach_queue(d->engines[i], d->equeue[i]);
 	}
-	return rc ? rc : rt_group_start(&d->group, &d->conf);
+	return rc;
 }
 
 struct upgrade_run {
@@ -363,8 +423,19 @@ struct upgrade_run {
 	enum tko_step step;
 	unsigned n_frozen;
 	bool port_freed;
+	bool own_child;                /* we started it (waitpid), or it came to us */
 	uint64_t t_spawn, t_ready, t_black, t_done;
+	uint64_t export_us, import_us, close_us, open_us, start_us;
 };
+
+static bool successor_gone(struct upgrade_run *u)
+{
+	int status;
+
+	if (u->own_child)
+		return waitpid(u->child, &status, WNOHANG) != 0;
+	return kill(u->child, 0) < 0 && errno == ESRCH;
+}
 
 static void rollback(struct upgrade_run *u, int rc)
 {
@@ -375,11 +446,15 @@ static void rollback(struct upgrade_run *u, int rc)
 	(void)tko_send(u->chan, &m, NULL, 0);
 	/* The new daemon must be gone (and its port closed) before ours
 	 * reopens: a clean exit after ABORT, else SIGKILL. */
-	for (int i = 0; i < 100 && waitpid(u->child, &status, WNOHANG) == 0; i++)
+	for (int i = 0; i < 100 && u->child > 0 && !successor_gone(u); i++)
 		usleep(20000);
-	if (waitpid(u->child, &status, WNOHANG) == 0) {
+	if (u->child > 0 && !successor_gone(u)) {
 		kill(u->child, SIGKILL);
-		waitpid(u->child, &status, 0);
+		if (u->own_child)
+			waitpid(u->child, &status, 0);
+		else
+			for (int i = 0; i < 100 && !successor_gone(u); i++)
+				usleep(10000);
 	}
 	if (u->port_freed && reopen_port(d))
 		daemon_log(MST_LOG_ERR, "rollback: the port did not come back");
@@ -387,6 +462,12 @@ static void rollback(struct upgrade_run *u, int rc)
 		(void)upg_engine_resume(&d->group, i, d->ops);
 	daemon_log(MST_LOG_WARN, "upgrade: %s failed: %s; rolled back", tko_step_names[u->step],
 		   strerror(-rc));
+}
+
+/* Can two processes have the port open at once? */
+static bool shared_port(const struct daemon *d)
+{
+	return d->conf.ports[0].driver == MST_PORT_AF_PACKET;
 }
 
 static int run_upgrade(struct upgrade_run *u)
@@ -415,6 +496,7 @@ static int run_upgrade(struct upgrade_run *u)
 	for (unsigned i = 0; i < MST_MAX_ENGINES; i++)
 		memfds[i] = -1;
 	rc = export_all(d, memfds, &m, &u->n_frozen);
+	u->export_us = rt_now_ns() / 1000 - u->t_black;
 	if (!rc)
 		rc = tko_send(u->chan, &m, memfds, d->n_engines);
 	for (unsigned i = 0; i < d->n_engines; i++)
@@ -426,41 +508,97 @@ static int run_upgrade(struct upgrade_run *u)
 	rc = tko_expect(u->chan, TKO_IMPORTED, &m, fds, u->deadline, &u->step);
 	if (rc)
 		return rc;
+	u->import_us = m.import_us;
 	u->step = TKO_STEP_port;
-	rt_group_stop(&d->group);
+	u->close_us = rt_now_ns() / 1000;
+	/* The engine threads go on polling frozen engines, which touch
+	 * nothing (no queue, no segment): joining them would only lengthen
+	 * the blackout, and a rollback finds them running. */
 	for (unsigned i = 0; i < d->n_engines; i++)
 		(void)d->ops->detach_queue(d->engines[i], d->equeue[i]);
+	if (shared_port(d)) {
+		/* Packet sockets coexist: the new daemon opens its own while
+		 * ours closes (our frozen engines read nothing meanwhile). */
+		m = (struct tko_msg){ .type = TKO_PORT_FREE };
+		rc = tko_send(u->chan, &m, NULL, 0);
+	}
 	port_close(d->ports[0]);
 	d->ports[0] = NULL;
 	u->port_freed = true;
-	m = (struct tko_msg){ .type = TKO_PORT_FREE };
-	rc = tko_send(u->chan, &m, NULL, 0);
+	u->close_us = rt_now_ns() / 1000 - u->close_us;
+	if (!shared_port(d)) {
+		/* af_xdp binds a queue, memif owns a socket path: ours first. */
+		m = (struct tko_msg){ .type = TKO_PORT_FREE };
+		rc = tko_send(u->chan, &m, NULL, 0);
+	}
 	if (rc)
 		return rc;
 	rc = tko_expect(u->chan, TKO_DONE, &m, fds, u->deadline, &u->step);
 	u->t_done = rt_now_ns() / 1000;
+	u->open_us = m.open_us;
+	u->start_us = m.start_us;
+	/* The blackout ends when the new engines poll (the same clock in
+	 * both processes), which may be before our port finished closing. */
+	if (!rc && m.serving_ns / 1000 > u->t_black)
+		u->t_done = m.serving_ns / 1000;
 	return rc;
+}
+
+static int finish(struct upgrade_run *u, int rc, struct emit *e)
+{
+	struct daemon *d = u->d;
+
+	if (rc) {
+		uint64_t t = mono_ms();
+
+		rollback(u, rc);
+		close(u->chan);
+		emit_bool(e, "ok", false);
+		emit_str(e, "failed_step", tko_step_names[u->step]);
+		emit_u64(e, "rollback_ms", mono_ms() - t);
+		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
+			  tko_step_names[u->step], strerror(-rc));
+		return rc;
+	}
+	close(u->chan);
+	/* Committed: the new daemon serves our sockets, apps and port. */
+	ctl_server_handed_over(d->ctl);
+	d->handed_over = true;
+	emit_bool(e, "ok", true);
+	emit_i64(e, "new_pid", (int64_t)u->child);
+	emit_u64(e, "brownout_ms", u->t_ready - u->t_spawn);
+	emit_arr_begin(e, "blackout_us");
+	for (unsigned i = 0; i < d->n_engines; i++)
+		emit_u64(e, NULL, u->t_done - u->t_black); /* one port: all engines together */
+	emit_arr_end(e);
+	emit_obj_begin(e, "blackout_parts_us");
+	emit_u64(e, "export", u->export_us);
+	emit_u64(e, "import", u->import_us);
+	emit_u64(e, "port_close", u->close_us);
+	emit_u64(e, "port_open", u->open_us);
+	emit_u64(e, "start", u->start_us);
+	emit_obj_end(e);
+	emit_u64(e, "total_ms", mono_ms() - u->t_spawn);
+	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
+		   (int)u->child, (unsigned long long)(u->t_done - u->t_black));
+	kill(getpid(), SIGTERM); /* main(): exit 0 once the answer is out */
+	return 0;
 }
 
 int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 {
 	struct upgrade_args a;
 	struct upgrade_run u = { .d = d, .chan = -1 };
-	char self[4096];
 	int sv[2], rc;
 
 	rc = parse_upgrade_args(arg, &a, e);
 	if (rc)
 		return rc;
-	if (!a.binary) {
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-		if (n <= 0) {
-			emit_strf(e, "error", "cannot find the running binary: %s", strerror(errno));
-			return -ENOENT;
-		}
-		self[n] = '\0';
-		a.binary = self;
+	if (!a.binary)
+		a.binary = d->exe; /* where the running binary was: a package upgrade put the new one there */
+	if (!a.binary[0]) {
+		emit_strf(e, "error", "spawn failed: the running binary's path is unknown (give --binary)");
+		return -ENOENT;
 	}
 	if (access(a.binary, X_OK)) {
 		emit_strf(e, "error", "spawn failed: %s: %s", a.binary, strerror(errno));
@@ -481,30 +619,33 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 		emit_strf(e, "error", "spawn failed: %s", strerror(errno));
 		return -errno;
 	}
-	rc = run_upgrade(&u);
-	if (rc) {
-		rollback(&u, rc);
-		close(u.chan);
-		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
-			  tko_step_names[u.step], strerror(-rc));
-		return rc;
+	u.own_child = true;
+	return finish(&u, run_upgrade(&u), e);
+}
+
+/* A `mustangd --takeover CTL_PATH` (started by an init system) asked on
+ * its control connection: that connection is the channel. */
+int tko_takeover_request(struct daemon *d, struct emit *e)
+{
+	struct upgrade_run u = { .d = d };
+	struct ucred cred = { 0 };
+	socklen_t clen = sizeof(cred);
+	int fd = ctl_server_serving_fd(d->ctl);
+
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen) < 0) {
+		emit_strf(e, "error", "takeover: no peer");
+		return -EINVAL;
 	}
-	close(u.chan);
-	/* Committed: the new daemon serves our sockets, apps and port. */
-	ctl_server_handed_over(d->ctl);
-	d->handed_over = true;
-	emit_bool(e, "ok", true);
-	emit_i64(e, "new_pid", (int64_t)u.child);
-	emit_u64(e, "brownout_ms", u.t_ready - u.t_spawn);
-	emit_arr_begin(e, "blackout_us");
-	for (unsigned i = 0; i < d->n_engines; i++)
-		emit_u64(e, NULL, u.t_done - u.t_black); /* one port: all engines together */
-	emit_arr_end(e);
-	emit_u64(e, "total_ms", mono_ms() - u.t_spawn);
-	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
-		   (int)u.child, (unsigned long long)(u.t_done - u.t_black));
-	kill(getpid(), SIGTERM); /* main(): exit 0 once the answer is out */
-	return 0;
+	u.chan = dup(fd); /* the server closes its own when the answer is out */
+	if (u.chan < 0) {
+		emit_strf(e, "error", "takeover: %s", strerror(errno));
+		return -errno;
+	}
+	u.child = cred.pid;
+	u.t_spawn = mono_ms();
+	u.deadline = u.t_spawn + TKO_DEFAULT_TIMEOUT_MS;
+	daemon_log(MST_LOG_INFO, "takeover requested by pid %d", (int)cred.pid);
+	return finish(&u, run_upgrade(&u), e);
 }
 
 /* ---- the new daemon ------------------------------------------------------ */
@@ -527,6 +668,9 @@ struct adopt {
 	struct tko_msg conf;
 	struct ctl_handover_client cls[CTL_SERVER_MAX_CLIENTS];
 	unsigned n_cls;
+	struct mst_port *prepared;     /* brownout: device found, mbuf pool made */
+	uint64_t t_state;              /* the state arrived */
+	uint64_t t_serving;            /* engine threads started */
 };
 
 static int adopt_fds(struct adopt *ad)
@@ -578,9 +722,16 @@ static int adopt_brownout(struct adopt *ad)
 	struct mst_app apps[APPS_MAX];
 	unsigned na = apps_list(d->apps, apps, APPS_MAX);
 
+	char err[512];
+
 	d->ops = mst_engine_lookup("net");
 	if (!d->ops)
 		return -ENOENT;
+	ad->prepared = port_prepare(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	if (!ad->prepared) {
+		daemon_log(MST_LOG_ERR, "%s", err);
+		return -EIO;
+	}
 	rt_group_init(&d->group, &d->conf);
 	for (unsigned i = 0; i < d->conf.engines; i++) {
 		struct mst_engine_conf ec;
@@ -616,6 +767,7 @@ static int adopt_state(struct adopt *ad)
 	rc = tko_expect(ad->chan, TKO_STATE, &m, fds, ad->deadline, &ad->step);
 	if (rc)
 		return rc;
+	ad->t_state = rt_now_ns();
 	if (m.n_fds != d->n_engines)
 		rc = -EPROTO;
 	for (unsigned i = 0; !rc && i < d->n_engines; i++) {
@@ -643,7 +795,20 @@ static int adopt_port(struct adopt *ad)
 	char err[512];
 	int rc = 0;
 
-	d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	/* af_xdp: the kernel releases the old daemon's AF_XDP socket (and
+	 * with it the queue) a moment after its close; a first attempt that
+	 * comes too early costs a whole re-open below. */
+	if (d->conf.ports[0].driver == MST_PORT_AF_XDP)
+		usleep(5000);
+	d->ports[0] = port_start(ad->prepared, &d->conf, err, sizeof(err));
+	ad->prepared = NULL;
+	for (int i = 0; !d->ports[0] && i < 100 && mono_ms() < ad->deadline; i++) {
+		usleep(5000);
+		(void)port_reprobe(&d->conf, 0); /* a failed start closed the device */
+		d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+		if (d->ports[0])
+			daemon_log(MST_LOG_INFO, "takeover: port open after %d retries", i + 1);
+	}
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "%s", err);
 		return -EIO;
@@ -670,6 +835,7 @@ static int adopt_start(struct adopt *ad)
 
 	if (rc)
 		return rc;
+	ad->t_serving = rt_now_ns();
 	d->ctl = ctl_server_adopt(d->conf.ctl_path, daemon_ctl_handle, d, &daemon_app_hooks,
 				  ad->listen_fd, ad->cls, ad->n_cls, err, sizeof(err));
 	if (!d->ctl) {
@@ -685,6 +851,7 @@ static int adopt_run(struct adopt *ad)
 {
 	struct tko_msg m = { .type = TKO_HELLO, .pid = (uint32_t)getpid() };
 	int fds[TKO_MAX_FDS], rc;
+	uint64_t t, open_us;
 
 	ad->step = TKO_STEP_hello;
 	if (ad->fail == TKO_STEP_hello || tko_send(ad->chan, &m, NULL, 0))
@@ -700,18 +867,22 @@ static int adopt_run(struct adopt *ad)
 		return rc;
 	ad->step = TKO_STEP_import;
 	rc = adopt_state(ad);
-	m = (struct tko_msg){ .type = TKO_IMPORTED };
+	m = (struct tko_msg){ .type = TKO_IMPORTED, .import_us = (rt_now_ns() - ad->t_state) / 1000 };
 	if (rc || (rc = tko_send(ad->chan, &m, NULL, 0)))
 		return rc;
 	ad->step = TKO_STEP_port;
 	rc = tko_expect(ad->chan, TKO_PORT_FREE, &m, fds, ad->deadline, &ad->step);
+	t = rt_now_ns();
 	if (!rc)
 		rc = ad->fail == TKO_STEP_port ? -EIO : adopt_port(ad);
 	if (rc)
 		return rc;
+	open_us = (rt_now_ns() - t) / 1000;
 	ad->step = TKO_STEP_start;
+	t = rt_now_ns();
 	rc = adopt_start(ad);
-	m = (struct tko_msg){ .type = TKO_DONE };
+	m = (struct tko_msg){ .type = TKO_DONE, .open_us = open_us,
+			      .start_us = (rt_now_ns() - t) / 1000, .serving_ns = ad->t_serving };
 	return rc ? rc : tko_send(ad->chan, &m, NULL, 0);
 }
 
@@ -740,6 +911,23 @@ int tko_adopt(struct daemon *d)
 	close(ad.chan);
 	d->takeover_fd = -1;
 	return rc;
+}
+
+int tko_connect(const char *ctl_path)
+{
+	struct mst_ctl_hdr h = {
+		.magic = htole32(MST_CTL_MAGIC), .version = htole16(MST_CTL_VERSION),
+		.type = htole16(MST_CTL_takeover),
+	};
+	int fd = ctl_client_connect(ctl_path, 5000);
+
+	if (fd < 0)
+		return fd;
+	if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+		close(fd);
+		return -EPIPE;
+	}
+	return fd;
 }
 
 void tko_abandon(struct daemon *d)

@@ -31,6 +31,12 @@ int tko_step_by_name(const char *s);
  * timeout=MS fail=STEP", each optional). 0: committed, the daemon exits
  * once the answer is out; -errno: rolled back, e says which step. */
 int tko_upgrade(struct daemon *d, const char *arg, struct emit *e);
+/* Old daemon: the same, for a `takeover` request from a new daemon an
+ * init system started (mustangd --takeover CTL_PATH). */
+int tko_takeover_request(struct daemon *d, struct emit *e);
+/* New daemon started with --takeover CTL_PATH: connect and ask; the
+ * connection is the channel (fd), or -errno. */
+int tko_connect(const char *ctl_path);
 /* New daemon, from main() after EAL (d->takeover_fd): 0 serving, -errno
  * (the old daemon was told; call tko_abandon() and exit 1). */
 int tko_adopt(struct daemon *d);

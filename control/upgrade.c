@@ -15,6 +15,7 @@
  *   stopped, and nothing was lost (its state never left it).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,6 +192,22 @@ int upg_engine_resume(struct rt_group *g, unsigned id, const struct mst_engine_o
 	return crc ? crc : x.rc;
 }
 
+/* MUSTANG_STATE_DUMP=FILE: the state an engine restart carried, for
+ * fixtures and for looking at (tests/unit/engines, tests/fuzz). */
+static void dump_state(const struct handover *h)
+{
+	const char *path = getenv("MUSTANG_STATE_DUMP");
+	FILE *f;
+
+	if (!path || !*path || h->len <= 0)
+		return;
+	f = fopen(path, "we");
+	if (!f)
+		return;
+	(void)!fwrite(h->buf, 1, (size_t)h->len, f);
+	fclose(f);
+}
+
 int upg_engine_restart(struct rt_group *g, struct upg_restart *r)
 {
 	struct handover h = { .r = r, .cap = STATE_BUF_MIN };
@@ -223,6 +240,7 @@ int upg_engine_restart(struct rt_group *g, struct upg_restart *r)
 		r->failed = UPG_STEP_export;
 		return r->rc = rc;
 	}
+	dump_state(&h);
 	if (h.old_out)
 		r->ops->destroy(h.old_out);
 	else if (h.neu)

@@ -301,6 +301,8 @@ static void slot_free(void *ctx, struct tcp_cb *c, void *cookie)
 	uint32_t slot = (uint32_t)((uintptr_t)cookie - 1);
 
 	(void)c;
+	if (slot >= a->n_slots)
+		return; /* no FIFOs (a listener): nothing of ours */
 	a->slot_conn[slot] = NULL;
 	a->free_slots[a->n_free_slots++] = slot;
 }

@@ -24,6 +24,7 @@
 
 #include "common/state.h"
 #include "engines/app.h"
+#include "engines/engine_state.h"
 #include "engines/builtin.h"
 #include "transport/net/net.h"
 #include "transport/pony/pony.h"
@@ -335,7 +336,7 @@ static int net_engine_poll(void *eng, uint64_t now)
 	uint16_t n;
 	int work;
 
-	if (unlikely(!e->q || e->frozen))
+	if (unlikely(e->frozen || !e->q))
 		return 0;
 	n = mst_queue_rx(e->q, pkts, RX_BURST);
 	work = n;
@@ -474,116 +475,31 @@ static int net_engine_detach_app(void *eng, int app_id)
 	return -ENOENT;
 }
 
-/* ---- live upgrade (common/state.h) -------------------------------------- */
+/* ---- live upgrade (engine_state.c, common/state.h) ---------------------- */
 
-struct engine_rec {
-	uint32_t id, n_engines;
-	uint32_t ip;                       /* network order */
-	uint8_t mac[6];
-	uint8_t prefix_len, pad;
-	uint32_t max_conns, rx_buf, tx_buf;
-	uint16_t mtu, pony_port;
-	uint32_t pad2;
-};
-_Static_assert(sizeof(struct engine_rec) == 40, "ENGINE record layout");
-
-struct counter_rec {
-	char name[48];                     /* counter or drop reason, NUL-padded */
-	uint64_t value;
-};
-_Static_assert(sizeof(struct counter_rec) == 56, "COUNTERS entry layout");
-
-static void tcp_owner_hook(void *ctx, const struct tcp_cb *c, struct tcp_owner *o)
+static void state_of(struct net_engine *e, struct eng_state *s)
 {
-	struct net_engine *e = ctx;
-
-	eng_app_tcp_owner(e->apps, e->n_apps, c, o);
-}
-
-static int tcp_adopt_hook(void *ctx, struct tcp_cb *c, const struct tcp_owner *o)
-{
-	struct net_engine *e = ctx;
-
-	return eng_app_tcp_adopt(e->apps, e->n_apps, c, o);
-}
-
-static void export_counters(struct net_engine *e, struct mst_state_writer *w)
-{
-	unsigned n = 0, k = 0;
-	struct counter_rec *r;
-
-	for (unsigned i = 0; i < MST_CTR__COUNT; i++)
-		n += e->stats.ctr[i] != 0;
-	for (unsigned i = 0; i < MST_DROP__COUNT; i++)
-		n += e->stats.drop[i] != 0;
-	r = mst_sw_rec(w, MST_STATE_REC_COUNTERS, n * (uint32_t)sizeof(*r));
-	if (!r)
-		return;
-	for (unsigned i = 0; i < MST_CTR__COUNT; i++)
-		if (e->stats.ctr[i]) {
-			strncpy(r[k].name, mst_counter_names[i], sizeof(r[k].name) - 1);
-			r[k++].value = e->stats.ctr[i];
-		}
-	for (unsigned i = 0; i < MST_DROP__COUNT; i++)
-		if (e->stats.drop[i]) {
-			strncpy(r[k].name, mst_drop_names[i], sizeof(r[k].name) - 1);
-			r[k++].value = e->stats.drop[i];
-		}
-}
-
-/* Counters by name: one this version no longer has is ignored. */
-static int import_counters(struct net_engine *e, const void *p, uint32_t len)
-{
-	struct counter_rec r;
-
-	if (len % sizeof(r))
-		return -EBADMSG;
-	for (uint32_t off = 0; off < len; off += sizeof(r)) {
-		memcpy(&r, (const uint8_t *)p + off, sizeof(r));
-		if (memchr(r.name, 0, sizeof(r.name)) == NULL)
-			return -EINVAL;
-		for (unsigned i = 0; i < MST_CTR__COUNT; i++)
-			if (!strcmp(r.name, mst_counter_names[i]))
-				e->stats.ctr[i] = r.value;
-		for (unsigned i = 0; i < MST_DROP__COUNT; i++)
-			if (!strcmp(r.name, mst_drop_names[i]))
-				e->stats.drop[i] = r.value;
-	}
-	return 0;
-}
-
-static void export_engine_rec(struct net_engine *e, struct mst_state_writer *w)
-{
-	struct engine_rec *r = mst_sw_rec(w, MST_STATE_REC_ENGINE, sizeof(*r));
-
-	if (!r)
-		return;
-	r->id = e->conf.id;
-	r->n_engines = e->conf.n_engines;
-	r->ip = e->conf.ip;
-	memcpy(r->mac, e->conf.mac, 6);
-	r->prefix_len = e->conf.prefix_len;
-	r->max_conns = (uint32_t)tcp_max_conns(e->ts);
-	r->rx_buf = e->rx_buf;
-	r->tx_buf = e->tx_buf;
-	r->mtu = e->conf.mtu;
-	r->pony_port = e->conf.pony_port;
+	*s = (struct eng_state){
+		.ns = e->ns, .ts = e->ts, .apps = e->apps, .n_apps = e->n_apps, .stats = &e->stats,
+		.id = { .id = e->conf.id, .n_engines = e->conf.n_engines, .ip = e->conf.ip,
+			.prefix_len = e->conf.prefix_len, .max_conns = tcp_max_conns(e->ts),
+			.rx_buf = e->rx_buf, .tx_buf = e->tx_buf, .mtu = e->conf.mtu,
+			.pony_port = e->conf.pony_port },
+	};
+	memcpy(s->id.mac, e->conf.mac, 6);
 }
 
 /*
- * Everything the engine holds, as records: ENGINE, ARP..., per app APP +
- * APP_SOCK..., TCP (stack, blocks, listeners, TIME_WAIT order), COUNTERS.
- * Pending ACKs and TX frames go out first. On success the engine is
- * frozen: it no longer polls, and destroy() frees memory only (the state
- * lives on in the new engine); resume() undoes the freeze (rollback).
+ * Everything the engine holds, as records (engine_state.c). Pending ACKs
+ * and TX frames go out first. On success the engine is frozen: it no
+ * longer polls, and destroy() frees memory only (the state lives on in the
+ * new engine); resume() undoes the freeze (rollback).
  */
 static long net_engine_export(void *eng, void *buf, size_t len)
 {
 	struct net_engine *e = eng;
-	struct tcp_state_hooks h = { .owner = tcp_owner_hook, .ctx = e };
-	struct mst_state_writer w;
+	struct eng_state s;
 	long n;
-	int rc = 0;
 
 	if (e->frozen)
 		return -EALREADY;
@@ -593,82 +509,11 @@ static long net_engine_export(void *eng, void *buf, size_t len)
 		return -EOPNOTSUPP; /* Pony flows are not exported yet */
 	tcp_flush_acks(e->ts);
 	flush_tx(e);
-	mst_sw_init(&w, buf, len, now_ns());
-	export_engine_rec(e, &w);
-	net_export_arp(e->ns, &w);
-	for (unsigned i = 0; i < e->n_apps && !rc; i++)
-		rc = eng_app_export(e->apps[i], &w);
-	if (!rc)
-		rc = tcp_export(e->ts, &w, &h);
-	if (rc)
-		return rc;
-	export_counters(e, &w);
-	n = mst_sw_finish(&w, NULL);
+	state_of(e, &s);
+	n = eng_state_export(&s, buf, len, now_ns());
 	if (n >= 0)
 		e->frozen = true;
 	return n;
-}
-
-static int import_engine_rec(struct net_engine *e, const void *p, uint32_t len)
-{
-	struct engine_rec r;
-	int rc = mst_state_take(&r, sizeof(r), p, len);
-
-	if (rc)
-		return rc;
-	/* The same engine of the same port: anything else is another host's
-	 * state (or a configuration change an upgrade cannot make). */
-	if (r.id != e->conf.id || r.n_engines != e->conf.n_engines || r.ip != e->conf.ip ||
-	    memcmp(r.mac, e->conf.mac, 6) || r.max_conns != tcp_max_conns(e->ts) ||
-	    r.rx_buf != e->rx_buf || r.tx_buf != e->tx_buf || r.pony_port != e->conf.pony_port)
-		return -EINVAL;
-	return 0;
-}
-
-static struct eng_app *app_by_id(struct net_engine *e, int id)
-{
-	for (unsigned i = 0; i < e->n_apps; i++)
-		if (eng_app_id(e->apps[i]) == id)
-			return e->apps[i];
-	return NULL;
-}
-
-/* One record; *cur is the app the APP_SOCK records belong to. */
-static int import_rec(struct net_engine *e, unsigned type, const void *p, uint32_t len,
-		      struct eng_app **cur, bool *imported, const struct tcp_state_hooks *h)
-{
-	int32_t id;
-
-	switch (type) {
-	case MST_STATE_REC_ARP:
-		return net_import_arp(e->ns, p, len, now_ns());
-	case MST_STATE_REC_APP:
-		if (len < sizeof(id))
-			return -EBADMSG;
-		memcpy(&id, p, sizeof(id));
-		*cur = app_by_id(e, id);
-		if (!*cur)
-			return -ENOENT; /* an app in the state that is not attached */
-		for (unsigned i = 0; i < e->n_apps; i++)
-			if (e->apps[i] == *cur) {
-				if (imported[i])
-					return -EEXIST;
-				imported[i] = true;
-			}
-		return eng_app_import_app(*cur, p, len);
-	case MST_STATE_REC_APP_SOCK:
-		return *cur ? eng_app_import_sock(*cur, p, len) : -EINVAL;
-	case MST_STATE_REC_COUNTERS:
-		return import_counters(e, p, len);
-	case MST_STATE_REC_TCP_STACK:
-	case MST_STATE_REC_TCP_CB:
-	case MST_STATE_REC_TCP_FIFO_DATA:
-	case MST_STATE_REC_TCP_LISTENER:
-	case MST_STATE_REC_TCP_TW_ORDER:
-		return tcp_import_rec(e->ts, type, p, len, h);
-	default:
-		return -EINVAL; /* ENGINE twice, or a type this version does not know */
-	}
 }
 
 /*
@@ -680,38 +525,17 @@ static int import_rec(struct net_engine *e, unsigned type, const void *p, uint32
 static int net_engine_import(void *eng, const void *buf, size_t len)
 {
 	struct net_engine *e = eng;
-	struct tcp_state_hooks h = { .adopt = tcp_adopt_hook, .ctx = e };
-	bool imported[MAX_APPS] = { false };
-	struct mst_state_reader r;
-	struct eng_app *cur = NULL;
-	const void *p;
-	unsigned type;
-	uint32_t plen;
+	struct eng_state s;
 	int rc;
 
-	rc = mst_sr_init(&r, buf, len);
-	if (rc)
-		goto refused;
-	rc = mst_sr_next(&r, &type, &p, &plen);
-	if (rc == 1 && type == MST_STATE_REC_ENGINE)
-		rc = import_engine_rec(e, p, plen);
-	else
-		rc = -EINVAL; /* ENGINE comes first */
-	while (!rc && (rc = mst_sr_next(&r, &type, &p, &plen)) == 1)
-		rc = import_rec(e, type, p, plen, &cur, imported, &h);
-	if (rc)
-		goto refused;
-	rc = tcp_import_finish(e->ts, &h);
-	for (unsigned i = 0; i < e->n_apps && !rc; i++)
-		if (imported[i])
-			rc = eng_app_import_finish(e->apps[i]);
-	if (rc)
-		goto refused;
+	state_of(e, &s);
+	rc = eng_state_import(&s, buf, len, now_ns());
+	if (rc) {
+		e->frozen = true;
+		return rc;
+	}
 	e->next_timer_ns = 0; /* run the timers on the first poll */
 	return 0;
-refused:
-	e->frozen = true;
-	return rc;
 }
 
 /* Rollback: the export's engine carries on from where it stopped. */

@@ -11,11 +11,15 @@
  * starts it. The hot path is mst_queue_rx()/mst_queue_tx(): they translate
  * between rte_mbuf and struct mst_pkt without copying.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_dev.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
@@ -70,6 +74,47 @@ static void vdev_name(const struct mst_port_conf *pc, unsigned index, char *buf,
 		snprintf(buf, len, "%s", pc->pci);
 		break;
 	}
+}
+
+static uint16_t find_port(const char *name);
+
+/* The vdev arguments of port index (after EAL: re-create a closed one). */
+static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size_t len)
+{
+	const struct mst_port_conf *pc = &c->ports[index];
+	char name[64];
+
+	vdev_name(pc, index, name, sizeof(name));
+	switch (pc->driver) {
+	case MST_PORT_AF_XDP:
+		return snprintf(buf, len, "iface=%s,start_queue=0,queue_count=%u", pc->iface,
+				c->engines);
+	case MST_PORT_AF_PACKET:
+		return snprintf(buf, len, "iface=%s,qpairs=%u", pc->iface, c->engines);
+	case MST_PORT_MEMIF:
+		return snprintf(buf, len, "socket=%s,role=%s", pc->socket,
+				pc->memif_server ? "server" : "client");
+	case MST_PORT_RING:
+	case MST_PORT_NULL:
+		return snprintf(buf, len, "%s", "");
+	default:
+		return -EINVAL;
+	}
+}
+
+int port_reprobe(const struct mst_config *c, unsigned index)
+{
+	char name[64], args[512];
+	int n = vdev_args(c, index, args, sizeof(args));
+
+	if (n < 0 || (size_t)n >= sizeof(args))
+		return -EINVAL; /* pci: not a vdev */
+	vdev_name(&c->ports[index], index, name, sizeof(name));
+	if (find_port(name) != RTE_MAX_ETHPORTS)
+		return 0; /* still there */
+	/* The closed port's device is still on the bus: unplug, plug. */
+	(void)rte_eal_hotplug_remove("vdev", name);
+	return rte_eal_hotplug_add("vdev", name, args);
 }
 
 int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
@@ -134,11 +179,10 @@ static uint16_t find_port(const char *name)
 	return RTE_MAX_ETHPORTS;
 }
 
-struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
-			   char *err, size_t errlen)
+struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsigned n_queues,
+			      char *err, size_t errlen)
 {
 	const struct mst_port_conf *pc = &c->ports[index];
-	struct rte_eth_conf econf;
 	struct rte_eth_dev_info info;
 	struct mst_port *p;
 	char name[64], pool_name[RTE_MEMPOOL_NAMESIZE];
@@ -185,9 +229,27 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 	if (!p->pool) {
 		snprintf(err, errlen, "port %s: cannot create a pool of %u mbufs: %s (try --mbufs or --mem-mb)",
 			 pc->spec, c->mbufs, rte_strerror(rte_errno));
-		goto out_free;
+		free(p);
+		return NULL;
 	}
+	return p;
+}
 
+struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char *err,
+			    size_t errlen)
+{
+	const struct mst_port_conf *pc = p->conf;
+	unsigned n_queues = p->n_queues;
+	uint16_t pid = p->port_id;
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf econf;
+	int rc;
+
+	rc = rte_eth_dev_info_get(pid, &info);
+	if (rc) {
+		snprintf(err, errlen, "port %s: cannot query device: %s", pc->spec, strerror(-rc));
+		goto out_pool;
+	}
 	memset(&econf, 0, sizeof(econf));
 	if (n_queues > 1 && info.flow_type_rss_offloads) {
 		econf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
@@ -239,6 +301,7 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 
 		(void)rte_eth_dev_adjust_nb_rx_tx_desc(pid, &nrx, &ntx);
 		rc = rte_eth_rx_queue_setup(pid, q, nrx, rte_eth_dev_socket_id(pid), NULL, p->pool);
+
 		if (rc) {
 			snprintf(err, errlen, "port %s: RX queue %u setup failed: %s", pc->spec, q,
 				 strerror(-rc));
@@ -267,9 +330,16 @@ out_close:
 	rte_eth_dev_close(pid);
 out_pool:
 	rte_mempool_free(p->pool);
-out_free:
 	free(p);
 	return NULL;
+}
+
+struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
+			   char *err, size_t errlen)
+{
+	struct mst_port *p = port_prepare(c, index, n_queues, err, errlen);
+
+	return p ? port_start(p, c, err, errlen) : NULL;
 }
 
 struct mst_queue *port_queue(struct mst_port *p, unsigned qid)
@@ -314,14 +384,45 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 		out->rx_multiseg += __atomic_load_n(&p->queues[q].rx_multiseg, __ATOMIC_RELAXED);
 }
 
+/*
+ * DPDK 22.11's af_xdp PMD (with libxdp) deletes its XDP program and map
+ * entries on close but leaves the AF_XDP socket open (strace: no close of
+ * it), so the interface queue stays bound to this process and nobody (a
+ * live upgrade's new daemon, or this one reopening) can bind it again
+ * until we exit (EBUSY). Mustang runs one port, so after closing an
+ * af_xdp port no AF_XDP socket of ours is in use: close what is left.
+ */
+static void close_stray_xsks(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir)) != NULL) {
+		int fd = atoi(de->d_name), dom = 0;
+		socklen_t len = sizeof(dom);
+
+		if (fd > 2 && fd != dirfd(dir) &&
+		    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_XDP)
+			close(fd);
+	}
+	closedir(dir);
+}
+
 void port_close(struct mst_port *p)
 {
+	bool xdp;
+
 	if (!p)
 		return;
+	xdp = p->conf->driver == MST_PORT_AF_XDP;
 	(void)rte_eth_dev_stop(p->port_id);
 	(void)rte_eth_dev_close(p->port_id);
 	rte_mempool_free(p->pool);
 	free(p);
+	if (xdp)
+		close_stray_xsks();
 }
 
 /* ---- queue access: the data path ------------------------------------- */

@@ -13,6 +13,10 @@
 #      Linux echo server (active open through Mustang),
 #   4. the same ping between two Linux namespaces, for comparison,
 #   5. `mustangctl stats`,
+#   6. a live upgrade under load: while wrk hammers http_hello, the engine
+#      is handed over to a new one (`mustangctl engine restart 0`) and then
+#      a new mustangd process takes over from the running one (`mustangctl
+#      upgrade`, twice); wrk's connections carry on without an error,
 # and tears everything down, whatever happens. Idempotent; nothing is left
 # on the host.
 #
@@ -126,6 +130,36 @@ echo "RTT: Mustang ($DRIVER, spreading) avg $m_avg ms vs Linux<->Linux avg $l_av
 
 step "5. mustangctl stats"
 run "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" stats
+
+step "6. Live upgrade under load (docs/upgrade.md)"
+printf '$ %s\n' "http_hello -p 8080 --ctl $MST_DAEMON_CTL &"
+"$EX/http_hello" -p 8080 --ctl "$MST_DAEMON_CTL" >"$TMP/http_hello2.out" 2>&1 &
+HH_PID=$!
+DEMO_PIDS+=("$HH_PID")
+for _ in $(seq 50); do grep -qs listening "$TMP/http_hello2.out" && break; sleep 0.1; done
+echo "$ wrk -t 2 -c 16 -d 8s http://$MST:8080/ &   (keep-alive: the same 16 connections throughout)"
+ip netns exec "$DEMO_NS_L" wrk -t 2 -c 16 -d 8s "http://$MST:8080/" >"$TMP/wrk2.out" 2>&1 &
+WRK_PID=$!
+DEMO_PIDS+=("$WRK_PID")
+sleep 2
+run "$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" --json engine restart 0 || FAILED=1
+sleep 1
+echo "$ mustangctl --json upgrade      (old pid $MST_DAEMON_PID)"
+upgrade_mustangd || FAILED=1
+echo "now served by pid $MST_DAEMON_PID"
+sleep 1
+echo "$ mustangctl --json upgrade      (old pid $MST_DAEMON_PID)"
+upgrade_mustangd || FAILED=1
+echo "now served by pid $MST_DAEMON_PID"
+wait "$WRK_PID"
+cat "$TMP/wrk2.out"
+if ! grep -q '^Requests/sec' "$TMP/wrk2.out" || grep -q -e 'Socket errors' -e 'Non-2xx' "$TMP/wrk2.out"; then
+	echo "wrk reported errors across the upgrades"
+	FAILED=1
+fi
+run ip netns exec "$DEMO_NS_L" curl -sS --max-time 5 "http://$MST:8080/" || FAILED=1
+kill -TERM "$HH_PID"
+wait "$HH_PID" || FAILED=1
 
 step "Stopping mustangd (SIGTERM) and removing the namespaces"
 stop_mustangd TERM || FAILED=1

@@ -233,10 +233,61 @@ mst_wait_exit() {
 
 # stop_mustangd [SIGNAL] : signal the daemon (default TERM) by PID, wait up to
 # 10 s; if it is still there, SIGKILL it and fail. Sets MST_DAEMON_RC.
+# upgrade_mustangd [mustangctl upgrade options...] : a live upgrade of the
+# daemon start_mustangd started; the answer (JSON) goes to stdout. The new
+# daemon becomes MST_DAEMON_PID (not a child of this shell: it was started
+# by the old one, which must exit 0). Returns mustangctl's status, 1 if the
+# old daemon did not exit cleanly.
+upgrade_mustangd() {
+	local old=$MST_DAEMON_PID out rc new
+	out=$("$MUSTANGCTL" --ctl "$MST_DAEMON_CTL" --json upgrade "$@")
+	rc=$?
+	printf '%s\n' "$out"
+	[ "$rc" -eq 0 ] || return "$rc"
+	new=$(printf '%s' "$out" | sed -n 's/.*"new_pid":\([0-9]*\).*/\1/p')
+	[ -n "$new" ] || return 1
+	if ! mst_wait_exit "$old" 10; then
+		mst_log "old mustangd (pid $old) still running 10 s after the upgrade"
+		return 1
+	fi
+	if [ "${MST_DAEMON_ADOPTED:-0}" = 1 ]; then
+		# Not our child (an earlier upgrade started it): its last words.
+		grep -q "upgrade: pid $new took over" "$MST_DAEMON_LOG" 2>/dev/null
+		rc=$?
+	else
+		wait "$old" 2>/dev/null
+		rc=$?
+	fi
+	MST_DAEMON_PID=$new
+	MST_DAEMON_ADOPTED=1
+	if [ "$rc" -ne 0 ]; then
+		mst_log "old mustangd exited with status $rc after the upgrade"
+		return 1
+	fi
+	return 0
+}
+
 stop_mustangd() {
 	local sig=${1:-TERM} pid=$MST_DAEMON_PID
 	[ -n "$pid" ] || return 0
 	kill -s "$sig" "$pid" 2>/dev/null
+	if [ "${MST_DAEMON_ADOPTED:-0}" = 1 ]; then
+		# Started by the daemon it replaced: not our child, so its exit
+		# status is what it logged.
+		MST_DAEMON_ADOPTED=0
+		MST_DAEMON_PID=""
+		if ! mst_wait_exit "$pid" 10; then
+			kill -KILL "$pid" 2>/dev/null
+			MST_DAEMON_RC=137
+			return 1
+		fi
+		if tail -n 3 "$MST_DAEMON_LOG" 2>/dev/null | grep -q 'info: stopped'; then
+			MST_DAEMON_RC=0
+			return 0
+		fi
+		MST_DAEMON_RC=1
+		return 1
+	fi
 	if ! mst_wait_exit "$pid" 10; then
 		mst_log "mustangd (pid $pid) still running 10 s after SIG$sig; sending SIGKILL"
 		kill -KILL "$pid" 2>/dev/null

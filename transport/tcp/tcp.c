@@ -140,9 +140,9 @@ void tcp_destroy(struct tcp_stack *ts)
 
 		if (c->state == TCP_LISTEN)
 			continue; /* no FIFOs of its own: its fops are its children's */
-		if (c->fops)
+		if (c->fops && c->fcookie)
 			c->fops->free(c->fops->ctx, c, c->fcookie);
-		else
+		else if (!c->fops)
 			free(c->rx.data); /* rx and tx share one allocation */
 	}
 	free(ts->pool);
