@@ -671,10 +671,14 @@ static void teardown(struct daemon *d)
 {
 	if (d->ctl)
 		ctl_server_stop(d->ctl); /* closes app connections: they detach */
-	if (d->handed_over)
-		apps_forget(d->apps); /* the successor serves them: our copies go */
-	else
+	if (d->handed_over) {
+		/* The successor serves the apps: our engine threads (polling
+		 * frozen engines) stop before our copies of the segments go. */
+		rt_group_stop(&d->group);
+		apps_forget(d->apps);
+	} else {
 		apps_destroy(d->apps);
+	}
 	rt_group_stop(&d->group);
 	for (unsigned i = 0; i < d->n_engines; i++) {
 		if (d->ports[0])

@@ -426,6 +426,8 @@ struct upgrade_run {
 	bool own_child;                /* we started it (waitpid), or it came to us */
 	uint64_t t_spawn, t_ready, t_black, t_done;
 	uint64_t export_us, import_us, close_us, open_us, start_us;
+	uint64_t state_bytes;
+	unsigned n_apps;
 };
 
 static bool successor_gone(struct upgrade_run *u)
@@ -496,6 +498,8 @@ static int run_upgrade(struct upgrade_run *u)
 	for (unsigned i = 0; i < MST_MAX_ENGINES; i++)
 		memfds[i] = -1;
 	rc = export_all(d, memfds, &m, &u->n_frozen);
+	for (unsigned i = 0; i < d->n_engines; i++)
+		u->state_bytes += m.len[i];
 	u->export_us = rt_now_ns() / 1000 - u->t_black;
 	if (!rc)
 		rc = tko_send(u->chan, &m, memfds, d->n_engines);
@@ -579,6 +583,8 @@ static int finish(struct upgrade_run *u, int rc, struct emit *e)
 	emit_u64(e, "start", u->start_us);
 	emit_obj_end(e);
 	emit_u64(e, "total_ms", mono_ms() - u->t_spawn);
+	emit_u64(e, "state_bytes", u->state_bytes);
+	emit_u64(e, "apps", d->apps ? apps_count(d->apps) : 0);
 	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
 		   (int)u->child, (unsigned long long)(u->t_done - u->t_black));
 	kill(getpid(), SIGTERM); /* main(): exit 0 once the answer is out */

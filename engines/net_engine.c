@@ -593,6 +593,8 @@ static bool net_engine_may_sleep(void *eng)
 	struct net_engine *e = eng;
 	bool ok = true;
 
+	if (e->frozen)
+		return true; /* its apps' segments may be gone (a live upgrade's old daemon) */
 	for (unsigned i = 0; i < e->n_apps; i++)
 		ok &= eng_app_may_sleep(e->apps[i]);
 	if (e->pony)
@@ -604,6 +606,8 @@ static void net_engine_woke(void *eng)
 {
 	struct net_engine *e = eng;
 
+	if (e->frozen)
+		return;
 	for (unsigned i = 0; i < e->n_apps; i++)
 		eng_app_woke(e->apps[i]);
 }
