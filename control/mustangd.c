@@ -5,9 +5,10 @@
  * main(): parse config (defaults < file < command line) -> refuse if another
  * daemon owns the control socket -> block SIGTERM/SIGINT (every thread
  * inherits the mask; only main waits for them) -> rte_eal_init() -> open
- * ports -> create the engines and attach one queue pair each -> start the
- * engine group -> start the control server -> sigwait() -> tear down in
- * reverse order -> exit 0.
+ * ports (a memif client without a server opens not started) -> create the
+ * engines and attach one queue pair each -> start the engine group -> start
+ * the port watchdog (port_watch.c: link events, memif reconnects) -> start
+ * the control server -> sigwait() -> tear down in reverse order -> exit 0.
  *
  * The control handler (ctl_handle) runs on the control thread and only
  * reads engine counters with relaxed loads; it never touches engine state.
@@ -38,6 +39,7 @@
 #include "control/emit.h"
 #include "engines/builtin.h"
 #include "engines/port.h"
+#include "engines/port_watch.h"
 #include "transport/pony/pony.h"
 #include "engines/runtime.h"
 #include "transport/net/net.h"
@@ -54,6 +56,7 @@ struct daemon {
 	unsigned n_engines;
 	struct rt_group group;
 	struct ctl_server *ctl;
+	struct port_watch *watch;
 	struct apps *apps;
 	uint64_t start_ns;
 	bool eal_up;
@@ -135,6 +138,7 @@ static void emit_ports(struct daemon *d, struct emit *e)
 		emit_str(e, "spec", pi.spec);
 		emit_mac(e, "mac", pi.mac);
 		emit_str(e, "link", pi.link_up ? "up" : "down");
+		emit_bool(e, "started", pi.started);
 		emit_u64(e, "speed_mbps", pi.link_speed);
 		emit_u64(e, "mtu", pi.mtu);
 		emit_u64(e, "queues", pi.n_queues);
@@ -151,6 +155,8 @@ static void emit_ports(struct daemon *d, struct emit *e)
 		emit_u64(e, "tx_errors", pi.oerrors);
 		emit_u64(e, "rx_nombuf", pi.rx_nombuf);
 		emit_u64(e, "rx_multiseg_dropped", pi.rx_multiseg);
+		for (unsigned k = 0; k < MST_PORT__COUNT; k++)
+			emit_u64(e, mst_port_event_names[k], pi.events[k]);
 		emit_obj_end(e);
 		emit_obj_end(e);
 	}
@@ -431,6 +437,51 @@ static void hook_detach(void *ctx, unsigned client)
 	apps_detach(d->apps, client);
 }
 
+/* ---- port watchdog ------------------------------------------------------ */
+
+static void announce_work(void *eng, void *arg)
+{
+	(void)arg;
+	net_engine_announce(eng);
+}
+
+/* The link came (back) up: engine 0 announces us (the one GARP at start
+ * may have gone out before the link was up, and a restarted memif peer has
+ * a new MAC: its own announcement updates our cache). */
+static void watch_link_up(void *ctx, unsigned port)
+{
+	struct daemon *d = ctx;
+
+	(void)port;
+	if (rt_engine_call(&d->group, 0, announce_work, NULL, 2000))
+		logmsg(MST_LOG_WARN, "engine 0 did not take the link-up announcement");
+}
+
+static void watch_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	logmsg((enum mst_log_level)level, "%s", msg);
+}
+
+static int watch_start(struct daemon *d)
+{
+	struct port_watch_conf wc = {
+		.ports = d->ports,
+		.n_ports = d->n_ports,
+		.group = &d->group,
+		.link_up = watch_link_up,
+		.log = watch_log,
+		.ctx = d,
+	};
+
+	d->watch = port_watch_start(&wc);
+	if (!d->watch) {
+		logmsg(MST_LOG_ERR, "cannot start the port watchdog: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* ---- start-up and shutdown --------------------------------------------- */
 
 /* Fail early, before EAL, when another daemon answers on the socket. */
@@ -474,6 +525,10 @@ static int eal_start(struct daemon *d)
 	argv[argc++] = (char *)"0";
 	snprintf(loglvl, sizeof(loglvl), "--log-level=%s", dpdk_level[d->conf.log_level]);
 	argv[argc++] = loglvl;
+	/* Debugging a PMD: e.g. MST_DPDK_LOG=--log-level=pmd.net.memif:debug
+	 * (with --log-level debug, else the global level hides it). */
+	if (getenv("MST_DPDK_LOG"))
+		argv[argc++] = getenv("MST_DPDK_LOG");
 	rc = port_eal_args(&d->conf, argv, argc, EAL_ARGV_MAX - 1, store, sizeof(store));
 	if (rc < 0) {
 		logmsg(MST_LOG_ERR, "too many port arguments");
@@ -567,6 +622,8 @@ static int engines_start(struct daemon *d)
 
 static void teardown(struct daemon *d)
 {
+	port_watch_stop(d->watch); /* no restart may run under what follows */
+	d->watch = NULL;
 	if (d->ctl)
 		ctl_server_stop(d->ctl); /* closes app connections: they detach */
 	apps_destroy(d->apps);
@@ -640,9 +697,11 @@ int main(int argc, char **argv)
 			logmsg(MST_LOG_ERR, "%s", err);
 			goto out_fail;
 		}
+		if (err[0])
+			logmsg(MST_LOG_WARN, "%s", err);
 		d->n_ports++;
 	}
-	if (engines_start(d))
+	if (engines_start(d) || watch_start(d))
 		goto out_fail;
 	{
 		struct apps_conf ac = {

@@ -10,8 +10,20 @@
  * than one queue, enables the checksum offloads the device offers, and
  * starts it. The hot path is mst_queue_rx()/mst_queue_tx(): they translate
  * between rte_mbuf and struct mst_pkt without copying.
+ *
+ * Restarts (port_watch.c): a memif client whose server is absent cannot
+ * start (the PMD connects its socket in dev_start and gives up at once), and
+ * one whose server went away stays down until it is started again. Such a
+ * port opens "not started" and the watchdog calls port_restart() later.
+ * rte_eth_dev_stop() swaps the device's burst functions for stubs while
+ * another thread may be inside a burst, so a restart happens only while
+ * every queue of the port is paused: each engine sets its queue's `paused`
+ * on its own thread between two polls (rt_engine_call), and the bursts
+ * below return 0 without touching the device until it is cleared again.
  */
+#include <pthread.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +49,9 @@ struct mst_port {
 	bool rss;
 	uint32_t tx_ofl, rx_ofl;                /* NET_OFL_* in use */
 	uint64_t tx_ol_mask;                    /* RTE_MBUF_F_TX_* we may set */
+	bool started;                           /* dev_start succeeded, not stopped since */
+	pthread_mutex_t lock;                   /* restart vs. control-plane queries */
+	uint64_t events[MST_PORT__COUNT];       /* port_watch.c writes, control reads (relaxed) */
 	struct mst_queue queues[PORT_MAX_QUEUES];
 };
 
@@ -125,6 +140,89 @@ int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 	return argc;
 }
 
+/* dev_start, and what has to follow each start. */
+static int port_start(struct mst_port *p)
+{
+	int rc = rte_eth_dev_start(p->port_id);
+
+	if (rc)
+		return rc;
+	p->started = true;
+	/* Accept frames for our MAC and broadcast; ARP needs broadcast. */
+	(void)rte_eth_allmulticast_disable(p->port_id);
+	return 0;
+}
+
+bool port_restartable(const struct mst_port *p)
+{
+	return p->conf->driver == MST_PORT_MEMIF && !p->conf->memif_server;
+}
+
+/*
+ * memif client: the server's sockets on our path, from /proc/net/unix.
+ * DPDK 22.11 binds memif sockets in the abstract namespace ("@" + socket=,
+ * per network namespace, so client and server always share one view),
+ * SOCK_SEQPACKET (type 5); the listener has flag __SO_ACCEPTCON (0x10000),
+ * each accepted connection has state SS_CONNECTED (3) and the same path.
+ * -errno when /proc cannot be read.
+ */
+static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned *accepted)
+{
+	char line[512], want[PATH_MAX + 2];
+	FILE *f;
+
+	*listening = *accepted = 0;
+	f = fopen("/proc/net/unix", "re");
+	if (!f)
+		return -errno;
+	snprintf(want, sizeof(want), "@%s", p->conf->socket);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		unsigned type, st;
+		char path[PATH_MAX + 2];
+
+		if (sscanf(line, "%*s %*s %*s %lx %x %x %*s %4097s", &flags, &type, &st, path) != 4)
+			continue;
+		if (type != 5 || strcmp(path, want) != 0)
+			continue;
+		if (flags & 0x10000)
+			(*listening)++;
+		else if (st == 3)
+			(*accepted)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Asking /proc instead of connecting leaves the server alone and spares a
+ * failed dev_start (and its error line in the DPDK log) per retry. */
+int port_peer_listening(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 0; /* cannot tell: try */
+	return l ? 0 : -ENOENT;
+}
+
+int port_peer_connected(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 1; /* cannot tell: assume it is */
+	return a > 0;
+}
+
+int port_peer_half_open(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 0;
+	return l && !a;
+}
+
 static uint16_t find_port(const char *name)
 {
 	uint16_t pid;
@@ -145,6 +243,8 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 	uint16_t pid;
 	int rc;
 
+	if (errlen)
+		err[0] = '\0';
 	vdev_name(pc, index, name, sizeof(name));
 	pid = find_port(name);
 	if (pid == RTE_MAX_ETHPORTS) {
@@ -176,6 +276,7 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 	p->index = index;
 	p->conf = pc;
 	p->n_queues = (uint16_t)n_queues;
+	pthread_mutex_init(&p->lock, NULL);
 
 	snprintf(pool_name, sizeof(pool_name), "mst_pool%u", index);
 	p->pool = rte_pktmbuf_pool_create(pool_name, c->mbufs, PORT_MEMPOOL_CACHE,
@@ -254,13 +355,20 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 		p->queues[q].port_id = pid;
 		p->queues[q].qid = q;
 	}
-	rc = rte_eth_dev_start(pid);
+	rc = port_start(p);
+	if (rc && port_restartable(p)) {
+		/* No server yet: open it stopped, with its queues paused until
+		 * the watchdog has started it (port_watch.c). */
+		snprintf(err, errlen, "port %s: not started yet (%s: no memif server on that socket?); "
+			 "retrying", pc->spec, strerror(-rc));
+		for (uint16_t q = 0; q < n_queues; q++)
+			p->queues[q].paused = true;
+		return p;
+	}
 	if (rc) {
 		snprintf(err, errlen, "port %s: start failed: %s", pc->spec, strerror(-rc));
 		goto out_close;
 	}
-	/* Accept frames for our MAC and broadcast; ARP needs broadcast. */
-	(void)rte_eth_allmulticast_disable(pid);
 	return p;
 
 out_close:
@@ -285,12 +393,16 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 	uint16_t mtu = 0;
 
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&p->lock);
+	out->started = p->started;
+	for (unsigned k = 0; k < MST_PORT__COUNT; k++)
+		out->events[k] = __atomic_load_n(&p->events[k], __ATOMIC_RELAXED);
 	(void)rte_eth_dev_get_name_by_port(p->port_id, out->name);
 	out->driver = mst_port_driver_name(p->conf->driver);
 	out->spec = p->conf->spec;
 	if (rte_eth_macaddr_get(p->port_id, &mac) == 0)
 		memcpy(out->mac, mac.addr_bytes, 6);
-	if (rte_eth_link_get_nowait(p->port_id, &link) == 0) {
+	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0) {
 		out->link_up = link.link_status == RTE_ETH_LINK_UP;
 		out->link_speed = link.link_speed;
 	}
@@ -310,17 +422,74 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 		out->oerrors = st.oerrors;
 		out->rx_nombuf = st.rx_nombuf;
 	}
+	pthread_mutex_unlock(&p->lock);
 	for (unsigned q = 0; q < p->n_queues; q++)
 		out->rx_multiseg += __atomic_load_n(&p->queues[q].rx_multiseg, __ATOMIC_RELAXED);
+}
+
+bool port_link_up(struct mst_port *p)
+{
+	struct rte_eth_link link;
+	bool up = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0)
+		up = link.link_status == RTE_ETH_LINK_UP;
+	pthread_mutex_unlock(&p->lock);
+	return up;
+}
+
+bool port_started(struct mst_port *p)
+{
+	bool started;
+
+	pthread_mutex_lock(&p->lock);
+	started = p->started;
+	pthread_mutex_unlock(&p->lock);
+	return started;
+}
+
+/* Caller: every queue of p is paused (see the file header). */
+int port_restart(struct mst_port *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->started) {
+		/* memif: dev_stop disconnects (frees the regions) if it was not
+		 * already; the next dev_start connects the socket again. */
+		(void)rte_eth_dev_stop(p->port_id);
+		p->started = false;
+	}
+	rc = port_start(p);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+void port_count_event(struct mst_port *p, enum mst_port_event ev)
+{
+	__atomic_store_n(&p->events[ev], p->events[ev] + 1, __ATOMIC_RELAXED);
+}
+
+const char *port_name(const struct mst_port *p)
+{
+	return p->conf->spec;
+}
+
+struct mst_port *port_of_queue(const struct mst_queue *q)
+{
+	return q->port;
 }
 
 void port_close(struct mst_port *p)
 {
 	if (!p)
 		return;
-	(void)rte_eth_dev_stop(p->port_id);
+	if (p->started)
+		(void)rte_eth_dev_stop(p->port_id);
 	(void)rte_eth_dev_close(p->port_id);
 	rte_mempool_free(p->pool);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
 
@@ -353,6 +522,8 @@ uint16_t mst_queue_rx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
 	struct rte_mbuf *mb[64];
 	uint16_t got, out = 0;
 
+	if (unlikely(q->paused))
+		return 0;
 	if (n > RTE_DIM(mb))
 		n = RTE_DIM(mb);
 	got = rte_eth_rx_burst(q->port_id, q->qid, mb, n);
@@ -398,6 +569,8 @@ uint16_t mst_queue_tx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
 {
 	struct rte_mbuf *mb[64];
 
+	if (unlikely(q->paused))
+		return 0; /* the caller frees what was not sent */
 	if (n > RTE_DIM(mb))
 		n = RTE_DIM(mb);
 	for (uint16_t i = 0; i < n; i++) {
