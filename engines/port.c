@@ -21,7 +21,10 @@
  * on its own thread between two polls (rt_engine_call), and the bursts
  * below return 0 without touching the device until it is cleared again.
  */
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -481,10 +484,79 @@ struct mst_port *port_of_queue(const struct mst_queue *q)
 	return q->port;
 }
 
+/*
+ * memif, before dev_stop/dev_close: silence every memif socket of ours.
+ * DPDK 22.11's memif_socket_remove_device() frees the listener's state
+ * without unregistering its interrupt callback or closing its socket, so a
+ * client connecting after that (a client retrying, as ours does) made the
+ * interrupt thread call the listener handler on freed memory: the segfault
+ * seen at SIGTERM. Control channels that close under a teardown race the
+ * same way. memif's sockets are our only SOCK_SEQPACKET (type 5) unix
+ * sockets (the control socket is a stream): put a never-ready eventfd in
+ * place of each. The socket closes (a peer sees it go, a client is refused
+ * from now on), the interrupt thread stops watching it, and the descriptor
+ * number stays valid, so the PMD's own close later cannot hit anything
+ * else. The short sleep lets a callback already dispatched finish first.
+ */
+static void memif_silence(const struct mst_port *p)
+{
+	char line[512], link[300], target[64];
+	unsigned long inodes[64];
+	unsigned n_ino = 0, done = 0;
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+
+	if (p->conf->driver != MST_PORT_MEMIF)
+		return;
+	f = fopen("/proc/net/unix", "re");
+	if (!f)
+		return;
+	while (n_ino < RTE_DIM(inodes) && fgets(line, sizeof(line), f)) {
+		unsigned long ino;
+		unsigned type;
+
+		if (sscanf(line, "%*s %*s %*s %*s %x %*s %lu", &type, &ino) == 2 && type == 5)
+			inodes[n_ino++] = ino;
+	}
+	fclose(f);
+	dir = n_ino ? opendir("/proc/self/fd") : NULL;
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		unsigned long ino;
+		ssize_t len;
+		int efd;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &ino) != 1)
+			continue;
+		for (unsigned i = 0; i < n_ino; i++) {
+			if (inodes[i] != ino)
+				continue;
+			efd = eventfd(0, EFD_CLOEXEC);
+			if (efd >= 0) {
+				(void)dup2(efd, atoi(de->d_name));
+				close(efd);
+				done++;
+			}
+			break;
+		}
+	}
+	closedir(dir);
+	if (done)
+		usleep(10000);
+}
+
 void port_close(struct mst_port *p)
 {
 	if (!p)
 		return;
+	memif_silence(p);
 	if (p->started)
 		(void)rte_eth_dev_stop(p->port_id);
 	(void)rte_eth_dev_close(p->port_id);

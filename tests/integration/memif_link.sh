@@ -20,6 +20,8 @@
 #     timeout or "no progress") within 40 s instead of hanging, and a new
 #     TCP echo and new Pony RPCs across the link work. The survivor's
 #     reconnects are counted (link_downs/link_ups in `mustangctl ports`).
+#  3. the server stopped with SIGTERM while its client keeps reconnecting,
+#     MST_MEMIF_STOPS times (5): both exit 0 (was a segfault).
 #
 # Both daemons run in a namespace of their own: DPDK's memif socket is an
 # abstract one, so parallel runs cannot meet.
@@ -88,7 +90,15 @@ stop() { # ROLE [SIG]: signal its daemon, wait; false unless it exited 0 (TERM)
 	mst_wait_exit "$pid" 10 || { kill -KILL "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; return 1; }
 	wait "$pid" 2>/dev/null
 	rc=$?
-	[ "$sig" != TERM ] || [ "$rc" -eq 0 ] || { it_log "  $role daemon exited $rc on SIGTERM"; return 1; }
+	[ "$sig" != TERM ] || [ "$rc" -eq 0 ] || { it_log "  $role daemon exited $rc on SIGTERM" >&2; return 1; }
+	# An ASan/UBSan build (scripts/asan_memif.sh) reports into the log.
+	if grep -q 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' "$IT_TMP/$role.log"; then
+		it_log "  $role daemon: sanitizer report:" >&2
+		grep -A 25 'ERROR: AddressSanitizer\|runtime error:\|ERROR: LeakSanitizer' "$IT_TMP/$role.log" |
+			head -n 40 | sed 's/^/  | /' >&2
+		cp "$IT_TMP/$role.log" "$IT_TMP/sanitizer-$role-$(now_ms).log"
+		return 1
+	fi
 	return 0
 }
 
@@ -116,6 +126,8 @@ one_order() { # ORDER: prints the time to link up, ms; false on failure
 		launch server ;;
 	simultaneous)
 		launch server; launch client ;;
+	*)
+		it_log "  unknown order $order" >&2; return 1 ;;
 	esac
 	# From the moment both daemons answer: how long a daemon takes to
 	# start (EAL, mempool) depends on the machine's load, not on us.
@@ -128,6 +140,7 @@ one_order() { # ORDER: prints the time to link up, ms; false on failure
 }
 
 for order in ${MST_MEMIF_ORDER_LIST:-server-first client-first simultaneous}; do
+	[ "$order" = none ] && continue
 	worst=0 bad=0
 	for n in $(seq "$ORDERS"); do
 		if ! ms=$(one_order "$order"); then
@@ -217,6 +230,23 @@ import json, sys; c = json.load(sys.stdin)["ports"][0]["counters"]; print(c["lin
 	check "kill $victim: the survivor exits 0 on SIGTERM" stop "$surv"
 	check "kill $victim: the restarted peer exits 0 on SIGTERM" stop "$victim"
 }
+
+# ---- 3. the server stopped while its client keeps reconnecting ------------
+# DPDK's memif frees its listener without closing it; a client connecting
+# during the server's teardown crashed the server (port.c:
+# memif_listener_retire).
+STOPS=${MST_MEMIF_STOPS:-5}
+bad=0
+for n in $(seq "$STOPS"); do
+	: >"$IT_TMP/server.log"
+	: >"$IT_TMP/client.log"
+	launch server; launch client
+	wait_up "$(now_ms)" server client >/dev/null || { bad=$((bad + 1)); show_logs; }
+	stop server || { bad=$((bad + 1)); it_log "  stop #$n: the server did not exit 0"; show_logs; }
+	sleep 0.3
+	stop client || { bad=$((bad + 1)); it_log "  stop #$n: the client did not exit 0"; show_logs; }
+done
+check "server SIGTERM under a reconnecting client x$STOPS: both exit 0" [ "$bad" -eq 0 ]
 
 for victim in ${MST_MEMIF_KILL_LIST:-server client}; do
 	case "$victim" in
