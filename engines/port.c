@@ -23,7 +23,10 @@
  */
 #include <dirent.h>
 #include <pthread.h>
+#include <net/if.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <errno.h>
 #include <limits.h>
@@ -388,6 +391,27 @@ struct mst_queue *port_queue(struct mst_port *p, unsigned qid)
 	return qid < p->n_queues ? &p->queues[qid] : NULL;
 }
 
+/* af_packet and af_xdp report the link they had at start; the kernel
+ * interface under them knows better (IFF_UP and IFF_RUNNING). 1 up, 0 down,
+ * -errno when it cannot tell. */
+static int iface_running(const struct mst_port *p)
+{
+	struct ifreq ifr;
+	int fd, rc;
+
+	if (p->conf->driver != MST_PORT_AF_PACKET && p->conf->driver != MST_PORT_AF_XDP)
+		return -ENOTSUP;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, p->conf->iface, strnlen(p->conf->iface, sizeof(ifr.ifr_name) - 1));
+	rc = ioctl(fd, SIOCGIFFLAGS, &ifr) ? -errno
+					   : (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
+	close(fd);
+	return rc;
+}
+
 void port_get_info(struct mst_port *p, struct port_info *out)
 {
 	struct rte_ether_addr mac;
@@ -406,7 +430,7 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 	if (rte_eth_macaddr_get(p->port_id, &mac) == 0)
 		memcpy(out->mac, mac.addr_bytes, 6);
 	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0) {
-		out->link_up = link.link_status == RTE_ETH_LINK_UP;
+		out->link_up = link.link_status == RTE_ETH_LINK_UP && iface_running(p) != 0;
 		out->link_speed = link.link_speed;
 	}
 	(void)rte_eth_dev_get_mtu(p->port_id, &mtu);
@@ -439,6 +463,8 @@ bool port_link_up(struct mst_port *p)
 	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0)
 		up = link.link_status == RTE_ETH_LINK_UP;
 	pthread_mutex_unlock(&p->lock);
+	if (up && iface_running(p) == 0)
+		up = false;
 	return up;
 }
 
