@@ -10,3 +10,5 @@ const char *const mst_drop_names[MST_DROP__COUNT] = { MST_FOREACH_DROP(MST_X_NAM
 const char *const mst_drop_help[MST_DROP__COUNT] = { MST_FOREACH_DROP(MST_X_HELP) };
 const char *const mst_load_names[MST_LOAD__COUNT] = { MST_FOREACH_LOAD(MST_X_NAME) };
 const char *const mst_load_help[MST_LOAD__COUNT] = { MST_FOREACH_LOAD(MST_X_HELP) };
+const char *const mst_port_event_names[MST_PORT__COUNT] = { MST_FOREACH_PORT_EVENT(MST_X_NAME) };
+const char *const mst_port_event_help[MST_PORT__COUNT] = { MST_FOREACH_PORT_EVENT(MST_X_HELP) };

@@ -15,6 +15,7 @@
 #include "control/config.h"
 #include "control/ctl_server.h"
 #include "engines/port.h"
+#include "engines/port_watch.h"
 #include "engines/runtime.h"
 
 struct daemon {
@@ -30,6 +31,7 @@ struct daemon {
 	unsigned n_engines;
 	struct rt_group group;
 	struct ctl_server *ctl;
+	struct port_watch *watch;                      /* link watchdog (port_watch.c) */
 	struct apps *apps;
 	uint64_t start_ns;
 	bool eal_up;
@@ -44,6 +46,9 @@ struct daemon {
 void daemon_engine_conf(const struct daemon *d, unsigned i, const uint8_t mac[6], uint32_t tx_ofl,
 			uint32_t rx_ofl, struct mst_engine_conf *out);
 int daemon_apps_create(struct daemon *d);
+/* The port watchdog (link events, memif reconnects); stopped while an
+ * upgrade moves the port. */
+int daemon_watch_start(struct daemon *d);
 int daemon_ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e);
 extern const struct ctl_app_hooks daemon_app_hooks;
 void daemon_log(enum mst_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -5,9 +5,10 @@
  * main(): parse config (defaults < file < command line) -> refuse if another
  * daemon owns the control socket -> block SIGTERM/SIGINT (every thread
  * inherits the mask; only main waits for them) -> rte_eal_init() -> open
- * ports -> create the engines and attach one queue pair each -> start the
- * engine group -> start the control server -> sigwait() -> tear down in
- * reverse order -> exit 0.
+ * ports (a memif client without a server opens not started) -> create the
+ * engines and attach one queue pair each -> start the engine group -> start
+ * the port watchdog (port_watch.c: link events, memif reconnects) -> start
+ * the control server -> sigwait() -> tear down in reverse order -> exit 0.
  *
  * The control handler (daemon_ctl_handle) runs on the control thread and only
  * reads engine counters with relaxed loads; it never touches engine state.
@@ -41,6 +42,7 @@
 #include "control/upgrade.h"
 #include "engines/builtin.h"
 #include "engines/port.h"
+#include "engines/port_watch.h"
 #include "transport/pony/pony.h"
 #include "engines/runtime.h"
 #include "transport/net/net.h"
@@ -125,6 +127,7 @@ static void emit_ports(struct daemon *d, struct emit *e)
 		emit_str(e, "spec", pi.spec);
 		emit_mac(e, "mac", pi.mac);
 		emit_str(e, "link", pi.link_up ? "up" : "down");
+		emit_bool(e, "started", pi.started);
 		emit_u64(e, "speed_mbps", pi.link_speed);
 		emit_u64(e, "mtu", pi.mtu);
 		emit_u64(e, "queues", pi.n_queues);
@@ -141,6 +144,8 @@ static void emit_ports(struct daemon *d, struct emit *e)
 		emit_u64(e, "tx_errors", pi.oerrors);
 		emit_u64(e, "rx_nombuf", pi.rx_nombuf);
 		emit_u64(e, "rx_multiseg_dropped", pi.rx_multiseg);
+		for (unsigned k = 0; k < MST_PORT__COUNT; k++)
+			emit_u64(e, mst_port_event_names[k], pi.events[k]);
 		emit_obj_end(e);
 		emit_obj_end(e);
 	}
@@ -518,6 +523,51 @@ int daemon_apps_create(struct daemon *d)
 	return d->apps ? 0 : -ENOMEM;
 }
 
+/* ---- port watchdog ------------------------------------------------------ */
+
+static void announce_work(void *eng, void *arg)
+{
+	(void)arg;
+	net_engine_announce(eng);
+}
+
+/* The link came (back) up: engine 0 announces us (the one GARP at start
+ * may have gone out before the link was up, and a restarted memif peer has
+ * a new MAC: its own announcement updates our cache). */
+static void watch_link_up(void *ctx, unsigned port)
+{
+	struct daemon *d = ctx;
+
+	(void)port;
+	if (rt_engine_call(&d->group, 0, announce_work, NULL, 2000))
+		daemon_log(MST_LOG_WARN, "engine 0 did not take the link-up announcement");
+}
+
+static void watch_log(void *ctx, int level, const char *msg)
+{
+	(void)ctx;
+	daemon_log((enum mst_log_level)level, "%s", msg);
+}
+
+int daemon_watch_start(struct daemon *d)
+{
+	struct port_watch_conf wc = {
+		.ports = d->ports,
+		.n_ports = d->n_ports,
+		.group = &d->group,
+		.link_up = watch_link_up,
+		.log = watch_log,
+		.ctx = d,
+	};
+
+	d->watch = port_watch_start(&wc);
+	if (!d->watch) {
+		daemon_log(MST_LOG_ERR, "cannot start the port watchdog: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* ---- start-up and shutdown --------------------------------------------- */
 
 /* Fail early, before EAL, when another daemon answers on the socket. */
@@ -561,6 +611,10 @@ static int eal_start(struct daemon *d)
 	argv[argc++] = (char *)"0";
 	snprintf(loglvl, sizeof(loglvl), "--log-level=%s", dpdk_level[d->conf.log_level]);
 	argv[argc++] = loglvl;
+	/* Debugging a PMD: e.g. MST_DPDK_LOG=--log-level=pmd.net.memif:debug
+	 * (with --log-level debug, else the global level hides it). */
+	if (getenv("MST_DPDK_LOG"))
+		argv[argc++] = getenv("MST_DPDK_LOG");
 	rc = port_eal_args(&d->conf, argv, argc, EAL_ARGV_MAX - 1, store, sizeof(store));
 	if (rc < 0) {
 		daemon_log(MST_LOG_ERR, "too many port arguments");
@@ -669,6 +723,8 @@ static int engines_start(struct daemon *d)
 
 static void teardown(struct daemon *d)
 {
+	port_watch_stop(d->watch); /* no restart may run under what follows */
+	d->watch = NULL;
 	if (d->ctl)
 		ctl_server_stop(d->ctl); /* closes app connections: they detach */
 	if (d->handed_over) {
@@ -795,6 +851,8 @@ int main(int argc, char **argv)
 		}
 		daemon_log(MST_LOG_INFO, "took over: %u engine(s), %u app(s), control %s",
 			   d->n_engines, apps_count(d->apps), d->conf.ctl_path);
+		if (daemon_watch_start(d))
+			daemon_log(MST_LOG_WARN, "took over without a port watchdog");
 		goto serve;
 	}
 	for (unsigned i = 0; i < d->conf.n_ports; i++) {
@@ -803,9 +861,11 @@ int main(int argc, char **argv)
 			daemon_log(MST_LOG_ERR, "%s", err);
 			goto out_fail;
 		}
+		if (err[0])
+			daemon_log(MST_LOG_WARN, "%s", err);
 		d->n_ports++;
 	}
-	if (engines_start(d))
+	if (engines_start(d) || daemon_watch_start(d))
 		goto out_fail;
 	if (daemon_apps_create(d)) {
 		daemon_log(MST_LOG_ERR, "out of memory");

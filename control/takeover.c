@@ -548,6 +548,20 @@ static int run_upgrade(struct upgrade_run *u)
 	return rc;
 }
 
+/* What a handover needs before it starts; -errno and the reason in e. */
+static int upgrade_possible(struct daemon *d, struct emit *e)
+{
+	if (d->conf.ports[0].driver == MST_PORT_MEMIF) {
+		emit_strf(e, "error", "upgrade: memif ports are not handed over yet (docs/upgrade.md); "
+				     "engine restart works");
+		return -EOPNOTSUPP;
+	}
+	/* The watchdog restarts ports: not while one changes hands. */
+	port_watch_stop(d->watch);
+	d->watch = NULL;
+	return 0;
+}
+
 static int finish(struct upgrade_run *u, int rc, struct emit *e)
 {
 	struct daemon *d = u->d;
@@ -556,6 +570,8 @@ static int finish(struct upgrade_run *u, int rc, struct emit *e)
 		uint64_t t = mono_ms();
 
 		rollback(u, rc);
+		if (daemon_watch_start(d))
+			daemon_log(MST_LOG_WARN, "upgrade: the port watchdog did not restart");
 		close(u->chan);
 		emit_bool(e, "ok", false);
 		emit_str(e, "failed_step", tko_step_names[u->step]);
@@ -610,9 +626,14 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 		emit_strf(e, "error", "spawn failed: %s: %s", a.binary, strerror(errno));
 		return -errno;
 	}
+	rc = upgrade_possible(d, e);
+	if (rc)
+		return rc;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
-		emit_strf(e, "error", "spawn failed: socketpair: %s", strerror(errno));
-		return -errno;
+		rc = -errno;
+		emit_strf(e, "error", "spawn failed: socketpair: %s", strerror(-rc));
+		(void)daemon_watch_start(d);
+		return rc;
 	}
 	u.t_spawn = mono_ms();
 	u.deadline = u.t_spawn + (uint64_t)a.timeout_ms;
@@ -621,9 +642,11 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 	close(sv[1]);
 	u.chan = sv[0];
 	if (u.child < 0) {
+		rc = -errno;
 		close(u.chan);
-		emit_strf(e, "error", "spawn failed: %s", strerror(errno));
-		return -errno;
+		emit_strf(e, "error", "spawn failed: %s", strerror(-rc));
+		(void)daemon_watch_start(d);
+		return rc;
 	}
 	u.own_child = true;
 	return finish(&u, run_upgrade(&u), e);
@@ -642,6 +665,8 @@ int tko_takeover_request(struct daemon *d, struct emit *e)
 		emit_strf(e, "error", "takeover: no peer");
 		return -EINVAL;
 	}
+	if (upgrade_possible(d, e))
+		return -EOPNOTSUPP;
 	u.chan = dup(fd); /* the server closes its own when the answer is out */
 	if (u.chan < 0) {
 		emit_strf(e, "error", "takeover: %s", strerror(errno));

@@ -18,6 +18,11 @@ struct pony_flow_info;
  * port, 0 when Pony is off. */
 unsigned net_engine_pony_flows(void *eng, struct pony_flow_info *out, unsigned max, int *port);
 
+/* "net" engine, on its own thread: announce our address again (gratuitous
+ * ARP on the next poll), e.g. after the link came back: a peer that
+ * restarted, or a memif peer that got a new MAC, learns us at once. */
+void net_engine_announce(void *eng);
+
 /* Register every built-in kind; 0 or -errno. Idempotent. */
 int engines_register_builtin(void);
 

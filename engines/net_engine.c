@@ -588,6 +588,13 @@ unsigned net_engine_pony_flows(void *eng, struct pony_flow_info *out, unsigned m
 	return e->pony ? eng_pony_flows(e->pony, out, max, now_ns()) : 0;
 }
 
+void net_engine_announce(void *eng)
+{
+	struct net_engine *e = eng;
+
+	e->garp_pending = true;
+}
+
 static bool net_engine_may_sleep(void *eng)
 {
 	struct net_engine *e = eng;

@@ -10,11 +10,26 @@
  * than one queue, enables the checksum offloads the device offers, and
  * starts it. The hot path is mst_queue_rx()/mst_queue_tx(): they translate
  * between rte_mbuf and struct mst_pkt without copying.
+ *
+ * Restarts (port_watch.c): a memif client whose server is absent cannot
+ * start (the PMD connects its socket in dev_start and gives up at once), and
+ * one whose server went away stays down until it is started again. Such a
+ * port opens "not started" and the watchdog calls port_restart() later.
+ * rte_eth_dev_stop() swaps the device's burst functions for stubs while
+ * another thread may be inside a burst, so a restart happens only while
+ * every queue of the port is paused: each engine sets its queue's `paused`
+ * on its own thread between two polls (rt_engine_call), and the bursts
+ * below return 0 without touching the device until it is cleared again.
  */
 #include <dirent.h>
-#include <errno.h>
+#include <pthread.h>
+#include <net/if.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +56,9 @@ struct mst_port {
 	bool rss;
 	uint32_t tx_ofl, rx_ofl;                /* NET_OFL_* in use */
 	uint64_t tx_ol_mask;                    /* RTE_MBUF_F_TX_* we may set */
+	bool started;                           /* dev_start succeeded, not stopped since */
+	pthread_mutex_t lock;                   /* restart vs. control-plane queries */
+	uint64_t events[MST_PORT__COUNT];       /* port_watch.c writes, control reads (relaxed) */
 	struct mst_queue queues[PORT_MAX_QUEUES];
 };
 
@@ -170,6 +188,89 @@ int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 	return argc;
 }
 
+/* dev_start, and what has to follow each start. */
+static int dev_start(struct mst_port *p)
+{
+	int rc = rte_eth_dev_start(p->port_id);
+
+	if (rc)
+		return rc;
+	p->started = true;
+	/* Accept frames for our MAC and broadcast; ARP needs broadcast. */
+	(void)rte_eth_allmulticast_disable(p->port_id);
+	return 0;
+}
+
+bool port_restartable(const struct mst_port *p)
+{
+	return p->conf->driver == MST_PORT_MEMIF && !p->conf->memif_server;
+}
+
+/*
+ * memif client: the server's sockets on our path, from /proc/net/unix.
+ * DPDK 22.11 binds memif sockets in the abstract namespace ("@" + socket=,
+ * per network namespace, so client and server always share one view),
+ * SOCK_SEQPACKET (type 5); the listener has flag __SO_ACCEPTCON (0x10000),
+ * each accepted connection has state SS_CONNECTED (3) and the same path.
+ * -errno when /proc cannot be read.
+ */
+static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned *accepted)
+{
+	char line[512], want[PATH_MAX + 2];
+	FILE *f;
+
+	*listening = *accepted = 0;
+	f = fopen("/proc/net/unix", "re");
+	if (!f)
+		return -errno;
+	snprintf(want, sizeof(want), "@%s", p->conf->socket);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		unsigned type, st;
+		char path[PATH_MAX + 2];
+
+		if (sscanf(line, "%*s %*s %*s %lx %x %x %*s %4097s", &flags, &type, &st, path) != 4)
+			continue;
+		if (type != 5 || strcmp(path, want) != 0)
+			continue;
+		if (flags & 0x10000)
+			(*listening)++;
+		else if (st == 3)
+			(*accepted)++;
+	}
+	fclose(f);
+	return 0;
+}
+
+/* Asking /proc instead of connecting leaves the server alone and spares a
+ * failed dev_start (and its error line in the DPDK log) per retry. */
+int port_peer_listening(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 0; /* cannot tell: try */
+	return l ? 0 : -ENOENT;
+}
+
+int port_peer_connected(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 1; /* cannot tell: assume it is */
+	return a > 0;
+}
+
+int port_peer_half_open(const struct mst_port *p)
+{
+	unsigned l, a;
+
+	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+		return 0;
+	return l && !a;
+}
+
 static uint16_t find_port(const char *name)
 {
 	uint16_t pid;
@@ -189,6 +290,8 @@ struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsign
 	uint16_t pid;
 	int rc;
 
+	if (errlen)
+		err[0] = '\0';
 	vdev_name(pc, index, name, sizeof(name));
 	pid = find_port(name);
 	if (pid == RTE_MAX_ETHPORTS) {
@@ -220,6 +323,7 @@ struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsign
 	p->index = index;
 	p->conf = pc;
 	p->n_queues = (uint16_t)n_queues;
+	pthread_mutex_init(&p->lock, NULL);
 
 	snprintf(pool_name, sizeof(pool_name), "mst_pool%u", index);
 	p->pool = rte_pktmbuf_pool_create(pool_name, c->mbufs, PORT_MEMPOOL_CACHE,
@@ -317,13 +421,20 @@ struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char
 		p->queues[q].port_id = pid;
 		p->queues[q].qid = q;
 	}
-	rc = rte_eth_dev_start(pid);
+	rc = dev_start(p);
+	if (rc && port_restartable(p)) {
+		/* No server yet: open it stopped, with its queues paused until
+		 * the watchdog has started it (port_watch.c). */
+		snprintf(err, errlen, "port %s: not started yet (%s: no memif server on that socket?); "
+			 "retrying", pc->spec, strerror(-rc));
+		for (uint16_t q = 0; q < n_queues; q++)
+			p->queues[q].paused = true;
+		return p;
+	}
 	if (rc) {
 		snprintf(err, errlen, "port %s: start failed: %s", pc->spec, strerror(-rc));
 		goto out_close;
 	}
-	/* Accept frames for our MAC and broadcast; ARP needs broadcast. */
-	(void)rte_eth_allmulticast_disable(pid);
 	return p;
 
 out_close:
@@ -347,6 +458,27 @@ struct mst_queue *port_queue(struct mst_port *p, unsigned qid)
 	return qid < p->n_queues ? &p->queues[qid] : NULL;
 }
 
+/* af_packet and af_xdp report the link they had at start; the kernel
+ * interface under them knows better (IFF_UP and IFF_RUNNING). 1 up, 0 down,
+ * -errno when it cannot tell. */
+static int iface_running(const struct mst_port *p)
+{
+	struct ifreq ifr;
+	int fd, rc;
+
+	if (p->conf->driver != MST_PORT_AF_PACKET && p->conf->driver != MST_PORT_AF_XDP)
+		return -ENOTSUP;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, p->conf->iface, strnlen(p->conf->iface, sizeof(ifr.ifr_name) - 1));
+	rc = ioctl(fd, SIOCGIFFLAGS, &ifr) ? -errno
+					   : (ifr.ifr_flags & (IFF_UP | IFF_RUNNING)) == (IFF_UP | IFF_RUNNING);
+	close(fd);
+	return rc;
+}
+
 void port_get_info(struct mst_port *p, struct port_info *out)
 {
 	struct rte_ether_addr mac;
@@ -355,13 +487,17 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 	uint16_t mtu = 0;
 
 	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&p->lock);
+	out->started = p->started;
+	for (unsigned k = 0; k < MST_PORT__COUNT; k++)
+		out->events[k] = __atomic_load_n(&p->events[k], __ATOMIC_RELAXED);
 	(void)rte_eth_dev_get_name_by_port(p->port_id, out->name);
 	out->driver = mst_port_driver_name(p->conf->driver);
 	out->spec = p->conf->spec;
 	if (rte_eth_macaddr_get(p->port_id, &mac) == 0)
 		memcpy(out->mac, mac.addr_bytes, 6);
-	if (rte_eth_link_get_nowait(p->port_id, &link) == 0) {
-		out->link_up = link.link_status == RTE_ETH_LINK_UP;
+	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0) {
+		out->link_up = link.link_status == RTE_ETH_LINK_UP && iface_running(p) != 0;
 		out->link_speed = link.link_speed;
 	}
 	(void)rte_eth_dev_get_mtu(p->port_id, &mtu);
@@ -380,6 +516,7 @@ void port_get_info(struct mst_port *p, struct port_info *out)
 		out->oerrors = st.oerrors;
 		out->rx_nombuf = st.rx_nombuf;
 	}
+	pthread_mutex_unlock(&p->lock);
 	for (unsigned q = 0; q < p->n_queues; q++)
 		out->rx_multiseg += __atomic_load_n(&p->queues[q].rx_multiseg, __ATOMIC_RELAXED);
 }
@@ -410,6 +547,130 @@ static void close_stray_xsks(void)
 	closedir(dir);
 }
 
+bool port_link_up(struct mst_port *p)
+{
+	struct rte_eth_link link;
+	bool up = false;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->started && rte_eth_link_get_nowait(p->port_id, &link) == 0)
+		up = link.link_status == RTE_ETH_LINK_UP;
+	pthread_mutex_unlock(&p->lock);
+	if (up && iface_running(p) == 0)
+		up = false;
+	return up;
+}
+
+bool port_started(struct mst_port *p)
+{
+	bool started;
+
+	pthread_mutex_lock(&p->lock);
+	started = p->started;
+	pthread_mutex_unlock(&p->lock);
+	return started;
+}
+
+/* Caller: every queue of p is paused (see the file header). */
+int port_restart(struct mst_port *p)
+{
+	int rc;
+
+	pthread_mutex_lock(&p->lock);
+	if (p->started) {
+		/* memif: dev_stop disconnects (frees the regions) if it was not
+		 * already; the next dev_start connects the socket again. */
+		(void)rte_eth_dev_stop(p->port_id);
+		p->started = false;
+	}
+	rc = dev_start(p);
+	pthread_mutex_unlock(&p->lock);
+	return rc;
+}
+
+void port_count_event(struct mst_port *p, enum mst_port_event ev)
+{
+	__atomic_store_n(&p->events[ev], p->events[ev] + 1, __ATOMIC_RELAXED);
+}
+
+const char *port_name(const struct mst_port *p)
+{
+	return p->conf->spec;
+}
+
+struct mst_port *port_of_queue(const struct mst_queue *q)
+{
+	return q->port;
+}
+
+/*
+ * memif, before dev_stop/dev_close: silence every memif socket of ours.
+ * DPDK 22.11's memif_socket_remove_device() frees the listener's state
+ * without unregistering its interrupt callback or closing its socket, so a
+ * client connecting after that (a client retrying, as ours does) made the
+ * interrupt thread call the listener handler on freed memory: the segfault
+ * seen at SIGTERM. Control channels that close under a teardown race the
+ * same way. memif's sockets are our only SOCK_SEQPACKET (type 5) unix
+ * sockets (the control socket is a stream): put a never-ready eventfd in
+ * place of each. The socket closes (a peer sees it go, a client is refused
+ * from now on), the interrupt thread stops watching it, and the descriptor
+ * number stays valid, so the PMD's own close later cannot hit anything
+ * else. The short sleep lets a callback already dispatched finish first.
+ */
+static void memif_silence(const struct mst_port *p)
+{
+	char line[512], link[300], target[64];
+	unsigned long inodes[64];
+	unsigned n_ino = 0, done = 0;
+	struct dirent *de;
+	DIR *dir;
+	FILE *f;
+
+	if (p->conf->driver != MST_PORT_MEMIF)
+		return;
+	f = fopen("/proc/net/unix", "re");
+	if (!f)
+		return;
+	while (n_ino < RTE_DIM(inodes) && fgets(line, sizeof(line), f)) {
+		unsigned long ino;
+		unsigned type;
+
+		if (sscanf(line, "%*s %*s %*s %*s %x %*s %lu", &type, &ino) == 2 && type == 5)
+			inodes[n_ino++] = ino;
+	}
+	fclose(f);
+	dir = n_ino ? opendir("/proc/self/fd") : NULL;
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		unsigned long ino;
+		ssize_t len;
+		int efd;
+
+		snprintf(link, sizeof(link), "/proc/self/fd/%s", de->d_name);
+		len = readlink(link, target, sizeof(target) - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &ino) != 1)
+			continue;
+		for (unsigned i = 0; i < n_ino; i++) {
+			if (inodes[i] != ino)
+				continue;
+			efd = eventfd(0, EFD_CLOEXEC);
+			if (efd >= 0) {
+				(void)dup2(efd, atoi(de->d_name));
+				close(efd);
+				done++;
+			}
+			break;
+		}
+	}
+	closedir(dir);
+	if (done)
+		usleep(10000);
+}
+
 void port_close(struct mst_port *p)
 {
 	bool xdp;
@@ -417,9 +678,12 @@ void port_close(struct mst_port *p)
 	if (!p)
 		return;
 	xdp = p->conf->driver == MST_PORT_AF_XDP;
-	(void)rte_eth_dev_stop(p->port_id);
+	memif_silence(p);
+	if (p->started)
+		(void)rte_eth_dev_stop(p->port_id);
 	(void)rte_eth_dev_close(p->port_id);
 	rte_mempool_free(p->pool);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 	if (xdp)
 		close_stray_xsks();
@@ -454,6 +718,8 @@ uint16_t mst_queue_rx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
 	struct rte_mbuf *mb[64];
 	uint16_t got, out = 0;
 
+	if (unlikely(q->paused))
+		return 0;
 	if (n > RTE_DIM(mb))
 		n = RTE_DIM(mb);
 	got = rte_eth_rx_burst(q->port_id, q->qid, mb, n);
@@ -499,6 +765,8 @@ uint16_t mst_queue_tx(struct mst_queue *q, struct mst_pkt **pkts, uint16_t n)
 {
 	struct rte_mbuf *mb[64];
 
+	if (unlikely(q->paused))
+		return 0; /* the caller frees what was not sent */
 	if (n > RTE_DIM(mb))
 		n = RTE_DIM(mb);
 	for (uint16_t i = 0; i < n; i++) {

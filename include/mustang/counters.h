@@ -204,6 +204,18 @@ extern "C" {
 	X(busy_ns, "nanoseconds spent in polls that did work")              \
 	X(max_delay_ns, "largest gap between two polls that found work (since start)")
 
+/* X(name, help) — link events of a port, kept by the port watchdog
+ * (engines/port_watch.c; one writer, the watchdog thread) and printed by
+ * `mustangctl ports` in each port's "counters". */
+#define MST_FOREACH_PORT_EVENT(X)                                           \
+	X(link_downs, "times the link was seen going down")                 \
+	X(link_ups, "times the link came up (first time and after a gap)")  \
+	X(link_retries, "reconnect attempts (port stopped and started again)") \
+	X(link_retry_failed, "reconnect attempts whose start failed (peer absent)") \
+	X(link_retry_timeouts, "reconnect attempts that started but saw no link in time") \
+	X(link_pause_failed, "reconnects put off: an engine did not pause its queue in time") \
+	X(link_half_open, "memif client up but the server had no connection for us: reconnected")
+
 enum mst_counter {
 #define MST_X_ENUM(name, help) MST_CTR_##name,
 	MST_FOREACH_COUNTER(MST_X_ENUM)
@@ -225,6 +237,13 @@ enum mst_load {
 	MST_LOAD__COUNT
 };
 
+enum mst_port_event {
+#define MST_X_ENUM(name, help) MST_PORT_##name,
+	MST_FOREACH_PORT_EVENT(MST_X_ENUM)
+#undef MST_X_ENUM
+	MST_PORT__COUNT
+};
+
 /* Counters of one engine. Cache-line aligned so that engines never share. */
 struct mst_stats {
 	uint64_t ctr[MST_CTR__COUNT];  /* indexed by enum mst_counter */
@@ -238,6 +257,8 @@ extern const char *const mst_drop_names[MST_DROP__COUNT];
 extern const char *const mst_drop_help[MST_DROP__COUNT];
 extern const char *const mst_load_names[MST_LOAD__COUNT];
 extern const char *const mst_load_help[MST_LOAD__COUNT];
+extern const char *const mst_port_event_names[MST_PORT__COUNT];
+extern const char *const mst_port_event_help[MST_PORT__COUNT];
 
 #define MST_COUNT(st, name) ((st)->ctr[MST_CTR_##name]++)
 #define MST_COUNT_N(st, name, n) ((st)->ctr[MST_CTR_##name] += (n))
