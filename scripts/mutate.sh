@@ -38,7 +38,10 @@ LIST=$SRC/tests/mutations.txt
 KEEP=0
 FILTER=""
 MIN=${MST_MUTATE_MIN:-90}
-TEST_TIMEOUT=${MST_MUTATE_TIMEOUT:-600}
+TEST_TIMEOUT=${MST_MUTATE_TIMEOUT:-1800}
+# One test at a time, meson's timeouts x3: a machine shared with other
+# builds must not turn a slow pass into a "caught".
+MESON_TEST=(meson test --no-rebuild --num-processes 1 --timeout-multiplier 3)
 
 while getopts "l:kh" o; do
 	case $o in
@@ -106,7 +109,7 @@ done <"$LIST"
 # shellcheck disable=SC2207
 all_tests=($(printf '%s\n' "${tests[@]}" | tr ' ' '\n' | sort -u))
 log "mutate: baseline: ${all_tests[*]}"
-if ! timeout "$TEST_TIMEOUT" meson test -C "$B" --no-rebuild "${all_tests[@]}" \
+if ! timeout "$TEST_TIMEOUT" "${MESON_TEST[@]}" -C "$B" "${all_tests[@]}" \
 	>"$SCRATCH/baseline.log" 2>&1; then
 	grep -E '^ *[0-9]+/[0-9]+ ' "$SCRATCH/baseline.log" | grep -v ' OK '
 	log "mutate: the named tests do not all pass on the unmutated tree; fix that first"
@@ -138,7 +141,7 @@ for i in "${!ids[@]}"; do
 		verdict=invalid; invalids+=("$id (does not compile)")
 	else
 		# shellcheck disable=SC2086
-		if timeout "$TEST_TIMEOUT" meson test -C "$B" --no-rebuild ${tests[$i]} \
+		if timeout "$TEST_TIMEOUT" "${MESON_TEST[@]}" -C "$B" ${tests[$i]} \
 			>"$SCRATCH/m.log" 2>&1; then
 			verdict=survived; survivors+=("$id: '${pats[$i]}' -> '${reps[$i]}' (${tests[$i]})")
 		else
