@@ -8,7 +8,9 @@
 #      are received, byte-exact and in order (the first ones), and
 #      udp_rcvbuf_full counts every other one; after the drain the socket
 #      receives again. Probe for the check in eng_app_udp_input().
-#   2. The daemon dies (SIGKILL) with an app attached and blocked in
+#   2. A connected UDP socket hears only its peer: 3 datagrams from the
+#      peer's port and 3 from another port of the same host; 3 arrive.
+#   3. The daemon dies (SIGKILL) with an app attached and blocked in
 #      mst_recv(): the blocked call returns ENETDOWN (the client notices
 #      the control socket's hang-up), so do send, sendto and socket; the
 #      app exits by itself.
@@ -70,7 +72,26 @@ touch "$S/go2"
 app_wait "$P2" 20
 check "a new socket on the port receives 3 of 3" test "$(field received "$S/probe2.out")" = 3
 
-# --- 2. the daemon dies under an attached app -----------------------------------
+# --- 2. a connected UDP socket hears only its peer -------------------------------
+app_start P3 probe3 "$PROBE" udpconn 7012 "$TOPO_IP_L:9100" "$S/go3" || exit 1
+in_linux "$MST_PY" - "$TOPO_IP_M" <<'EOF'
+import socket, sys, time
+for sport in (9100, 9101, 9100, 9101, 9100, 9101):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", sport))
+    s.sendto(b"from %d" % sport, (sys.argv[1], 7012))
+    s.close()
+    time.sleep(0.01)
+EOF
+sleep 0.3
+touch "$S/go3"
+app_wait "$P3" 20
+sed 's/^/  | /' "$S/probe3.out"
+check "connected UDP socket: the 3 datagrams from its peer, none of the 3 from another port" \
+	grep -qx "received 3 from_peer 3" "$S/probe3.out"
+
+# --- 3. the daemon dies under an attached app -----------------------------------
 linux_start LSINK discard discard-server 9011 || exit 1
 app_run ORPH orphan "$PROBE" orphan "$TOPO_IP_L:9011"
 wait_for 10 grep -qs attached "$S/orphan.out" || fail "app_probe orphan did not connect"

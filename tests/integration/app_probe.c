@@ -11,6 +11,10 @@
  *       checks each datagram: SIZE bytes, a 32-bit big-endian sequence
  *       number then bytes (seq * 7 + i) & 0xff. Prints
  *       "received N exact E first F last L in_order O".
+ *   app_probe udpconn PORT IP:PEERPORT GOFILE
+ *       binds a UDP socket on PORT and connects it to IP:PEERPORT, prints
+ *       "listening", waits for GOFILE, drains the socket and prints
+ *       "received N from_peer P": a connected socket hears only its peer.
  *   app_probe orphan IP:PORT
  *       connects a TCP socket to IP:PORT, opens a UDP socket, prints
  *       "attached", then blocks in mst_recv() on the TCP socket. When the
@@ -83,6 +87,52 @@ static int udpfill(uint16_t port, uint32_t size, const char *gofile)
 	return n == exact ? 0 : 1;
 }
 
+static int parse_ipport(const char *ipport, struct sockaddr_in *sa)
+{
+	char ip[32], *colon;
+
+	snprintf(ip, sizeof(ip), "%s", ipport);
+	colon = strchr(ip, ':');
+	if (!colon)
+		return -1;
+	*colon = '\0';
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons((uint16_t)atoi(colon + 1));
+	return inet_pton(AF_INET, ip, &sa->sin_addr) == 1 ? 0 : -1;
+}
+
+static int udpconn(uint16_t port, const char *peer, const char *gofile)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port) }, to, from;
+	uint32_t n = 0, from_peer = 0;
+	int fd;
+
+	if (parse_ipport(peer, &to) < 0)
+		return 2;
+	fd = mst_socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0 || mst_bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+	    mst_connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		perror("app_probe: socket/bind/connect");
+		return 1;
+	}
+	printf("listening\n");
+	fflush(stdout);
+	while (access(gofile, F_OK) != 0)
+		usleep(10000);
+	for (;;) {
+		socklen_t l = sizeof(from);
+		ssize_t r = mst_recvfrom(fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &l);
+
+		if (r < 0)
+			break;
+		n++;
+		from_peer += from.sin_addr.s_addr == to.sin_addr.s_addr && from.sin_port == to.sin_port;
+	}
+	printf("received %u from_peer %u\n", n, from_peer);
+	mst_close(fd);
+	return 0;
+}
+
 /* One call after the daemon's death: must fail with ENETDOWN. */
 static int expect_down(const char *what, long r)
 {
@@ -95,17 +145,10 @@ static int expect_down(const char *what, long r)
 
 static int orphan(const char *ipport)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET };
-	char ip[32], *colon;
+	struct sockaddr_in sa;
 	int tfd, ufd, bad = 0;
 
-	snprintf(ip, sizeof(ip), "%s", ipport);
-	colon = strchr(ip, ':');
-	if (!colon)
-		return 2;
-	*colon = '\0';
-	sa.sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, ip, &sa.sin_addr) != 1)
+	if (parse_ipport(ipport, &sa) < 0)
 		return 2;
 	tfd = mst_socket(AF_INET, SOCK_STREAM, 0);
 	ufd = mst_socket(AF_INET, SOCK_DGRAM, 0);
@@ -136,6 +179,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "udpfill") && argc == 5)
 		rc = udpfill((uint16_t)atoi(argv[2]), (uint32_t)atoi(argv[3]), argv[4]);
+	else if (!strcmp(argv[1], "udpconn") && argc == 5)
+		rc = udpconn((uint16_t)atoi(argv[2]), argv[3], argv[4]);
 	else if (!strcmp(argv[1], "orphan") && argc == 3)
 		rc = orphan(argv[2]);
 	else
@@ -143,6 +188,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	return rc;
 usage:
-	fprintf(stderr, "usage: app_probe udpfill PORT SIZE GOFILE | orphan IP:PORT\n");
+	fprintf(stderr, "usage: app_probe udpfill PORT SIZE GOFILE | udpconn PORT IP:PORT GOFILE |\n"
+			"                 orphan IP:PORT\n");
 	return 2;
 }
