@@ -586,6 +586,9 @@ static int send_state(struct thr *t, uint32_t idx)
 	uint32_t state = ld_acq(&ssock(idx)->state);
 	int e;
 
+	/* Once the daemon is known dead, bytes put in the FIFO go nowhere. */
+	if (mst_lib.dead)
+		return -ENETDOWN;
 	if (ls->shut_wr)
 		return -EPIPE;
 	e = sock_take_error(t, idx);
@@ -804,6 +807,10 @@ static ssize_t dgram_send(struct thr *t, struct lsock *ls, uint32_t idx, const v
 		uint32_t fr;
 		bool bad;
 
+		if (mst_lib.dead) { /* a datagram put in the FIFO would go nowhere */
+			r = -ENETDOWN;
+			break;
+		}
 		if (ls->shut_wr) {
 			r = -EPIPE;
 			break;

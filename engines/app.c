@@ -39,6 +39,11 @@
 #include "transport/tcp/tcp_fifo.h"
 
 #define APP_CMD_BUDGET 256 /* commands per app per poll */
+/* Event-ring slots only DONE/ERROR may use: a thread blocked on a
+ * command's DONE whose ring READYs filled (many busy sockets, one poll)
+ * would otherwise lose it and block for good; a dropped READY only makes
+ * the library rescan (evt_overflow). One command waits per qp at a time. */
+#define APP_EVT_RESERVE 32u
 
 /* ---- events ------------------------------------------------------------ */
 
@@ -53,7 +58,9 @@ static void post(struct eng_app *a, uint32_t q, const struct mst_shm_msg *m)
 	cons = load_acq(&r->cons); /* app-written: only trusted if sane */
 	/* prod - cons > SLOTS cannot happen in a ring the app keeps: it broke
 	 * its own ring, write on (slots are always in bounds). */
-	if (prod - cons == MST_SHM_RING_SLOTS) {
+	if (prod - cons == MST_SHM_RING_SLOTS ||
+	    (m->op != MST_EV_DONE && m->op != MST_EV_ERROR &&
+	     prod - cons >= MST_SHM_RING_SLOTS - APP_EVT_RESERVE)) {
 		/* Full, or a cons the app broke: drop, tell it to rescan (a
 		 * counter, so that every overflow is visible). */
 		__atomic_fetch_add(&a->qps[q].evt_overflow, 1, __ATOMIC_RELEASE);

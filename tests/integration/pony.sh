@@ -44,7 +44,7 @@ KEY=$(pony_server_field reads key)
 PKEY=$(pony_server_field reads private-key)
 check "READs: whole region, pieces, ERANGE, ENOENT, EACCES, no such service" \
 	pony_client read --client "$PONY_IP_A:9" --read "$KEY" --private-key "$PKEY" --region 1M -s 1009
-pony_stop "$RSRV"
+check "pony_echo server RSRV exits 0 on SIGTERM" pony_stop "$RSRV"
 check "the serving app was not woken by READs (0 events)" \
 	grep -q "echoed 0 messages, 0 bytes, 0 events" "$IT_TMP/reads.out"
 
@@ -61,7 +61,7 @@ check "mustangctl pony (text) shows srtt and cwnd" \
 	bash -c "'$MUSTANGCTL' --ctl '$IT_TMP/b.sock' pony | grep -q srtt_us"
 ctl_b pony | sed 's/^/     /' | head -n 30
 check "A served READs (pony_reads_served > 0)" test "$(pony_counter "$IT_TMP/a.sock" pony_reads_served)" -gt 0
-pony_stop "$SRV"
+check "pony_echo server SRV exits 0 on SIGTERM" pony_stop "$SRV"
 check "daemon A still answers" quiet ctl_a status
 check "daemon B still answers" quiet ctl_b status
 it_end

@@ -14,6 +14,8 @@
 #   pony_client NAME ARGS   pony_echo client on B against A (foreground)
 #   ctl_a / ctl_b ARGS      mustangctl against daemon A / B
 #   pony_counter CTL NAME   a counter's engine total (mustangctl stats --json)
+#   pony_drop CTL NAME      a drop reason's engine total
+#   pony_stop PID           SIGTERM a server; its exit status (check it)
 #
 # Daemons and helpers are killed by PID (IT_BG_PIDS) on exit; namespaces
 # are removed by mst_cleanup.
@@ -147,10 +149,19 @@ pony_server_field() {
 	sed -n "s/.* $2 \([0-9]*\).*/\1/p" "$IT_TMP/$1.out" | head -n1
 }
 
-pony_stop() { # PID NAME: SIGTERM and wait; the server's last line
+pony_stop() { # PID: SIGTERM and wait; the server's exit status (0 expected;
+	# 124 when it ignored SIGTERM for 10 s and was killed)
+	local rc
 	kill -TERM "$1" 2>/dev/null
-	mst_wait_exit "$1" 10 || kill -KILL "$1" 2>/dev/null
+	if ! mst_wait_exit "$1" 10; then
+		kill -KILL "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+		return 124
+	fi
 	wait "$1" 2>/dev/null
+	rc=$?
+	[ "$rc" -eq 0 ] || it_log "     pony_echo server (pid $1) exited with status $rc"
+	return "$rc"
 }
 
 pony_counter() { # CTL NAME: the engine total (a counter or a drop reason)
@@ -159,6 +170,10 @@ import json, sys; t = json.load(sys.stdin)["totals"]; n = sys.argv[1]
 print(t["counters"][n] if n in t["counters"] else t["drops"][n])' "$2"
 }
 
+pony_drop() { # CTL NAME: the engine total of a drop reason
+	"$MUSTANGCTL" --ctl "$1" stats --json | "$MST_PY" -c '
+import json, sys; d = json.load(sys.stdin); print(d["totals"]["drops"][sys.argv[1]])' "$2"
+}
 pony_client() { # NAME ARGS: client on B against A, in the foreground, time-limited
 	# (MST_PONY_CLIENT_SECS, default 120)
 	local name=$1 rc

@@ -53,5 +53,5 @@ check "the hostile apps are gone: 1 app on A" bash -c "for i in \$(seq 50); do \
 	'$MUSTANGCTL' --ctl '$IT_TMP/a.sock' status | grep -q '^apps: 1\$' && exit 0; sleep 0.1; done; exit 1"
 check "the good app still echoes afterwards (200 messages)" \
 	pony_client after --client "$PONY_IP_A:7" --count 200 --max-size 64K
-pony_stop "$SRV"
+check "pony_echo server SRV exits 0 on SIGTERM" pony_stop "$SRV"
 it_end

@@ -20,5 +20,5 @@ check "memif: READ of a registered region" \
 	pony_client read --client "$PONY_IP_A:7" --read "$KEY" --region 1M -s 1009
 check "memif: mustangctl pony lists the flow" \
 	bash -c "'$MUSTANGCTL' --ctl '$IT_TMP/b.sock' pony | grep -q 'peer: $PONY_IP_A'"
-pony_stop "$SRV"
+check "pony_echo server SRV exits 0 on SIGTERM" pony_stop "$SRV"
 it_end

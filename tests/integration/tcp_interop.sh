@@ -12,7 +12,9 @@
 #   netem  echo NETEM_BYTES through a netem-style impairment in BOTH
 #          directions (tcp_netem.py: this kernel has no sch_netem): 1% loss;
 #          25% reordering with 5 ms delay; 1% duplication; 0.1% corruption.
-#          Exact bytes every time; the recovery counters move.
+#          Exact bytes every time; the recovery counters move (with loss:
+#          retransmits, SACK blocks read and fast retransmits, so a
+#          timeout-only recovery fails).
 #   conns  CONNS (default 10000) concurrent connections to echo, all
 #          ESTABLISHED at once (Linux's table and mustangd's counters), each
 #          echoes its own message twice, then all close.
@@ -189,6 +191,12 @@ run_netem() {
 		loss)
 			check "netem loss: Mustang retransmitted (tcp_retransmits moved)" \
 				counter_ge "$S/n0" "$S/n1" counters tcp_retransmits 1
+			# A timeout-only recovery must not pass: Linux SACKs the
+			# holes and three duplicate ACKs trigger fast retransmit.
+			check "netem loss: Linux's SACK blocks read (tcp_sack_blocks_rx moved)" \
+				counter_ge "$S/n0" "$S/n1" counters tcp_sack_blocks_rx 1
+			check "netem loss: fast retransmit ran (tcp_fast_retransmits moved)" \
+				counter_ge "$S/n0" "$S/n1" counters tcp_fast_retransmits 1
 			;;
 		reorder)
 			check "netem reorder: out-of-order segments queued (tcp_ooo_segs moved)" \

@@ -21,6 +21,33 @@
  * on the library may reuse its copy buffer. The engine checks the op
  * budget (ops queued + SEND/READ records the library has not consumed
  * <= records / 2) and counts violations (ERROR -ENOBUFS, no record).
+ *
+ * The rules follow the real engine (engines/app.c run_cmd(), app_pony.c
+ * pony_ep_cmd()/cmd_op(), issue 20), so the library is tested against
+ * what mustangd answers:
+ *  - a full event ring drops the event and bumps evt_overflow (no wait);
+ *    READYs leave the last EVT_RESERVE slots to DONE/ERROR;
+ *  - SOCKET with no free index: -EMFILE; a bad socket index: ERROR -EBADF
+ *    before anything else; an unknown command: ERROR -EOPNOTSUPP;
+ *  - TCP BIND: no port 0 (EINVAL), EADDRNOTAVAIL for an address not ours,
+ *    EADDRINUSE, EINVAL when bound; LISTEN needs a port (EDESTADDRREQ);
+ *    ACCEPT: EINVAL unless listening, EAGAIN with nothing queued, else a
+ *    new ESTABLISHED socket (tests queue one with E.incoming[]; the
+ *    listener's accept_queue and READY IN move as sock_sync() does);
+ *  - TCP CONNECT: DONE 0 at once in SYN_SENT, the handshake ends later in
+ *    the pump (port 1: refused); EALREADY / EISCONN / EINVAL as mustangd;
+ *  - TCP SETOPT before a connection: ENOTCONN (the library keeps the
+ *    option and applies it after CONNECT); GETOPT before: 0; unknown
+ *    option: ENOPROTOOPT; SHUTDOWN when not connected: ENOTCONN;
+ *  - UDP: BIND/CONNECT rules of run_cmd(), LISTEN/ACCEPT/SHUTDOWN DONE
+ *    -EOPNOTSUPP;
+ *  - Pony: BIND (service 0 EINVAL, in use EADDRINUSE, bound EINVAL),
+ *    SEND/READ unbound: ERROR -EDESTADDRREQ; an op's record carries
+ *    EINVAL (peer/service/len 0), EMSGSIZE or EFAULT (not inside ONE of
+ *    the endpoint's registered regions); REG: EINVAL, ENOSPC past 64
+ *    regions, ENOMEM; UNREG of another endpoint's key: ENOENT.
+ * Left as it was: datagrams echo only while they fit in RX (mustangd drops
+ * and counts udp_rcvbuf_full: tests/integration/app_limits.sh).
  */
 
 #include <fcntl.h>
@@ -63,6 +90,11 @@ struct eng_pony {
 	uint32_t qh, qt;
 	uint32_t rec_at[PQ_CAP];      /* rx_tail of each SEND/READ record not consumed */
 	uint32_t rh, rt;
+	struct {                      /* regions, as app_pony.c's reg[] */
+		uint64_t off, len;    /* bytes from pony_off */
+		uint32_t key;
+		int used;
+	} reg[64];
 };
 
 static struct {
@@ -83,6 +115,7 @@ static struct {
 	uint64_t signals, notifies;
 	int dgram[N_SOCKS];
 	volatile int paused;       /* pump stopped (commands still served) */
+	volatile int hold_cmds;    /* commands left in their rings */
 	uint64_t dgrams, bad_recs;
 	volatile uint64_t loops;   /* engine loop iterations (pause handshake) */
 	struct eng_pony pony[N_SOCKS];
@@ -94,6 +127,13 @@ static struct {
 	volatile uint64_t pony_overbudget, pony_bad_cmds;
 	volatile int pony_reg_lie;  /* PONY_REG answers an offset past the arena */
 	volatile uint64_t setopt_a, setopt_b, setopts; /* the last SETOPT seen, how many */
+	/* TCP rules of engines/app.c */
+	int conn[N_SOCKS];         /* 0 none, 1 SYN_SENT (pump completes it), 2 up */
+	int listening[N_SOCKS];
+	uint64_t opt_val[N_SOCKS][16]; /* last SETOPT per option (on a connection) */
+	uint32_t opt_sets[N_SOCKS];    /* SETOPTs the engine accepted */
+	volatile uint32_t incoming[N_SOCKS]; /* listener: connections to offer (tests set) */
+	volatile uint64_t evt_drops;   /* events dropped on a full ring, as mustangd */
 } E;
 
 static int64_t now_ns(void)
@@ -105,11 +145,27 @@ static int64_t now_ns(void)
 }
 
 /* Engine side of the wake protocol: publish (release in ring_push), full
- * fence, read wake, signal. */
+ * fence, read wake, signal. A full ring drops the event and bumps
+ * evt_overflow, as mustangd's post() does (the library rescans); READYs
+ * leave the last EVT_RESERVE slots to DONE/ERROR, as there. */
+#define EVT_RESERVE 32u /* engines/app.c APP_EVT_RESERVE: slots only DONE/ERROR use */
+
+static void eng_push(int qp, const struct mst_shm_msg *m)
+{
+	const struct mst_shm_ring *r = &E.qps[qp].evt;
+	bool reserved = m->op != MST_EV_DONE && m->op != MST_EV_ERROR &&
+			r->prod - __atomic_load_n(&r->cons, __ATOMIC_ACQUIRE) >=
+				MST_SHM_RING_SLOTS - EVT_RESERVE;
+
+	if (reserved || ring_push(&E.qps[qp].evt, m) < 0) {
+		__atomic_fetch_add(&E.qps[qp].evt_overflow, 1, __ATOMIC_RELEASE);
+		E.evt_drops++;
+	}
+}
+
 static void eng_post(int qp, struct mst_shm_msg *m)
 {
-	while (ring_push(&E.qps[qp].evt, m) < 0)
-		sched_yield();
+	eng_push(qp, m);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(&E.qps[qp].wake, __ATOMIC_RELAXED)) {
 		uint64_t one = 1;
@@ -118,6 +174,14 @@ static void eng_post(int qp, struct mst_shm_msg *m)
 		if (write(E.efd[qp], &one, sizeof(one)) < 0)
 			abort();
 	}
+}
+
+static void eng_error(int qp, const struct mst_shm_msg *c, int32_t err)
+{
+	struct mst_shm_msg r = { .op = MST_EV_ERROR, .sock = c->sock, .seq = c->seq,
+				 .result = err, .a = c->op };
+
+	eng_post(qp, &r);
 }
 
 static void eng_ready(int s)
@@ -223,6 +287,22 @@ static void pony_put(struct mst_shm_sock *k, const struct mst_shm_pony_rec *r)
 	__atomic_store_n(&k->rx_tail, k->rx_tail + PREC, __ATOMIC_RELEASE);
 }
 
+/* An op's arguments, in app_pony.c cmd_op()'s order: peer and service,
+ * length, then [off, off + len) inside ONE of the endpoint's regions. */
+static int32_t pony_op_check(const struct eng_pony *P, const struct mst_shm_msg *c, uint64_t off,
+			     uint32_t len)
+{
+	if ((c->c >> 32) == 0 || (c->c >> 32) > 65535 || !(uint32_t)c->c)
+		return -EINVAL;
+	if (len == 0 || len > PONY_MAX_MSG)
+		return len ? -EMSGSIZE : -EINVAL;
+	for (unsigned i = 0; i < 64; i++)
+		if (P->reg[i].used && off >= P->reg[i].off && len <= P->reg[i].len &&
+		    off - P->reg[i].off <= P->reg[i].len - len)
+			return 0;
+	return -EFAULT;
+}
+
 /* Complete queued ops in order while their records fit. */
 static void eng_pony_pump(int s)
 {
@@ -233,13 +313,14 @@ static void eng_pony_pump(int s)
 	while (P->qh != P->qt) {
 		const struct mst_shm_msg *c = &P->q[P->qh % PQ_CAP];
 		uint32_t used = k->rx_tail - __atomic_load_n(&k->rx_head, __ATOMIC_ACQUIRE);
-		uint64_t off = c->a;
-		uint32_t len = (uint32_t)c->b;
-		bool ok = len && len <= PONY_MAX_MSG && off <= PONY_SZ && len <= PONY_SZ - off;
 		bool send = c->op == MST_CMD_PONY_SEND;
+		uint64_t off = send ? c->a : (uint32_t)c->a;
+		uint32_t len = (uint32_t)c->b;
+		int32_t err = pony_op_check(P, c, off, len);
+		bool ok = err == 0;
 		struct mst_shm_pony_rec r = {
 			.kind = send ? MST_PONY_REC_SEND : MST_PONY_REC_READ, .src_svc = P->svc,
-			.status = ok || !send ? 0 : -EFAULT, .peer = (uint32_t)c->c,
+			.status = err, .peer = (uint32_t)c->c,
 			.dst_svc = (uint16_t)(c->c >> 32), .stream = send ? (uint32_t)(c->b >> 32) : 0,
 			.len = len, .cookie = c->d,
 		};
@@ -278,25 +359,34 @@ static void eng_pony_pump(int s)
 	eng_ready(s);
 }
 
-/* PONY_* commands; true when r is to be posted. */
-static bool eng_pony_cmd(int s, bool valid, const struct mst_shm_msg *c, struct mst_shm_msg *r)
+/* Pony endpoint commands as app_pony.c's pony_ep_cmd(); true when r is
+ * to be posted. */
+static bool eng_pony_cmd(int qp, int s, const struct mst_shm_msg *c, struct mst_shm_msg *r)
 {
-	struct eng_pony *P = &E.pony[s < 0 || s >= (int)N_SOCKS ? 0 : s];
+	struct eng_pony *P = &E.pony[s];
+	unsigned i;
 
-	if (!valid || !P->on) {
-		E.pony_bad_cmds++;
-		r->op = MST_EV_ERROR;
-		r->result = -EBADF;
-		return true;
-	}
 	switch (c->op) {
+	case MST_CMD_BIND:
+		if (P->svc || c->a == 0 || c->a > 65535) {
+			r->result = -EINVAL;
+			return true;
+		}
+		for (unsigned o = 0; o < N_SOCKS; o++)
+			if (o != (unsigned)s && E.used[o] && E.pony[o].on && E.pony[o].svc == c->a)
+				r->result = -EADDRINUSE;
+		if (!r->result) {
+			P->svc = (uint16_t)c->a;
+			E.socks[s].local_port = P->svc;
+		}
+		return true;
 	case MST_CMD_PONY_SEND:
 	case MST_CMD_PONY_READ:
-		if (pony_outstanding(s) >= PONY_BUDGET || P->qt - P->qh >= PQ_CAP) {
-			E.pony_overbudget++;
-			r->op = MST_EV_ERROR;
-			r->result = -ENOBUFS;
-			return true;
+		if (!P->svc || pony_outstanding(s) >= PONY_BUDGET || P->qt - P->qh >= PQ_CAP) {
+			/* Unbound, or over the app's half of the ring: no record. */
+			E.pony_overbudget += P->svc != 0;
+			eng_error(qp, c, P->svc ? -ENOBUFS : -EDESTADDRREQ);
+			return false;
 		}
 		if (c->op == MST_CMD_PONY_READ)
 			E.pony_read_key = c->e;
@@ -306,151 +396,371 @@ static bool eng_pony_cmd(int s, bool valid, const struct mst_shm_msg *c, struct 
 		E.pony_releases++;
 		return false;
 	case MST_CMD_PONY_REG:
-		if (!c->a || c->a > PONY_REG_SZ - E.pony_reg_next || (c->b & ~(uint64_t)MST_PONY_REG_REMOTE_READ)) {
-			r->result = c->a ? -ENOMEM : -EINVAL;
+		if (!c->a || c->a > PONY_SZ || (c->b & ~(uint64_t)MST_PONY_REG_REMOTE_READ)) {
+			r->result = -EINVAL;
+			return true;
+		}
+		for (i = 0; i < 64 && P->reg[i].used; i++)
+			;
+		if (i == 64) {
+			r->result = -ENOSPC;
+			return true;
+		}
+		if (c->a > PONY_REG_SZ - E.pony_reg_next) {
+			r->result = -ENOMEM;
 			return true;
 		}
 		r->a = ++E.pony_key | 0xa5a5a5a5ull << 32; /* keys use all 64 bits */
 		r->b = E.pony_reg_lie ? PONY_SZ - c->a / 2 : E.pony_reg_next;
+		if (!E.pony_reg_lie)
+			P->reg[i] = (typeof(P->reg[i])){ .off = r->b, .len = c->a,
+							 .key = (uint32_t)r->a, .used = 1 };
 		E.pony_reg_next += (c->a + 63) & ~(uint64_t)63;
 		E.pony_last_key = r->a;
 		return true;
 	case MST_CMD_PONY_UNREG:
-		r->result = c->a >> 32 == 0xa5a5a5a5u && (uint32_t)c->a && (uint32_t)c->a <= E.pony_key
-				    ? 0 : -ENOENT;
+		/* Keys are 64 bits (engine: random above the index); the
+		 * fake's carry a fixed high half. */
+		r->result = -ENOENT;
+		for (i = 0; c->a >> 32 == 0xa5a5a5a5u && i < 64; i++)
+			if (P->reg[i].used && P->reg[i].key == (uint32_t)c->a) {
+				P->reg[i].used = 0;
+				r->result = 0;
+			}
 		E.pony_unregs++;
 		return true;
+	case MST_CMD_SETOPT:
+	case MST_CMD_GETOPT:
+		if (c->a == MST_OPT_RCVBUF)
+			r->a = FIFO_SZ;
+		return true;
+	case MST_CMD_RX_DONE:
+		return false;
 	}
+	E.pony_bad_cmds++;
+	eng_error(qp, c, -EOPNOTSUPP);
+	return false;
+}
+
+/* SOCKET a = 1 (TCP), 2 (UDP), 3 (Pony) in free index s. */
+static int32_t eng_socket(int qp, int s, const struct mst_shm_msg *c)
+{
+	struct mst_shm_sock *k = &E.socks[s];
+	uint32_t g = k->gen + 1;
+
+	E.used[s] = 1;
+	E.dgram[s] = c->a == 2;
+	E.conn[s] = E.listening[s] = 0;
+	E.incoming[s] = 0;
+	E.opt_sets[s] = 0;
+	memset(E.opt_val[s], 0, sizeof(E.opt_val[s]));
+	memset(&E.pony[s], 0, sizeof(E.pony[s]));
+	E.pony[s].on = c->a == MST_PONY_SOCK_TYPE;
+	E.owner[s] = qp;
+	E.due[s] = 0;
+	memset(k, 0, sizeof(*k));
+	k->gen = g;
+	k->state = MST_SOCK_NEW;
+	k->rx_off = E.hdr->fifo_off + (uint64_t)s * 2 * FIFO_SZ;
+	k->tx_off = k->rx_off + FIFO_SZ;
+	k->rx_size = k->tx_size = FIFO_SZ;
+	/* Start counters near 2^32 so the library's wrap is used. */
+	k->rx_head = k->rx_tail = k->tx_head = k->tx_tail = UINT32_MAX - 1000;
+	if (E.pony[s].on) { /* whole records, 20 before the wrap */
+		k->rx_head = k->rx_tail = 0u - 20 * PREC;
+		k->state = MST_SOCK_ESTABLISHED; /* as mustangd */
+	}
+	return s;
+}
+
+/* A port another socket of the same kind holds (mustangd: TCP ports per
+ * app, UDP ports per engine). */
+static bool port_taken(int s, uint64_t port)
+{
+	for (unsigned o = 0; o < N_SOCKS; o++)
+		if (o != (unsigned)s && E.used[o] && E.dgram[o] == E.dgram[s] && !E.pony[o].on &&
+		    E.socks[o].local_port == port)
+			return true;
+	return false;
+}
+
+/* BIND as cmd_bind() / the UDP case of run_cmd() in engines/app.c. */
+static int32_t eng_bind(int s, const struct mst_shm_msg *c)
+{
+	uint32_t ip = (uint32_t)c->b;
+
+	if (E.socks[s].local_port || E.listening[s] || E.conn[s])
+		return -EINVAL;
+	if (!E.dgram[s] && (c->a == 0 || c->a > 65535))
+		return -EINVAL; /* TCP: no ephemeral bind */
+	if (ip != 0 && ip != E.hdr->local_ip)
+		return -EADDRNOTAVAIL;
+	if (c->a > 65535)
+		return -EINVAL;
+	if (c->a && port_taken(s, c->a))
+		return -EADDRINUSE;
+	/* UDP port 0: an ephemeral one, published before the DONE. */
+	E.socks[s].local_port = c->a ? (uint16_t)c->a : (uint16_t)(50000 + s);
+	E.socks[s].local_ip = ip;
+	return 0;
+}
+
+/* TCP CONNECT as cmd_connect(): DONE 0 at once in SYN_SENT; the pump
+ * finishes the handshake later (eng_handshake), like a real peer. */
+static int32_t eng_connect_tcp(int qp, int s, const struct mst_shm_msg *c)
+{
+	if (E.conn[s])
+		return E.conn[s] == 1 ? -EALREADY : -EISCONN;
+	if (E.listening[s])
+		return -EINVAL;
+	if (c->b == 0 || c->b > 65535)
+		return -EINVAL;
+	E.socks[s].remote_ip = (uint32_t)c->a;
+	E.socks[s].remote_port = (uint16_t)c->b;
+	if (!E.socks[s].local_port)
+		E.socks[s].local_port = 40000;
+	E.owner[s] = qp;
+	E.conn[s] = 1;
+	__atomic_store_n(&E.socks[s].state, MST_SOCK_SYN_SENT, __ATOMIC_RELEASE);
+	E.due[s] = now_ns() + (E.max_delay_us ? (rand_r(&E.seed) % E.max_delay_us) * 1000 : 0);
+	return 0;
+}
+
+static void eng_handshake(int s)
+{
+	struct mst_shm_sock *k = &E.socks[s];
+
+	if (now_ns() < E.due[s])
+		return;
+	if (k->remote_port == 1) { /* port 1: refused */
+		E.conn[s] = 0;
+		__atomic_store_n(&k->error, ECONNREFUSED, __ATOMIC_RELEASE);
+		__atomic_store_n(&k->state, MST_SOCK_CLOSED, __ATOMIC_RELEASE);
+		__atomic_store_n(&k->ready, MST_READY_ERR | MST_READY_HUP, __ATOMIC_RELEASE);
+	} else {
+		E.conn[s] = 2;
+		__atomic_store_n(&k->state, MST_SOCK_ESTABLISHED, __ATOMIC_RELEASE);
+		__atomic_store_n(&k->ready, MST_READY_OUT, __ATOMIC_RELEASE);
+	}
+	eng_ready(s);
+}
+
+/* A listener's queue as sock_sync() publishes it: accept_queue, then
+ * READY IN while it is not empty. */
+static void eng_listener(int s)
+{
+	struct mst_shm_sock *k = &E.socks[s];
+	uint32_t n = E.incoming[s];
+
+	if (__atomic_load_n(&k->accept_queue, __ATOMIC_RELAXED) == n)
+		return;
+	__atomic_store_n(&k->accept_queue, n, __ATOMIC_RELAXED);
+	__atomic_store_n(&k->ready, n ? MST_READY_IN : 0, __ATOMIC_RELEASE);
+	eng_ready(s);
+}
+
+/* ACCEPT as cmd_accept(): -EAGAIN when nothing is pending (another
+ * thread took it), else a new ESTABLISHED socket and the peer in b, c. */
+static void eng_accept(int qp, int s, struct mst_shm_msg *r)
+{
+	static const struct mst_shm_msg tcp = { .op = MST_CMD_SOCKET, .a = 1 };
+	int ns;
+
+	if (!E.listening[s]) {
+		r->result = -EINVAL;
+		return;
+	}
+	if (!E.incoming[s]) {
+		r->result = -EAGAIN;
+		return;
+	}
+	for (ns = 0; ns < (int)N_SOCKS && E.used[ns]; ns++)
+		;
+	if (ns == N_SOCKS) {
+		r->result = -EMFILE;
+		return;
+	}
+	E.incoming[s]--;
+	eng_socket(qp, ns, &tcp);
+	E.conn[ns] = 2;
+	E.socks[ns].local_port = E.socks[s].local_port;
+	E.socks[ns].remote_ip = PEER;
+	E.socks[ns].remote_port = (uint16_t)(33000 + ns);
+	__atomic_store_n(&E.socks[ns].state, MST_SOCK_ESTABLISHED, __ATOMIC_RELEASE);
+	__atomic_store_n(&E.socks[ns].ready, MST_READY_OUT, __ATOMIC_RELEASE);
+	eng_listener(s); /* the listener's queue got shorter */
+	r->result = ns;
+	r->b = PEER;
+	r->c = E.socks[ns].remote_port;
+}
+
+/* Options of engines/app.c's map_opt(). */
+static bool tcp_opt_known(uint64_t o)
+{
+	switch (o) {
+	case MST_OPT_NODELAY: case MST_OPT_KEEPALIVE: case MST_OPT_KEEPIDLE:
+	case MST_OPT_KEEPINTVL: case MST_OPT_KEEPCNT: case MST_OPT_LINGER0:
+	case MST_OPT_MAXSEG: case MST_OPT_ERROR:
+		return true;
+	}
+	return false;
+}
+
+/* TCP SETOPT / GETOPT as run_cmd(): options live on the connection. */
+static int32_t eng_opt_tcp(int s, const struct mst_shm_msg *c, struct mst_shm_msg *r)
+{
+	bool has_conn = E.conn[s] || E.listening[s];
+
+	if (c->a == MST_OPT_RCVBUF || c->a == MST_OPT_SNDBUF) {
+		if (c->op == MST_CMD_GETOPT)
+			r->a = FIFO_SZ;
+		return 0;
+	}
+	if (c->a == MST_OPT_REUSEADDR) {
+		if (c->op == MST_CMD_GETOPT)
+			r->a = 1;
+		return 0;
+	}
+	if (!tcp_opt_known(c->a))
+		return -ENOPROTOOPT;
+	if (c->op == MST_CMD_SETOPT) {
+		if (!has_conn)
+			return -ENOTCONN;
+		E.opt_val[s][c->a] = c->b;
+		E.opt_sets[s]++;
+		return 0;
+	}
+	if (c->a == MST_OPT_ERROR)
+		r->a = (uint64_t)__atomic_exchange_n(&E.socks[s].error, 0, __ATOMIC_ACQ_REL);
+	else
+		r->a = has_conn ? E.opt_val[s][c->a] : 0; /* defaults before connect */
+	return 0;
+}
+
+static bool eng_cmd_tcp(int qp, int s, const struct mst_shm_msg *c, struct mst_shm_msg *r)
+{
+	switch (c->op) {
+	case MST_CMD_BIND:
+		r->result = eng_bind(s, c);
+		return true;
+	case MST_CMD_LISTEN:
+		if (E.listening[s])
+			r->result = 0;
+		else if (E.conn[s])
+			r->result = -EINVAL;
+		else if (!E.socks[s].local_port)
+			r->result = -EDESTADDRREQ;
+		else {
+			E.listening[s] = 1;
+			__atomic_store_n(&E.socks[s].state, MST_SOCK_LISTEN, __ATOMIC_RELEASE);
+		}
+		return true;
+	case MST_CMD_ACCEPT:
+		eng_accept(qp, s, r);
+		return true;
+	case MST_CMD_CONNECT:
+		r->result = eng_connect_tcp(qp, s, c);
+		return true;
+	case MST_CMD_SHUTDOWN:
+		r->result = E.conn[s] != 2 ? -ENOTCONN : c->a > SHUT_RDWR ? -EINVAL : 0;
+		return true;
+	case MST_CMD_SETOPT:
+	case MST_CMD_GETOPT:
+		r->result = eng_opt_tcp(s, c, r);
+		return true;
+	}
+	eng_error(qp, c, -EOPNOTSUPP);
+	return false;
+}
+
+static bool eng_cmd_udp(int s, const struct mst_shm_msg *c, struct mst_shm_msg *r)
+{
+	switch (c->op) {
+	case MST_CMD_BIND:
+		r->result = eng_bind(s, c);
+		return true;
+	case MST_CMD_CONNECT:
+		if (!c->a && !c->b) { /* AF_UNSPEC: dissolve */
+			E.socks[s].remote_ip = 0;
+			E.socks[s].remote_port = 0;
+			return true;
+		}
+		if (!c->a || !c->b || c->b > 65535) {
+			r->result = -EINVAL;
+			return true;
+		}
+		if (!E.socks[s].local_port) /* no handshake: auto-bind, DONE 0 */
+			E.socks[s].local_port = (uint16_t)(50000 + s);
+		E.socks[s].remote_ip = (uint32_t)c->a;
+		E.socks[s].remote_port = (uint16_t)c->b;
+		return true;
+	case MST_CMD_SETOPT:
+	case MST_CMD_GETOPT:
+		if (c->a == MST_OPT_RCVBUF || c->a == MST_OPT_SNDBUF)
+			r->a = FIFO_SZ;
+		return true; /* accepted, no effect */
+	}
+	r->result = -EOPNOTSUPP; /* LISTEN, ACCEPT, SHUTDOWN: a DONE, as mustangd */
 	return true;
 }
 
+/* Commands by socket kind, in engines/app.c's run_cmd() order: SOCKET,
+ * then the socket index (ERROR -EBADF), then the kind's rules. */
 static void eng_cmd(int qp, const struct mst_shm_msg *c)
 {
 	struct mst_shm_msg r = { .op = MST_EV_DONE, .sock = c->sock, .seq = c->seq };
 	int s = c->sock;
 	bool valid = s >= 0 && s < (int)N_SOCKS && E.used[s];
 
-	switch (c->op) {
-	case MST_CMD_SOCKET:
+	if (c->op == MST_CMD_SETOPT) { /* the last one seen, whatever its fate */
+		E.setopt_a = c->a;
+		E.setopt_b = c->b;
+		E.setopts++;
+	}
+
+	if (c->op == MST_CMD_SOCKET) {
 		for (s = 0; s < (int)N_SOCKS && E.used[s]; s++)
 			;
-		if (s == N_SOCKS) {
-			r.result = -ENFILE;
-			break;
-		}
-		if (c->a != 1 && c->a != 2 && c->a != MST_PONY_SOCK_TYPE) {
+		if (c->a != 1 && c->a != 2 && c->a != MST_PONY_SOCK_TYPE)
 			r.result = -EINVAL;
-			break;
-		}
-		E.used[s] = 1;
-		E.dgram[s] = c->a == 2;
-		memset(&E.pony[s], 0, sizeof(E.pony[s]));
-		E.pony[s].on = c->a == MST_PONY_SOCK_TYPE;
-		E.owner[s] = qp;
-		E.due[s] = 0;
-		{
-			struct mst_shm_sock *k = &E.socks[s];
-			uint32_t g = k->gen + 1;
-
-			memset(k, 0, sizeof(*k));
-			k->gen = g;
-			k->state = MST_SOCK_NEW;
-			k->rx_off = E.hdr->fifo_off + (uint64_t)s * 2 * FIFO_SZ;
-			k->tx_off = k->rx_off + FIFO_SZ;
-			k->rx_size = k->tx_size = FIFO_SZ;
-			/* Start counters near 2^32 so the library's wrap is used. */
-			k->rx_head = k->rx_tail = k->tx_head = k->tx_tail = UINT32_MAX - 1000;
-			if (E.pony[s].on) { /* whole records, 20 before the wrap */
-				k->rx_head = k->rx_tail = 0u - 20 * PREC;
-				k->state = MST_SOCK_ESTABLISHED; /* as mustangd */
-			}
-		}
-		r.result = s;
-		break;
-	case MST_CMD_CONNECT:
-		if (!valid) {
-			r.result = -EBADF;
-			break;
-		}
-		E.socks[s].remote_ip = (uint32_t)c->a;
-		E.socks[s].remote_port = (uint16_t)c->b;
-		if (E.dgram[s]) { /* no handshake: DONE 0 */
-			if (!E.socks[s].local_port)
-				E.socks[s].local_port = (uint16_t)(50000 + s);
-			break;
-		}
-		E.socks[s].local_port = 40000;
-		if (c->b == 1) { /* port 1: refused */
-			__atomic_store_n(&E.socks[s].error, ECONNREFUSED, __ATOMIC_RELEASE);
-			__atomic_store_n(&E.socks[s].state, MST_SOCK_CLOSED, __ATOMIC_RELEASE);
-			__atomic_store_n(&E.socks[s].ready, MST_READY_ERR | MST_READY_HUP, __ATOMIC_RELEASE);
-		} else {
-			__atomic_store_n(&E.socks[s].state, MST_SOCK_ESTABLISHED, __ATOMIC_RELEASE);
-			__atomic_store_n(&E.socks[s].ready, MST_READY_OUT, __ATOMIC_RELEASE);
-		}
+		else if (s == N_SOCKS)
+			r.result = -EMFILE;
+		else
+			r.result = eng_socket(qp, s, c);
 		eng_post(qp, &r);
-		eng_ready(s);
 		return;
+	}
+	if (!valid) {
+		eng_error(qp, c, -EBADF);
+		return;
+	}
+	switch (c->op) {
 	case MST_CMD_TX:
 	case MST_CMD_RX_DONE:
 		return; /* doorbells: the pump does the work */
 	case MST_CMD_NOTIFY:
 		/* As mustangd: no DONE, a READY to the new receiver. */
-		if (valid) {
-			E.owner[s] = qp;
-			E.notifies++;
-			eng_ready(s);
-		}
+		E.owner[s] = qp;
+		E.notifies++;
+		eng_ready(s);
 		return;
-	case MST_CMD_GETOPT:
-		r.result = valid ? 0 : -EBADF;
-		if (valid && c->a == MST_OPT_ERROR) {
-			r.a = (uint64_t)__atomic_exchange_n(&E.socks[s].error, 0, __ATOMIC_ACQ_REL);
-		}
-		break;
-	case MST_CMD_BIND:
-		if (!valid || E.socks[s].local_port) {
-			r.result = valid ? -EINVAL : -EBADF;
-			break;
-		}
-		for (unsigned o = 0; E.pony[s].on && o < N_SOCKS; o++)
-			if (o != (unsigned)s && E.used[o] && E.pony[o].on && E.pony[o].svc == c->a)
-				r.result = -EADDRINUSE;
-		if (r.result)
-			break;
-		/* Port 0: an ephemeral one, published before the DONE. */
-		E.socks[s].local_port = c->a ? (uint16_t)c->a : (uint16_t)(50000 + s);
-		E.socks[s].local_ip = (uint32_t)c->b;
-		E.pony[s].svc = (uint16_t)c->a; /* Pony: the service */
-		break;
-	case MST_CMD_PONY_SEND:
-	case MST_CMD_PONY_READ:
-	case MST_CMD_PONY_RELEASE:
-	case MST_CMD_PONY_REG:
-	case MST_CMD_PONY_UNREG:
-		if (!eng_pony_cmd(s, valid, c, &r))
-			return;
-		break;
-	case MST_CMD_SETOPT:
-		E.setopt_a = c->a;
-		E.setopt_b = c->b;
-		E.setopts++;
-		r.result = valid ? 0 : -EBADF;
-		break;
-	case MST_CMD_SHUTDOWN:
-		r.result = valid ? 0 : -EBADF;
-		break;
 	case MST_CMD_CLOSE:
-		r.result = valid ? 0 : -EBADF;
-		if (valid) {
-			E.used[s] = 0;
-			E.pony[s].on = 0; /* its queued ops are dropped */
-			E.socks[s].state = MST_SOCK_FREE;
-		}
+		E.used[s] = 0;
+		E.pony[s].on = 0; /* its queued ops are dropped */
+		E.conn[s] = E.listening[s] = 0;
+		E.socks[s].state = MST_SOCK_FREE;
+		E.socks[s].local_port = 0;
 		break;
 	default:
-		r.op = MST_EV_ERROR;
-		r.result = -EINVAL;
+		if (E.pony[s].on) {
+			if (!eng_pony_cmd(qp, s, c, &r))
+				return;
+		} else if (E.dgram[s]) {
+			if (!eng_cmd_udp(s, c, &r))
+				return;
+		} else if (!eng_cmd_tcp(qp, s, c, &r)) {
+			return;
+		}
 		break;
 	}
 	eng_post(qp, &r);
@@ -462,7 +772,7 @@ static void *engine(void *arg)
 		struct mst_shm_msg c;
 		int busy = 0;
 
-		for (unsigned q = 0; q < N_QPS; q++)
+		for (unsigned q = 0; q < N_QPS && !E.hold_cmds; q++)
 			while (ring_pop(&E.qps[q].cmd, &c) == 1) {
 				eng_cmd((int)q, &c);
 				busy = 1;
@@ -472,6 +782,10 @@ static void *engine(void *arg)
 				eng_pony_pump((int)s);
 			else if (E.used[s] && E.dgram[s])
 				eng_echo_dgram((int)s);
+			else if (E.used[s] && E.conn[s] == 1)
+				eng_handshake((int)s);
+			else if (E.used[s] && E.listening[s])
+				eng_listener((int)s);
 			else if (E.used[s])
 				eng_echo((int)s);
 		E.loops++;
@@ -593,9 +907,17 @@ static void test_submit_and_wait_by_seq(void **state)
 		m = (struct mst_shm_msg){ .op = MST_CMD_CLOSE, .sock = r };
 		assert_int_equal(cmd_call(t, &m), 0);
 	}
-	/* An unknown command is rejected with its seq. */
+	/* As mustangd: a bad socket index is EBADF before anything else, an
+	 * unknown command on a real socket EOPNOTSUPP, both with their seq. */
 	struct mst_shm_msg bad = { .op = 99, .sock = -1 };
-	assert_int_equal(cmd_call(t, &bad), -EINVAL);
+	assert_int_equal(cmd_call(t, &bad), -EBADF);
+	struct mst_shm_msg sk = { .op = MST_CMD_SOCKET, .sock = -1, .a = 1 };
+	int r = cmd_call(t, &sk);
+	assert_true(r >= 0);
+	bad = (struct mst_shm_msg){ .op = 99, .sock = r };
+	assert_int_equal(cmd_call(t, &bad), -EOPNOTSUPP);
+	sk = (struct mst_shm_msg){ .op = MST_CMD_CLOSE, .sock = r };
+	assert_int_equal(cmd_call(t, &sk), 0);
 }
 
 static void test_socket_errno_like_linux(void **state)
@@ -641,6 +963,150 @@ static void test_connect_refused(void **state)
 	assert_true(p.revents & POLLERR);
 	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l), 0);
 	assert_int_equal(err, ECONNREFUSED);
+	mst_close(fd);
+}
+
+/* ---- TCP rules of engines/app.c (the fake follows them) ------------------ */
+
+static struct sockaddr_in sin_any(uint16_t port)
+{
+	return (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons(port) };
+}
+
+struct acc_arg {
+	int fd, r, err;
+	struct sockaddr_in peer;
+};
+
+static void *acceptor(void *arg)
+{
+	struct acc_arg *a = arg;
+	socklen_t l = sizeof(a->peer);
+
+	a->r = mst_accept(a->fd, (struct sockaddr *)&a->peer, &l);
+	a->err = errno;
+	return NULL;
+}
+
+/* mustangd's BIND/LISTEN/ACCEPT rules, as the library passes them on:
+ * no ephemeral TCP bind (EINVAL), LISTEN needs a bound port
+ * (EDESTADDRREQ), a port in use is EADDRINUSE, an address not ours
+ * EADDRNOTAVAIL; ACCEPT blocks until the listener's queue moves and
+ * returns an ESTABLISHED socket with the peer's address. */
+static void test_tcp_bind_listen_accept_like_mustangd(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_STREAM, 0), fd2 = mst_socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = sin_any(0), got;
+	struct acc_arg acc = { .fd = fd, .r = -2 };
+	uint32_t idx = (uint32_t)(fd - MST_FD_BASE);
+	socklen_t l = sizeof(got);
+	pthread_t th;
+	char b[8];
+
+	assert_int_equal(mst_listen(fd, 8), -1);
+	assert_int_equal(errno, EDESTADDRREQ);
+	assert_int_equal(mst_bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINVAL);
+	a = sin_any(8080);
+	a.sin_addr.s_addr = htonl(0x0a090909);
+	assert_int_equal(mst_bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EADDRNOTAVAIL);
+	a.sin_addr.s_addr = E.hdr->local_ip;
+	assert_int_equal(mst_bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(mst_bind(fd, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EINVAL);
+	assert_int_equal(mst_bind(fd2, (struct sockaddr *)&a, sizeof(a)), -1);
+	assert_int_equal(errno, EADDRINUSE);
+	assert_int_equal(mst_listen(fd, 8), 0);
+	assert_int_equal(mst_listen(fd, 8), 0);
+	assert_int_equal(mst_shutdown(fd, SHUT_RDWR), -1);
+	assert_int_equal(errno, ENOTCONN);
+	/* Non-blocking: nothing queued, no round trip. */
+	assert_int_equal(mst_fcntl(fd, F_SETFL, O_NONBLOCK), 0);
+	assert_int_equal(mst_accept(fd, NULL, NULL), -1);
+	assert_int_equal(errno, EAGAIN);
+	assert_int_equal(mst_fcntl(fd, F_SETFL, 0), 0);
+	/* Blocking: woken when a connection arrives. */
+	pthread_create(&th, NULL, acceptor, &acc);
+	usleep(20000);
+	assert_int_equal(acc.r, -2);
+	E.incoming[idx] = 1;
+	pthread_join(th, NULL);
+	assert_true(acc.r >= MST_FD_BASE);
+	assert_int_equal(acc.peer.sin_addr.s_addr, PEER);
+	assert_int_equal(mst_getpeername(acc.r, (struct sockaddr *)&got, &l), 0);
+	assert_int_equal(got.sin_addr.s_addr, PEER);
+	assert_int_equal(mst_send(acc.r, "abc", 3, 0), 3);
+	assert_int_equal(mst_recv(acc.r, b, sizeof(b), 0), 3);
+	assert_memory_equal(b, "abc", 3);
+	assert_int_equal(E.socks[idx].accept_queue, 0);
+	mst_close(acc.r);
+	mst_close(fd2);
+	mst_close(fd);
+}
+
+/* mustangd keeps options on the connection and answers ENOTCONN before
+ * one exists: the library keeps them and applies them right after
+ * CONNECT. Probe: sock_apply_pending_opts() not called. */
+static void test_tcp_options_before_connect_reach_the_engine(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(7),
+				  .sin_addr.s_addr = htonl(0x0a000002) };
+	int fd = mst_socket(AF_INET, SOCK_STREAM, 0), v = 1, idle = 30;
+	uint32_t idx = (uint32_t)(fd - MST_FD_BASE);
+	socklen_t l = sizeof(v);
+
+	assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)), 0);
+	assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)), 0);
+	assert_int_equal(E.opt_sets[idx], 0);
+	v = 0;
+	assert_int_equal(mst_getsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, &l), 0);
+	assert_int_equal(v, 30);
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	/* NODELAY is posted without waiting: give the engine a moment. */
+	for (int i = 0; i < 1000 && E.opt_sets[idx] < 2; i++)
+		usleep(1000);
+	assert_int_equal(E.opt_sets[idx], 2);
+	assert_int_equal(E.opt_val[idx][MST_OPT_NODELAY], 1);
+	assert_int_equal(E.opt_val[idx][MST_OPT_KEEPIDLE], 30);
+	v = 5;
+	assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof(v)), 0);
+	assert_int_equal(E.opt_val[idx][MST_OPT_KEEPCNT], 5);
+	mst_close(fd);
+}
+
+/* mustangd answers CONNECT at once (SYN_SENT) and the handshake ends
+ * later: a blocking connect returns only once ESTABLISHED; a
+ * non-blocking one says EINPROGRESS, then EALREADY, then POLLOUT. */
+static void test_tcp_connect_done_before_handshake(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(7),
+				  .sin_addr.s_addr = htonl(0x0a000002) };
+	int fd = mst_socket(AF_INET, SOCK_STREAM, 0), err = -1;
+	uint32_t idx = (uint32_t)(fd - MST_FD_BASE);
+	socklen_t l = sizeof(err);
+
+	E.max_delay_us = 20000; /* handshakes take up to 20 ms */
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(E.socks[idx].state, MST_SOCK_ESTABLISHED);
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EISCONN);
+	mst_close(fd);
+	fd = mst_socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	idx = (uint32_t)(fd - MST_FD_BASE);
+	E.max_delay_us = 0;
+	E.paused = 1; /* the handshake cannot finish meanwhile */
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EINPROGRESS);
+	assert_int_equal(E.socks[idx].state, MST_SOCK_SYN_SENT);
+	assert_int_equal(mst_connect(fd, (struct sockaddr *)&sa, sizeof(sa)), -1);
+	assert_int_equal(errno, EALREADY);
+	E.paused = 0;
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	assert_int_equal(mst_poll(&p, 1, 1000), 1);
+	assert_true(p.revents & POLLOUT);
+	assert_int_equal(mst_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l), 0);
+	assert_int_equal(err, 0);
 	mst_close(fd);
 }
 
@@ -1266,6 +1732,78 @@ static void pause_engine(void)
 	l = E.loops;
 	while (E.loops < l + 2)
 		sched_yield();
+}
+
+/* A thread that waits for a DONE while the engine floods its event ring
+ * with READYs (a server thread owning many busy sockets) must still get
+ * that DONE: mustangd posts a poll's events before it wakes anyone, so
+ * READYs may fill the ring before the command is served. READYs are
+ * droppable (evt_overflow makes the library rescan); a dropped DONE
+ * would block the command forever, so the last slots are kept for
+ * DONE/ERROR (APP_EVT_RESERVE in engines/app.c; the fake's eng_push). */
+struct flood_arg {
+	volatile int qp, go, done;
+	int r;
+};
+
+static void *flooded_caller(void *arg)
+{
+	struct flood_arg *a = arg;
+	struct thr *t = thr_get();
+
+	a->qp = t ? t->qp : -1;
+	while (!a->go)
+		usleep(1000);
+	a->r = mst_socket(AF_INET, SOCK_STREAM, 0);
+	a->done = 1;
+	return NULL;
+}
+
+static void test_flooded_event_ring_still_delivers_done(void **state)
+{
+	struct flood_arg a = { .qp = -2 };
+	int fd = connected_socket();
+	pthread_t th;
+
+	pthread_create(&th, NULL, flooded_caller, &a);
+	while (a.qp == -2)
+		usleep(1000);
+	assert_true(a.qp > 0);
+	pause_engine();
+	E.hold_cmds = 1;
+	a.go = 1;
+	/* The caller posted SOCKET and sleeps (wake set) for its DONE. */
+	for (int i = 0; i < 5000 && !__atomic_load_n(&E.qps[a.qp].wake, __ATOMIC_ACQUIRE); i++)
+		usleep(1000);
+	assert_int_equal(__atomic_load_n(&E.qps[a.qp].wake, __ATOMIC_ACQUIRE), 1);
+	/* One engine poll: READYs first, no wake-up yet, then the command. */
+	for (unsigned i = 0; i < 2 * MST_SHM_RING_SLOTS; i++) {
+		struct mst_shm_msg m = { .op = MST_EV_READY, .sock = fd - MST_FD_BASE,
+					 .a = MST_READY_OUT };
+
+		eng_push(a.qp, &m);
+	}
+	assert_true(E.evt_drops >= MST_SHM_RING_SLOTS);
+	assert_true(E.qps[a.qp].evt_overflow == E.evt_drops);
+	E.hold_cmds = 0;
+	E.paused = 0;
+	for (int i = 0; i < 5000 && !a.done; i++)
+		usleep(1000);
+	if (!a.done) {
+		/* Its DONE was dropped: it would block for good. Answer the
+		 * command with an ERROR so the test can end, and fail. */
+		const struct mst_shm_ring *cr = &E.qps[a.qp].cmd;
+		struct mst_shm_msg m = { .op = MST_EV_ERROR, .result = -EIO,
+					 .seq = cr->slots[(cr->prod - 1) & (MST_SHM_RING_SLOTS - 1)].seq };
+
+		eng_post(a.qp, &m);
+		pthread_join(th, NULL);
+		fail_msg("the DONE of a command was dropped on a ring full of READYs");
+	}
+	pthread_join(th, NULL);
+	assert_true(a.r >= MST_FD_BASE);
+	mst_close(a.r);
+	mst_close(fd);
 }
 
 static int pony_ep(uint16_t svc, int nonblock)
@@ -2085,6 +2623,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_and_wait_by_seq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_socket_errno_like_linux, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_bind_listen_accept_like_mustangd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_options_before_connect_reach_the_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_connect_done_before_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flooded_event_ring_still_delivers_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_recv_woken_by_engine_no_lost_wakeups, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads_use_sockets_created_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonblocking_recv_and_fcntl, setup, teardown),

@@ -188,6 +188,37 @@ static void test_arp_entry_expires_with_virtual_clock(void **state)
 	assert_int_equal(f->st.ctr[MST_CTR_arp_cache_expired], 1);
 }
 
+/* The send path checks the deadline itself: between an entry's expiry and
+ * the next arp_timer() run, a frame must not go to the stale MAC but wait
+ * behind a fresh request (the peer may have moved). Mutation probe: the
+ * `now_ns < e->deadline_ns` test in arp_output() ignored. */
+static void test_arp_send_after_expiry_resolves_again(void **state)
+{
+	struct net_fix *f = *state;
+	uint64_t t0 = f->now;
+
+	fix_learn(f, PEER_IP, peer_mac);
+	f->now = t0 + 60000 * MS - 1;
+	assert_int_equal(send_tagged(f, PEER_IP, 1), 0);
+	assert_int_equal(f->fio.n_tx, 1);
+	assert_memory_equal(f->fio.tx[0]->data, peer_mac, 6);
+	fake_tx_clear(f);
+
+	f->now = t0 + 60000 * MS; /* expired; the timer has not run */
+	assert_int_equal(send_tagged(f, PEER_IP, 2), 0);
+	assert_int_equal(f->st.ctr[MST_CTR_arp_cache_expired], 1);
+	assert_int_equal(f->fio.n_tx, 1);
+	assert_arp_frame(f->fio.tx[0], bcast_mac, 1, our_mac, OUR_IP,
+			 (const uint8_t[6]){ 0 }, PEER_IP);
+	assert_int_equal(net_arp_pending_count(f->ns), 1);
+	fake_tx_clear(f);
+
+	fix_input(f, mk_arp(f, our_mac, 2, peer_mac, PEER_IP, our_mac, OUR_IP));
+	assert_int_equal(net_arp_pending_count(f->ns), 0);
+	assert_int_equal(f->fio.n_tx, 1);
+	assert_int_equal(f->fio.tx[0]->data[34], 2);
+}
+
 static void test_arp_configured_timeout_and_refresh(void **state)
 {
 	struct net_fix *f = *state;
@@ -378,6 +409,7 @@ int main(void)
 		T(test_arp_bad_senders),
 		T(test_arp_entry_expires_with_virtual_clock),
 		T(test_arp_configured_timeout_and_refresh),
+	T(test_arp_send_after_expiry_resolves_again),
 		T(test_arp_pending_frames_sent_in_order_on_reply),
 		T(test_arp_pending_other_destinations_keep_waiting),
 		T(test_arp_retries_then_unresolved),
