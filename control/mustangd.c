@@ -421,8 +421,9 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	if (rc) {
 		emit_bool(e, "ok", false);
 		emit_str(e, "failed_step", upg_step_names[r.failed]);
-		emit_strf(e, "error", "engine %u: %s failed: %s%s", r.id, upg_step_names[r.failed],
-			  strerror(-rc), r.rolled_back ? " (rolled back: the old engine resumed)" : "");
+		emit_strf(e, "error", "engine %u: %s failed: %s%s%s", r.id, upg_step_names[r.failed],
+			  strerror(-rc), r.failed == UPG_STEP_export ? upg_export_hint(rc) : "",
+			  r.rolled_back ? " (rolled back: the old engine resumed)" : "");
 		daemon_log(MST_LOG_WARN, "engine %u restart: %s failed: %s%s", r.id,
 		       upg_step_names[r.failed], strerror(-rc), r.rolled_back ? ", rolled back" : "");
 		return rc;

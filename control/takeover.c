@@ -576,8 +576,9 @@ static int finish(struct upgrade_run *u, int rc, struct emit *e)
 		emit_bool(e, "ok", false);
 		emit_str(e, "failed_step", tko_step_names[u->step]);
 		emit_u64(e, "rollback_ms", mono_ms() - t);
-		emit_strf(e, "error", "upgrade: %s failed: %s (rolled back: the old daemon serves)",
-			  tko_step_names[u->step], strerror(-rc));
+		emit_strf(e, "error", "upgrade: %s failed: %s%s (rolled back: the old daemon serves)",
+			  tko_step_names[u->step], strerror(-rc),
+			  u->step == TKO_STEP_export ? upg_export_hint(rc) : "");
 		return rc;
 	}
 	close(u->chan);

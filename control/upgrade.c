@@ -37,6 +37,18 @@ int upg_step_by_name(const char *s)
 
 #define STATE_BUF_MIN (1u << 20)
 
+const char *upg_export_hint(int rc)
+{
+	switch (rc) {
+	case -EOPNOTSUPP:
+		return " (Pony flows or endpoints exist: their state is not exported yet)";
+	case -EBUSY:
+		return " (an app that exited still has closed connections finishing, up to 60 s)";
+	default:
+		return "";
+	}
+}
+
 struct handover {
 	struct upg_restart *r;
 	struct rt_engine *re;

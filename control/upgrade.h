@@ -51,6 +51,9 @@ struct upg_restart {
 	uint64_t export_ns, import_ns, create_ns;
 };
 
+/* Why an export refused, for the operator ("" when -rc says it all). */
+const char *upg_export_hint(int rc);
+
 /* Replace engine r->id of group g by a new engine of the same kind
  * carrying its whole state (export -> create -> import, the same code
  * path a process upgrade takes, in one process). On any failure before
