@@ -691,6 +691,31 @@ static void socket_unlink(const struct ctl_server *s)
 		unlink(s->path);
 }
 
+/* A server with every client slot free (no socket, no thread yet). */
+static struct ctl_server *server_new(const char *path, ctl_handler_fn fn, void *ctx,
+				     const struct ctl_app_hooks *apps, char *err, size_t errlen)
+{
+	struct ctl_server *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		set_err(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	s->fn = fn;
+	s->ctx = ctx;
+	if (apps)
+		s->apps = *apps;
+	s->daemon_uid = geteuid();
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
+		s->clients[i].fd = -1;
+		s->clients[i].idx = i;
+		s->clients[i].srv = s;
+	}
+	return s;
+}
+
 struct ctl_server *ctl_server_start(const char *path, ctl_handler_fn fn, void *ctx, char *err,
 				    size_t errlen)
 {
@@ -716,23 +741,9 @@ struct ctl_server *ctl_server_start_apps(const char *path, ctl_handler_fn fn, vo
 		errno = ENAMETOOLONG;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (s == NULL) {
-		set_err(err, errlen, "out of memory");
-		errno = ENOMEM;
+	s = server_new(path, fn, ctx, apps, err, errlen);
+	if (s == NULL)
 		return NULL;
-	}
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->fn = fn;
-	s->ctx = ctx;
-	if (apps)
-		s->apps = *apps;
-	s->daemon_uid = geteuid();
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
-		s->clients[i].fd = -1;
-		s->clients[i].idx = i;
-		s->clients[i].srv = s;
-	}
 
 	rc = socket_open(s, err, errlen);
 	if (rc < 0)
@@ -836,26 +847,13 @@ struct ctl_server *ctl_server_adopt(const char *path, ctl_handler_fn fn, void *c
 		errno = EINVAL;
 		return NULL;
 	}
-	s = calloc(1, sizeof(*s));
-	if (!s) {
-		set_err(err, errlen, "out of memory");
+	s = server_new(path, fn, ctx, apps, err, errlen);
+	if (!s)
 		return NULL;
-	}
-	snprintf(s->path, sizeof(s->path), "%s", path);
-	s->fn = fn;
-	s->ctx = ctx;
-	if (apps)
-		s->apps = *apps;
-	s->daemon_uid = geteuid();
 	s->sock_gid = st.st_gid;
 	s->sock_dev = st.st_dev;
 	s->sock_ino = st.st_ino;
 	s->listen_fd = listen_fd;
-	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++) {
-		s->clients[i].fd = -1;
-		s->clients[i].idx = i;
-		s->clients[i].srv = s;
-	}
 	for (unsigned i = 0; i < n; i++) {
 		struct client *cl;
 

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -803,8 +804,15 @@ static int adopt_state(struct adopt *ad)
 	if (m.n_fds != d->n_engines)
 		rc = -EPROTO;
 	for (unsigned i = 0; !rc && i < d->n_engines; i++) {
-		void *p = mmap(NULL, m.len[i], PROT_READ, MAP_PRIVATE, fds[i], 0);
+		struct stat st;
+		void *p;
 
+		/* A length beyond the memfd would fault (SIGBUS) when read. */
+		if (fstat(fds[i], &st) < 0 || m.len[i] == 0 || m.len[i] > (uint64_t)st.st_size) {
+			rc = -EPROTO;
+			break;
+		}
+		p = mmap(NULL, m.len[i], PROT_READ, MAP_PRIVATE, fds[i], 0);
 		if (p == MAP_FAILED) {
 			rc = -errno;
 			break;
