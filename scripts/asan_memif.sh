@@ -4,7 +4,7 @@
 # mustangd under ASan + UBSan through memif start/link/traffic/SIGTERM
 # cycles in both roles and every start order (issue 19):
 #
-#   sudo scripts/asan_memif.sh [CYCLES]      (default 50)
+#   scripts/asan_memif.sh [CYCLES]      (default 50)
 #
 # Builds build-asan/ (-Db_sanitize=address,undefined) next to build/ if it
 # is not there (a few minutes on 2 cores), then runs

@@ -4,7 +4,7 @@
 # Benchmark of the application path (libmustang <-> engine), as root on
 # Debian 12, about two minutes. Not a test: it prints figures.
 #
-#   sudo scripts/bench-app.sh [SECONDS]      (per measurement, default 5)
+#   scripts/bench-app.sh [SECONDS]      (per measurement, default 5)
 #
 # (a) 64-byte request/response from an app. echo_client on Mustang against
 #     a Linux echo server (tcp_load server, kernel TCP) in the peer

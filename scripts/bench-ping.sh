@@ -4,7 +4,7 @@
 # Ping RTT through Mustang vs between two Linux namespaces, same kind of veth,
 # same machine. Prints a Markdown table (the README's "Measured" table).
 #
-#   sudo scripts/bench-ping.sh [COUNT [INTERVAL [MODE]]]
+#   scripts/bench-ping.sh [COUNT [INTERVAL [MODE]]]
 #   defaults: COUNT=500 INTERVAL=0.01 MODE=spreading
 #   (MODE=dedicated pins the engine to CPU 1 and spins it for the run)
 

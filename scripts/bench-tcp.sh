@@ -5,7 +5,7 @@
 # veth (offloads off, MTU 1500), same machine, one run. A benchmark, not a
 # test. Prints a Markdown table with the ratio Mustang / Linux.
 #
-#   sudo scripts/bench-tcp.sh [SECONDS [DRIVER]]     defaults: 5 af_xdp
+#   scripts/bench-tcp.sh [SECONDS [DRIVER]]     defaults: 5 af_xdp
 #
 # Rows: bulk goodput (one connection, 64 KiB writes into discard, timed
 # until the server's EOF, so every byte was received), 64-byte

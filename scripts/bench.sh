@@ -7,7 +7,7 @@
 # against the kernel measured in the same run, writes
 # bench/results/latest.json and bench/results/latest.png (gnuplot).
 #
-#   sudo scripts/bench.sh [--quick] [--out DIR]
+#   scripts/bench.sh [--quick] [--out DIR]
 #
 #   --quick    1 s per case, no warm-up: checks that the script and every
 #              topology work (the `bench-quick` test), not the figures

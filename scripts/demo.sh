@@ -20,7 +20,7 @@
 # and tears everything down, whatever happens. Idempotent; nothing is left
 # on the host.
 #
-#   sudo scripts/demo.sh
+#   scripts/demo.sh
 
 set -u
 cd "$(dirname "$0")/.." || exit 1

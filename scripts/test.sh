@@ -11,7 +11,7 @@
 # testlog.json): meson counts a skip as a pass, and a broken runner (no
 # root, no AF_XDP, no clang) would otherwise test nothing and turn green.
 #
-#   sudo scripts/test.sh [meson test args, e.g. --suite integration]
+#   scripts/test.sh [meson test args, e.g. --suite integration]
 
 set -u
 cd "$(dirname "$0")/.." || exit 1
