@@ -96,6 +96,15 @@ static void vdev_name(const struct mst_port_conf *pc, unsigned index, char *buf,
 
 static uint16_t find_port(const char *name);
 
+/* af_packet frames per queue. DPDK's PMD joins its sockets to a
+ * PACKET_FANOUT_HASH group with PACKET_FANOUT_FLAG_ROLLOVER: when one
+ * queue's ring is full the kernel rolls the frame over to another queue, so
+ * a flow's segments reach two engines and arrive reordered (PAWS drops, and
+ * a late segment after close meets the listener and draws a RST). The
+ * default 512 frames (about 6 ms of a 1 Gbit/s stream) fill while a
+ * sleeping engine wakes; 4096 (8 MiB a queue) covers the wake-up. */
+#define AF_PACKET_FRAMES 4096
+
 /* The vdev arguments of port index (after EAL: re-create a closed one). */
 static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size_t len)
 {
@@ -108,7 +117,8 @@ static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size
 		return snprintf(buf, len, "iface=%s,start_queue=0,queue_count=%u", pc->iface,
 				c->engines);
 	case MST_PORT_AF_PACKET:
-		return snprintf(buf, len, "iface=%s,qpairs=%u", pc->iface, c->engines);
+		return snprintf(buf, len, "iface=%s,qpairs=%u,framecnt=%u", pc->iface, c->engines,
+				AF_PACKET_FRAMES);
 	case MST_PORT_MEMIF:
 		return snprintf(buf, len, "socket=%s,role=%s", pc->socket,
 				pc->memif_server ? "server" : "client");
@@ -157,7 +167,8 @@ int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 				     name, pc->iface, nq);
 			break;
 		case MST_PORT_AF_PACKET:
-			n = snprintf(arg, store_len - used, "%s,iface=%s,qpairs=%u", name, pc->iface, nq);
+			n = snprintf(arg, store_len - used, "%s,iface=%s,qpairs=%u,framecnt=%u", name, pc->iface,
+				     nq, AF_PACKET_FRAMES);
 			break;
 		case MST_PORT_MEMIF:
 			n = snprintf(arg, store_len - used, "%s,socket=%s,role=%s", name, pc->socket,
