@@ -235,6 +235,15 @@ static void emit_stats(struct daemon *d, struct emit *e)
 	emit_obj_begin(e, "totals");
 	emit_counter_set(e, tot_ctr, tot_drop);
 	emit_obj_end(e);
+	if (d->ctl) {
+		uint64_t c[CTL_CTR__COUNT];
+
+		ctl_server_counters(d->ctl, c);
+		emit_obj_begin(e, "control");
+		for (unsigned k = 0; k < CTL_CTR__COUNT; k++)
+			emit_u64(e, ctl_counter_names[k], c[k]);
+		emit_obj_end(e);
+	}
 }
 
 #define CONNS_MAX 65536 /* per engine, per request */
