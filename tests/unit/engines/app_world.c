@@ -91,7 +91,7 @@ void aw_init(struct app_world *w, unsigned n_apps)
 	tc.max_conns = 256;
 	w->ts = tcp_create(w->ns, &tc, &w->st, 0);
 	assert_non_null(w->ts);
-	w->udp = calloc(ENG_UDP_PORTS, sizeof(*w->udp));
+	w->udp = calloc(ENG_PORT_TABLE, sizeof(*w->udp));
 	assert_non_null(w->udp);
 	for (unsigned k = 0; k < n_apps; k++) {
 		struct aw_geom g = { .id = (int32_t)k + 1, .n_qps = 2, .n_socks = 64, .n_slots = 16,

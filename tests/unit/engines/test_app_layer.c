@@ -42,10 +42,64 @@ static void test_flooded_event_ring_keeps_room_for_done(void **state)
 	free(w);
 }
 
+static int32_t new_sock(struct app_world *w, unsigned k, uint64_t type)
+{
+	int64_t s = aw_cmd(w, k, MST_CMD_SOCKET, -1, type, 0, NULL);
+
+	assert_true(s >= 0);
+	return (int32_t)s;
+}
+
+/* Issue 13 item 9: a TCP port bound by one app is EADDRINUSE for every
+ * other app (it used to check only the binding app's own sockets, so one
+ * app could bind, listen on or connect from another's port), counted by
+ * name; the owner keeps listening. Closing the socket or detaching the
+ * app gives the port back. UDP ports were already owned across apps. */
+static void test_tcp_port_owned_across_apps(void **state)
+{
+	struct app_world *w = calloc(1, sizeof(*w));
+	int32_t l0, s1, s0b, u0, u1;
+
+	(void)state;
+	aw_init(w, 2);
+	l0 = new_sock(w, 0, 1);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_BIND, l0, 8080, 0, NULL), 0);
+	s1 = new_sock(w, 1, 1);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_BIND, s1, 8080, 0, NULL), -EADDRINUSE);
+	assert_int_equal(w->st.drop[MST_DROP_app_port_in_use], 1);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_LISTEN, l0, 16, 0, NULL), 0);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_BIND, s1, 8080, AW_IP, NULL), -EADDRINUSE);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_LISTEN, s1, 16, 0, NULL), -EDESTADDRREQ);
+	assert_int_equal(w->st.drop[MST_DROP_app_port_in_use], 2);
+	assert_int_equal(w->app[0].socks[l0].state, MST_SOCK_LISTEN);
+	/* the owner's own second socket: its own rule, same answer */
+	s0b = new_sock(w, 0, 1);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_BIND, s0b, 8080, 0, NULL), -EADDRINUSE);
+	/* another port is free; a closed socket gives its port back */
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_BIND, s1, 8081, 0, NULL), 0);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_CLOSE, l0, 0, 0, NULL), 0);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_BIND, s0b, 8081, 0, NULL), -EADDRINUSE);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_BIND, s0b, 8080, 0, NULL), 0);
+	/* UDP: the same across apps */
+	u0 = new_sock(w, 0, 2);
+	u1 = new_sock(w, 1, 2);
+	assert_int_equal(aw_cmd(w, 0, MST_CMD_BIND, u0, 5353, 0, NULL), 0);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_BIND, u1, 5353, 0, NULL), -EADDRINUSE);
+	/* app 0 goes away: its TCP port (8080) is free at once */
+	assert_int_equal(eng_app_detach(w->app[0].a), 0);
+	w->app[0].a = NULL;
+	s1 = new_sock(w, 1, 1);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_BIND, s1, 8080, 0, NULL), 0);
+	assert_int_equal(aw_cmd(w, 1, MST_CMD_LISTEN, s1, 16, 0, NULL), 0);
+	aw_fini(w);
+	free(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_flooded_event_ring_keeps_room_for_done),
+		cmocka_unit_test(test_tcp_port_owned_across_apps),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -116,7 +116,7 @@ static void load_fixture(void)
 	ts_rec = find_rec(fixture, fixture_len, MST_STATE_REC_TCP_STACK, 0, &plen);
 	assert_non_null(ts_rec);
 	memcpy(fixture + (ts_rec - fixture) + 24, &pool, 4);
-	udp_table = calloc(ENG_UDP_PORTS, sizeof(*udp_table));
+	udp_table = calloc(ENG_PORT_TABLE, sizeof(*udp_table));
 	assert_non_null(udp_table);
 }
 
@@ -180,7 +180,7 @@ static void world_init(struct world *w, const uint8_t *state, size_t len)
 	w->ts = tcp_create(w->ns, &tc, &w->st, 0);
 	assert_non_null(w->ts);
 	w->udp = udp_table;
-	memset(w->udp, 0, ENG_UDP_PORTS * sizeof(*w->udp));
+	memset(w->udp, 0, ENG_PORT_TABLE * sizeof(*w->udp));
 	for (unsigned k = 0; k < MAX_APPS; k++) {
 		struct aw_geom g;
 		struct mst_app app;
