@@ -686,6 +686,9 @@ void daemon_engine_conf(const struct daemon *d, unsigned i, const uint8_t mac[6]
 		.pony_rto_max_us = c->pony_rto_max_us,
 		.pony_fs_range_us = c->pony_fs_range_us,
 		.pony_fs_max_cwnd = c->pony_fs_max_cwnd,
+		.pony_peer_share = c->pony_peer_share,
+		.pony_local_reserve = c->pony_local_reserve,
+		.pony_rx_stall_ms = c->pony_rx_stall_ms,
 	};
 	memcpy(ec.mac, mac, sizeof(ec.mac));
 	*out = ec;
