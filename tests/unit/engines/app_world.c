@@ -19,7 +19,7 @@ struct aw_buf {
 	uint8_t mem[10240];
 };
 
-static struct mst_pkt *io_alloc(void *ctx)
+struct mst_pkt *aw_io_alloc(void *ctx)
 {
 	struct aw_buf *b = calloc(1, sizeof(*b));
 
@@ -32,7 +32,7 @@ static struct mst_pkt *io_alloc(void *ctx)
 	return &b->pkt;
 }
 
-static void io_free(void *ctx, struct mst_pkt *p)
+void aw_io_free(void *ctx, struct mst_pkt *p)
 {
 	(void)ctx;
 	free(p);
@@ -78,7 +78,7 @@ void *aw_segment(const struct aw_geom *g, uint32_t local_ip, size_t *len)
 
 void aw_init(struct app_world *w, unsigned n_apps)
 {
-	struct net_io io = { .alloc = io_alloc, .xmit = io_free, .free = io_free };
+	struct net_io io = { .alloc = aw_io_alloc, .xmit = aw_io_free, .free = aw_io_free };
 	struct net_conf nc = { .mac = { 2, 0, 0, 0, 0, 1 }, .ip = AW_IP, .prefix_len = 24,
 			       .mtu = 1500 };
 	struct tcp_conf tc;

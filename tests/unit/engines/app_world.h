@@ -53,6 +53,10 @@ struct app_world {
 	uint64_t now;
 };
 
+/* Frames go nowhere: a net_io's alloc, and its xmit and free. */
+struct mst_pkt;
+struct mst_pkt *aw_io_alloc(void *ctx);
+void aw_io_free(void *ctx, struct mst_pkt *p);
 /* A zeroed segment with a valid header for g; *len its size (munmap). */
 void *aw_segment(const struct aw_geom *g, uint32_t local_ip, size_t *len);
 /* Stacks and n_apps apps of 2 qps, 64 sockets, 16 FIFO slots of 4 KiB each way. */

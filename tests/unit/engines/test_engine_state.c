@@ -61,33 +61,6 @@ static void *segs[MAX_APPS];
 static size_t seg_lens[MAX_APPS];
 static struct eng_udp_bind *udp_table;
 
-/* ---- frames go nowhere --------------------------------------------------- */
-
-struct buf {
-	struct mst_pkt pkt;
-	uint8_t mem[10240];
-};
-
-static struct mst_pkt *io_alloc(void *ctx)
-{
-	struct buf *b = calloc(1, sizeof(*b));
-
-	(void)ctx;
-	if (!b)
-		return NULL;
-	b->pkt.data = b->mem + 128;
-	b->pkt.headroom = 128;
-	b->pkt.len = 0;
-	b->pkt.tailroom = (uint16_t)(sizeof(b->mem) - 128);
-	return &b->pkt;
-}
-
-static void io_free(void *ctx, struct mst_pkt *p)
-{
-	(void)ctx;
-	free(p);
-}
-
 /* ---- the fixture and its records ------------------------------------------ */
 
 static const void *find_rec(const uint8_t *buf, size_t len, unsigned type, unsigned k,
@@ -143,7 +116,7 @@ static const void *find_rec(const uint8_t *buf, size_t len, unsigned type, unsig
 
 static void world_init(struct world *w, const uint8_t *state, size_t len)
 {
-	struct net_io io = { .alloc = io_alloc, .xmit = io_free, .free = io_free };
+	struct net_io io = { .alloc = aw_io_alloc, .xmit = aw_io_free, .free = aw_io_free };
 	struct eng_state_id id;
 	struct net_conf nc;
 	struct tcp_conf tc;
