@@ -37,6 +37,7 @@ struct app_slot {
 	size_t size;
 	int efd[APP_QPS];
 	pid_t pid;
+	bool stuck;             /* the engine never answered its detach: it may still use it all */
 };
 
 struct apps {
@@ -154,6 +155,15 @@ int apps_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsi
 		return -EMFILE;
 	}
 	s = &a->slot[client];
+	if (s->stuck)
+		apps_detach(a, client); /* the engine may answer now */
+	if (s->stuck) {
+		/* Its segment and eventfds may still be in the engine's hands:
+		 * never unmapped or reused while it has not let go. */
+		snprintf(payload, payload_len, "the engine has not released this connection "
+			 "slot's previous app (detach timed out); try again later");
+		return -EBUSY;
+	}
 	if (s->used)
 		slot_release(s); /* cannot happen: detach frees the slot */
 	memset(s, 0, sizeof(*s));
@@ -248,9 +258,10 @@ void apps_detach(void *ctx, unsigned client)
 	/* The engine must let go of the segment before we unmap it; if it
 	 * does not answer, leak the mapping rather than pull it from under
 	 * a running engine. */
-	if (rt_engine_call(a->conf.group, 0, detach_work, &w, 5000) != 0) {
-		if (a->conf.log)
+	if (rt_engine_call(a->conf.group, 0, detach_work, &w, s->stuck ? 100 : 5000) != 0) {
+		if (a->conf.log && !s->stuck)
 			a->conf.log("app %d: engine did not answer the detach; segment kept", s->id);
+		s->stuck = true; /* apps_attach() retries before reusing the slot */
 		return;
 	}
 	if (w.rc == 1) {

@@ -551,6 +551,10 @@ NUM_SETTER(set_pony_cwnd, pony_init_cwnd, uint32_t, 1, 65536)
 NUM_SETTER(set_pony_window, pony_window_pkts, uint32_t, 1, 65536)
 NUM_SETTER(set_pony_rto_min, pony_rto_min_us, uint32_t, 10, 10000000)
 NUM_SETTER(set_pony_rto_max, pony_rto_max_us, uint32_t, 100, 60000000)
+/* The engine's Pony pool holds 4096 messages (pony_conf_defaults). */
+NUM_SETTER(set_pony_peer_share, pony_peer_share, uint32_t, 1, 4096)
+NUM_SETTER(set_pony_local_reserve, pony_local_reserve, uint32_t, 1, 4095)
+NUM_SETTER(set_pony_rx_stall, pony_rx_stall_ms, uint32_t, 1, 3600000)
 #undef NUM_SETTER
 
 static int set_tcp_cc(struct mst_config *c, const char *v, const char *ctx, char *err,
@@ -691,6 +695,15 @@ static const struct opt opts[] = {
 	  set_pony_rto_min },
 	{ "pony-rto-max-us", "N", "Pony maximum retransmission timeout (default 200000)",
 	  set_pony_rto_max },
+	{ "pony-peer-share", "N",
+	  "Pony messages one peer may hold (sent to us, READs served), 1..4096 (default 512)",
+	  set_pony_peer_share },
+	{ "pony-local-reserve", "N",
+	  "Pony messages only local sends and READs may take, 1..4095 (default 1024)",
+	  set_pony_local_reserve },
+	{ "pony-rx-stall-ms", "N",
+	  "Pony: a peer's partial messages with no progress this long reset its flow (default 10000)",
+	  set_pony_rx_stall },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

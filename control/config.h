@@ -96,6 +96,9 @@ struct mst_config {
 	uint32_t pony_rto_min_us, pony_rto_max_us;
 	uint32_t pony_fs_range_us;     /* CC flow scaling: extra target at cwnd 1 */
 	uint32_t pony_fs_max_cwnd;     /* CC flow scaling: none from this cwnd up */
+	uint32_t pony_peer_share;      /* messages one peer may hold, of 4096 */
+	uint32_t pony_local_reserve;   /* messages only our own sends and READs may take */
+	uint32_t pony_rx_stall_ms;     /* partial messages with no progress: flow reset */
 };
 
 /* Fill *c with the defaults. */

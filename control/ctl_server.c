@@ -83,8 +83,26 @@ struct ctl_server {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct client *serving;   /* the client whose request the handler answers */
 	bool handed_over;         /* live upgrade: another daemon serves our fds now */
+	uint64_t ctr[CTL_CTR__COUNT]; /* written by the thread, read by anyone (relaxed) */
 	struct client clients[CTL_MAX_CLIENTS];
 };
+
+const char *const ctl_counter_names[CTL_CTR__COUNT] = {
+#define CTL_X_NAME(name, help) #name,
+	CTL_FOREACH_CTR(CTL_X_NAME)
+#undef CTL_X_NAME
+};
+
+static void count(struct ctl_server *s, enum ctl_counter c)
+{
+	__atomic_fetch_add(&s->ctr[c], 1, __ATOMIC_RELAXED);
+}
+
+void ctl_server_counters(const struct ctl_server *s, uint64_t out[CTL_CTR__COUNT])
+{
+	for (unsigned i = 0; i < CTL_CTR__COUNT; i++)
+		out[i] = __atomic_load_n(&s->ctr[i], __ATOMIC_RELAXED);
+}
 
 static uint64_t now_ms(void)
 {
@@ -146,6 +164,15 @@ static void client_close(struct client *cl)
 		s->apps.detach(s->ctx, idx);
 }
 
+static unsigned apps_attached(const struct ctl_server *s)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < CTL_MAX_CLIENTS; i++)
+		n += s->clients[i].attached || s->clients[i].attaching;
+	return n;
+}
+
 /* An app asks to attach: the hook makes its segment; the descriptors go
  * out with the response (client_write). */
 static void serve_attach(struct ctl_server *s, struct client *cl, uint16_t type)
@@ -161,6 +188,15 @@ static void serve_attach(struct ctl_server *s, struct client *cl, uint16_t type)
 
 		cl->close_after = true;
 		client_reply(cl, type, -EOPNOTSUPP, no, sizeof(no) - 1);
+		return;
+	}
+	if (apps_attached(s) >= CTL_MAX_CLIENTS - CTL_SERVER_OPERATOR_SLOTS) {
+		count(s, CTL_CTR_ctl_apps_full);
+		snprintf(msg, sizeof(msg), "too many applications attached (%u): the other %u "
+			 "connections are kept for operators", CTL_MAX_CLIENTS - CTL_SERVER_OPERATOR_SLOTS,
+			 CTL_SERVER_OPERATOR_SLOTS);
+		cl->close_after = true;
+		client_reply(cl, type, -EMFILE, msg, strlen(msg));
 		return;
 	}
 	(void)getsockopt(cl->fd, SOL_SOCKET, SO_PEERCRED, &cred, &clen);
@@ -247,6 +283,13 @@ static void request_check(struct client *cl)
 	} else if (!req_type_known(h->type)) {
 		status = -EOPNOTSUPP;
 		why = "unknown request type";
+	} else if (!cl->operator_ok) {
+		/* Before any payload is allocated or read: a peer that may
+		 * not ask anything costs no memory (up to 1 MiB otherwise). */
+		count(cl->srv, CTL_CTR_ctl_not_operator);
+		status = -EACCES;
+		why = "permission denied: operators are root, the daemon's user or members of "
+		      "the control socket's group";
 	}
 	if (status != 0) {
 		cl->close_after = true;
@@ -272,12 +315,8 @@ static void request_serve(struct ctl_server *s, struct client *cl)
 	size_t len = 0;
 	int rc;
 
-	if (!cl->operator_ok) {
-		static const char msg[] = "permission denied: operators are root, the daemon's "
-					  "user or members of the control socket's group";
-
-		cl->close_after = true;
-		client_reply(cl, type, -EACCES, msg, sizeof(msg) - 1);
+	if (!cl->operator_ok) { /* refused at the header (request_check): a guard */
+		client_close(cl);
 		return;
 	}
 	if (memchr(cl->payload, '\0', cl->hdr.len) != NULL) {
@@ -455,6 +494,7 @@ static void client_accept(struct ctl_server *s)
 				.status = (int32_t)htole32((uint32_t)-EBUSY),
 			};
 
+			count(s, CTL_CTR_ctl_clients_full);
 			(void)!send(fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL);
 			close(fd);
 			continue;

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include <mustang/ctl.h>
@@ -82,6 +83,24 @@ struct ctl_server *ctl_server_adopt(const char *path, ctl_handler_fn fn, void *c
 				   const struct ctl_handover_client *cls, unsigned n, char *err,
 				   size_t errlen);
 #define CTL_SERVER_MAX_CLIENTS 64
+/* Client slots attached apps can never take: operators (mustangctl) keep
+ * them, so a flood of attaches cannot lock the operator out. */
+#define CTL_SERVER_OPERATOR_SLOTS 8
+
+/* The server's own refusals, by name (`mustangctl stats`, "control"). */
+#define CTL_FOREACH_CTR(X)                                                        \
+	X(ctl_not_operator, "requests refused at their header: the peer is not an operator") \
+	X(ctl_clients_full, "connections refused: every client slot taken (EBUSY)") \
+	X(ctl_apps_full, "app attaches refused: the apps' share of client slots is taken (EMFILE)")
+enum ctl_counter {
+#define CTL_X_ENUM(name, help) CTL_CTR_##name,
+	CTL_FOREACH_CTR(CTL_X_ENUM)
+#undef CTL_X_ENUM
+	CTL_CTR__COUNT
+};
+extern const char *const ctl_counter_names[CTL_CTR__COUNT];
+/* A snapshot of the counters (any thread). */
+void ctl_server_counters(const struct ctl_server *s, uint64_t out[CTL_CTR__COUNT]);
 
 /* Operator check: root, the daemon's own uid, or the socket file's group. */
 bool ctl_peer_is_operator(uid_t uid, gid_t gid, uid_t daemon_uid, gid_t sock_gid);

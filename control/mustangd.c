@@ -235,6 +235,15 @@ static void emit_stats(struct daemon *d, struct emit *e)
 	emit_obj_begin(e, "totals");
 	emit_counter_set(e, tot_ctr, tot_drop);
 	emit_obj_end(e);
+	if (d->ctl) {
+		uint64_t c[CTL_CTR__COUNT];
+
+		ctl_server_counters(d->ctl, c);
+		emit_obj_begin(e, "control");
+		for (unsigned k = 0; k < CTL_CTR__COUNT; k++)
+			emit_u64(e, ctl_counter_names[k], c[k]);
+		emit_obj_end(e);
+	}
 }
 
 #define CONNS_MAX 65536 /* per engine, per request */
@@ -677,6 +686,9 @@ void daemon_engine_conf(const struct daemon *d, unsigned i, const uint8_t mac[6]
 		.pony_rto_max_us = c->pony_rto_max_us,
 		.pony_fs_range_us = c->pony_fs_range_us,
 		.pony_fs_max_cwnd = c->pony_fs_max_cwnd,
+		.pony_peer_share = c->pony_peer_share,
+		.pony_local_reserve = c->pony_local_reserve,
+		.pony_rx_stall_ms = c->pony_rx_stall_ms,
 	};
 	memcpy(ec.mac, mac, sizeof(ec.mac));
 	*out = ec;

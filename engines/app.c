@@ -245,9 +245,36 @@ static struct esock *sock_new(struct eng_app *a, uint8_t kind, uint32_t qp)
 	return es;
 }
 
+/* The TCP half of the engine's port table (app.h). */
+static inline struct eng_udp_bind *tcp_owner(const struct eng_app *a, uint16_t port)
+{
+	return &a->udp[ENG_UDP_PORTS + port];
+}
+
+static void tcp_port_release(struct eng_app *a, struct esock *es)
+{
+	struct eng_udp_bind *o;
+
+	if ((es->kind != ES_NEW && es->kind != ES_LISTEN && es->kind != ES_CONN) || !es->port)
+		return;
+	o = tcp_owner(a, es->port);
+	if (o->app == a && o->sock == sock_index(a, es))
+		o->app = NULL;
+}
+
+/* Every TCP port the app holds goes back (it is detaching or forgotten). */
+static void tcp_ports_release_all(struct eng_app *a)
+{
+	for (unsigned i = 0; i < a->n_socks; i++)
+		if (a->es[i].kind != ES_FREE)
+			tcp_port_release(a, &a->es[i]);
+}
+
 static void sock_free(struct eng_app *a, struct esock *es)
 {
 	uint32_t idx = sock_index(a, es);
+
+	tcp_port_release(a, es);
 
 	es->kind = ES_FREE;
 	es->c = NULL;
@@ -643,6 +670,13 @@ static int cmd_bind(struct eng_app *a, struct esock *es, const struct mst_shm_ms
 	for (unsigned i = 0; i < a->n_socks; i++)
 		if (a->es[i].kind != ES_FREE && a->es[i].port == m->a && &a->es[i] != es)
 			return -EADDRINUSE;
+	if (tcp_owner(a, (uint16_t)m->a)->app) {
+		/* Another app's port (its own were checked above). */
+		MST_DROP(a->st, app_port_in_use);
+		return -EADDRINUSE;
+	}
+	tcp_owner(a, (uint16_t)m->a)->app = a;
+	tcp_owner(a, (uint16_t)m->a)->sock = sock_index(a, es);
 	es->port = (uint16_t)m->a;
 	a->socks[sock_index(a, es)].local_port = es->port;
 	return 0;
@@ -1078,6 +1112,7 @@ int eng_app_detach(struct eng_app *a)
 		return 0;
 	}
 	a->draining = true;
+	tcp_ports_release_all(a); /* free for the next app now, not after the drain */
 	/* Listeners first: closing one resets its unaccepted children. */
 	for (unsigned i = 0; i < a->n_socks; i++) {
 		struct esock *es = &a->es[i];

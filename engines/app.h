@@ -33,12 +33,15 @@ struct eng_pony;
 struct pony_app;
 struct pony_flow_info;
 
-/* UDP port bindings of one engine, shared by its apps: who owns a port. */
+/* Port bindings of one engine, shared by its apps: who owns a port.
+ * ENG_PORT_TABLE entries: UDP ports first, then TCP ports (a TCP port
+ * bound by one app is EADDRINUSE for the others). */
 struct eng_udp_bind {
 	struct eng_app *app;    /* NULL: free */
 	uint32_t sock;          /* socket index in that app */
 };
 #define ENG_UDP_PORTS 65536
+#define ENG_PORT_TABLE (2 * ENG_UDP_PORTS)
 
 /* The net stack's UDP hook (ctx = the engine's eng_udp_bind table). */
 bool eng_app_udp_input(void *table, struct mst_pkt *p, uint32_t src, uint32_t dst,

@@ -946,6 +946,9 @@ struct eng_pony *eng_pony_create(const struct mst_engine_conf *c, struct net_sta
 	OVR(window_pkts, c->pony_window_pkts);
 	OVR(rto_min_us, c->pony_rto_min_us);
 	OVR(rto_max_us, c->pony_rto_max_us);
+	OVR(peer_share, c->pony_peer_share);
+	OVR(local_reserve, c->pony_local_reserve);
+	OVR(rx_stall_ms, c->pony_rx_stall_ms);
 #undef OVR
 	ep->ns = ns;
 	ep->st = st;

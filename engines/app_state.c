@@ -155,6 +155,9 @@ int eng_app_import_sock(struct eng_app *a, const void *p, uint32_t len)
 	if (r.kind == ES_UDP) {
 		a->udp[r.port].app = a;
 		a->udp[r.port].sock = r.idx;
+	} else if (r.port && !a->udp[ENG_UDP_PORTS + r.port].app) {
+		a->udp[ENG_UDP_PORTS + r.port].app = a; /* its TCP port, as cmd_bind() took it */
+		a->udp[ENG_UDP_PORTS + r.port].sock = r.idx;
 	}
 	return 0;
 }
@@ -267,6 +270,9 @@ void eng_app_forget(struct eng_app *a)
 
 		if (es->kind == ES_UDP && es->port && a->udp[es->port].app == a)
 			a->udp[es->port].app = NULL;
+		else if ((es->kind == ES_NEW || es->kind == ES_LISTEN || es->kind == ES_CONN) &&
+			 es->port && a->udp[ENG_UDP_PORTS + es->port].app == a)
+			a->udp[ENG_UDP_PORTS + es->port].app = NULL;
 		es->c = NULL;
 	}
 	eng_app_free(a);

@@ -299,7 +299,7 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 		errno = EADDRINUSE;
 		goto out_tcp;
 	}
-	e->udp = calloc(ENG_UDP_PORTS, sizeof(*e->udp));
+	e->udp = calloc(ENG_PORT_TABLE, sizeof(*e->udp));
 	if (!e->udp) {
 		errno = ENOMEM;
 		goto out_tcp;

@@ -169,6 +169,7 @@ extern "C" {
 	X(app_bad_fifo, "app moved a FIFO counter past what the FIFO allows") \
 	X(app_evt_overflow, "event for an app dropped: its event ring was full") \
 	X(app_no_memory, "app socket or FIFO slots exhausted")              \
+	X(app_port_in_use, "app bind refused: another app owns the TCP port") \
 	X(udp_rcvbuf_full, "UDP datagram dropped: the socket's receive FIFO is full") \
 	X(steer_full, "TCP segment for another engine dropped: its steering ring was full") \
 	X(tcp_data_ignored, "TCP data after the peer's FIN or in a state that takes none")                             \

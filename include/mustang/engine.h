@@ -59,6 +59,7 @@ struct mst_engine_conf {
 	uint32_t pony_target_us, pony_ai_milli, pony_beta_milli, pony_max_mdf_milli;
 	uint32_t pony_init_cwnd, pony_window_pkts, pony_rto_min_us, pony_rto_max_us;
 	uint32_t pony_fs_range_us, pony_fs_max_cwnd;
+	uint32_t pony_peer_share, pony_local_reserve, pony_rx_stall_ms; /* attack limits */
 	/* Live upgrade: state will be imported into this engine, so it
 	 * starts nothing of its own that the state carries (services). */
 	bool importing;

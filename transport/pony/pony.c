@@ -784,6 +784,7 @@ int pony_flow_info(const struct pony *py, unsigned idx, struct pony_flow_info *o
 	out->srtt_us = f->srtt_ns / 1000;
 	out->rttvar_us = f->rttvar_ns / 1000;
 	out->min_rtt_us = f->min_rtt_ns / 1000;
+	out->rto_us = f->rto_ns / 1000;
 	out->cwnd_milli = f->cwnd_milli;
 	out->inflight_pkts = f->inflight;
 	out->peer_credits = seq_lt(f->snd_nxt, f->peer_cum + f->peer_credits)

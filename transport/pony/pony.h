@@ -172,6 +172,7 @@ void pony_cancel_svc(struct pony *py, uint16_t svc);
 struct pony_flow_info {
 	uint32_t peer;            /* network order */
 	uint32_t srtt_us, rttvar_us, min_rtt_us;
+	uint32_t rto_us;          /* retransmission timeout now */
 	uint32_t cwnd_milli;      /* congestion window, packets x1000 */
 	uint32_t inflight_pkts;   /* sent, not acknowledged */
 	uint32_t peer_credits;    /* packets the peer lets us send now */

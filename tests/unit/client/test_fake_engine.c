@@ -1075,6 +1075,32 @@ static void test_tcp_options_before_connect_reach_the_engine(void **state)
 	mst_close(fd);
 }
 
+/* Linux's bounds for the keepalive options (tcp_sock_set_keep*):
+ * TCP_KEEPCNT 1..127, TCP_KEEPIDLE and TCP_KEEPINTVL 1..32767; a value
+ * outside is EINVAL and leaves the option as it was. */
+static void test_tcp_keepalive_option_bounds(void **state)
+{
+	int fd = mst_socket(AF_INET, SOCK_STREAM, 0), v;
+	socklen_t l = sizeof(v);
+	const struct { int name, max; } o[] = {
+		{ TCP_KEEPCNT, 127 }, { TCP_KEEPIDLE, 32767 }, { TCP_KEEPINTVL, 32767 },
+	};
+
+	for (unsigned i = 0; i < sizeof(o) / sizeof(o[0]); i++) {
+		v = o[i].max;
+		assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, o[i].name, &v, sizeof(v)), 0);
+		for (int bad = 0; bad < 3; bad++) {
+			v = bad == 0 ? o[i].max + 1 : bad == 1 ? 0 : -1;
+			assert_int_equal(mst_setsockopt(fd, IPPROTO_TCP, o[i].name, &v, sizeof(v)), -1);
+			assert_int_equal(errno, EINVAL);
+		}
+		v = 0;
+		assert_int_equal(mst_getsockopt(fd, IPPROTO_TCP, o[i].name, &v, &l), 0);
+		assert_int_equal(v, o[i].max);
+	}
+	mst_close(fd);
+}
+
 /* mustangd answers CONNECT at once (SYN_SENT) and the handshake ends
  * later: a blocking connect returns only once ESTABLISHED; a
  * non-blocking one says EINPROGRESS, then EALREADY, then POLLOUT. */
@@ -2625,6 +2651,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_bind_listen_accept_like_mustangd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_options_before_connect_reach_the_engine, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_keepalive_option_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_connect_done_before_handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flooded_event_ring_still_delivers_done, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blocking_recv_woken_by_engine_no_lost_wakeups, setup, teardown),
@@ -2658,5 +2685,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pony_close_and_reopen_while_others_wait, setup, teardown),
 	};
 
+	/* MST_TEST_FILTER=test_tcp_* runs only those (the whole binary is slow) */
+	if (getenv("MST_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("MST_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,6 +246,9 @@ static void test_config_numbers(void **state)
 		{ "idle-sleep-max-us", "1", "1000000", "0", "1000001" },
 		{ "compact-bound-us", "1", "1000000", "0", "1000001" },
 		{ "arp-timeout-ms", "1000", "3600000", "999", "3600001" },
+		{ "pony-peer-share", "1", "4096", "0", "4097" },
+		{ "pony-local-reserve", "1", "4095", "0", "4096" },
+		{ "pony-rx-stall-ms", "1", "3600000", "0", "3600001" },
 	};
 	static const char *const not_numbers[] = {
 		"", "abc", "-1", "+5", " 100", "100 ", "0x10", "1e3", "12abc", "1.5",
@@ -285,6 +288,12 @@ static void test_config_numbers(void **state)
 	assert_int_equal(c.idle_sleep_max_us, 50);
 	assert_good(&c, "compact-bound-us", "75");
 	assert_int_equal(c.compact_bound_us, 75);
+	assert_good(&c, "pony-peer-share", "64");
+	assert_int_equal(c.pony_peer_share, 64);
+	assert_good(&c, "pony-local-reserve", "2048");
+	assert_int_equal(c.pony_local_reserve, 2048);
+	assert_good(&c, "pony-rx-stall-ms", "500");
+	assert_int_equal(c.pony_rx_stall_ms, 500);
 }
 
 static void test_config_words(void **state)

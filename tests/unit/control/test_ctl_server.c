@@ -61,6 +61,8 @@ static int handler(void *ctx, enum mst_ctl_req req, const char *arg, struct emit
 	case MST_CTL_conns:
 	case MST_CTL_stats:
 		return 0;
+	default: /* requests these tests do not make */
+		break;
 	}
 	return -EOPNOTSUPP;
 }
@@ -516,6 +518,115 @@ static void test_ctl_non_operator_gets_eacces(void **state)
 	assert_serves(f);
 }
 
+/* A non-operator's request is refused at its header, before the server
+ * allocates or reads its payload: a header announcing 1 MiB gets EACCES at
+ * once (it used to get a 1 MiB buffer and a wait for the bytes). Needs
+ * root to become someone else. */
+static void test_ctl_non_operator_refused_before_payload(void **state)
+{
+	struct fixture *f = *state;
+	uint64_t c[CTL_CTR__COUNT];
+	pid_t pid;
+	int status;
+
+	if (geteuid() != 0)
+		skip();
+	assert_int_equal(chmod(f->dir, 0711), 0);
+	assert_int_equal(chmod(f->path, 0666), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct sockaddr_un a = { .sun_family = AF_UNIX };
+		struct timeval tv = { .tv_sec = 1 }; /* the server's deadline is 2 s */
+		struct mst_ctl_hdr h = { .magic = htole32(MST_CTL_MAGIC),
+					 .version = htole16(MST_CTL_VERSION),
+					 .type = htole16(MST_CTL_status),
+					 .len = htole32(MST_CTL_MAX_PAYLOAD) };
+		int fd;
+
+		if (setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(10);
+		fd = socket(AF_UNIX, SOCK_STREAM, 0);
+		memcpy(a.sun_path, f->path, strlen(f->path) + 1); /* 128 > 108: short in practice */
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+		    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0)
+			_exit(11);
+		if (send(fd, &h, sizeof(h), MSG_NOSIGNAL) != (ssize_t)sizeof(h))
+			_exit(12);
+		memset(&h, 0, sizeof(h));
+		if (recv(fd, &h, sizeof(h), MSG_WAITALL) != (ssize_t)sizeof(h))
+			_exit(13); /* no answer before the payload */
+		_exit((int32_t)le32toh((uint32_t)h.status) == -EACCES ? 0 : 14);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	ctl_server_counters(f->srv, c);
+	assert_int_equal(c[CTL_CTR_ctl_not_operator], 1);
+	assert_int_equal(chmod(f->path, 0660), 0);
+	assert_serves(f);
+}
+
+static unsigned fake_detaches;
+
+static int fake_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fds, unsigned max,
+		       unsigned *n_fds, char *payload, size_t payload_len)
+{
+	(void)ctx, (void)pid, (void)uid, (void)fds, (void)max;
+	*n_fds = 0;
+	snprintf(payload, payload_len, "app_id %u", client + 1);
+	return 0;
+}
+
+static void fake_detach(void *ctx, unsigned client)
+{
+	(void)ctx, (void)client;
+	fake_detaches++;
+}
+
+/* A flood of attaches takes at most the apps' share of the client slots:
+ * the one beyond gets EMFILE and a reason (counted), operators are still
+ * served, and a slot an app gives back can be attached again. */
+static void test_ctl_attach_flood_leaves_operator_slots(void **state)
+{
+	const struct ctl_app_hooks hooks = { .attach = fake_attach, .detach = fake_detach };
+	const unsigned share = CTL_SERVER_MAX_CLIENTS - CTL_SERVER_OPERATOR_SLOTS;
+	struct fixture *f = *state;
+	int fds[CTL_SERVER_MAX_CLIENTS], extra;
+	uint64_t c[CTL_CTR__COUNT];
+	char buf[256], err[256];
+
+	ctl_server_stop(f->srv);
+	f->srv = ctl_server_start_apps(f->path, handler, NULL, &hooks, err, sizeof(err));
+	if (f->srv == NULL)
+		fail_msg("ctl_server_start_apps: %s", err);
+	fake_detaches = 0;
+	for (unsigned i = 0; i < share; i++) {
+		fds[i] = raw_connect(f->path);
+		raw_send_hdr(fds[i], MST_CTL_MAGIC, MST_CTL_VERSION, MST_CTL_attach, 0);
+		assert_int_equal(raw_read_response(fds[i], buf, sizeof(buf)), 0);
+	}
+	extra = raw_connect(f->path);
+	raw_send_hdr(extra, MST_CTL_MAGIC, MST_CTL_VERSION, MST_CTL_attach, 0);
+	assert_int_equal(raw_read_response(extra, buf, sizeof(buf)), -EMFILE);
+	assert_non_null(strstr(buf, "too many applications"));
+	assert_closed(extra);
+	close(extra);
+	ctl_server_counters(f->srv, c);
+	assert_int_equal(c[CTL_CTR_ctl_apps_full], 1);
+	assert_serves(f);
+	/* An app leaves: its slot is free for the next one. */
+	close(fds[0]);
+	for (int i = 0; i < 200 && fake_detaches == 0; i++)
+		usleep(10000);
+	assert_int_equal(fake_detaches, 1);
+	fds[0] = raw_connect(f->path);
+	raw_send_hdr(fds[0], MST_CTL_MAGIC, MST_CTL_VERSION, MST_CTL_attach, 0);
+	assert_int_equal(raw_read_response(fds[0], buf, sizeof(buf)), 0);
+	for (unsigned i = 0; i < share; i++)
+		close(fds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -535,6 +646,8 @@ int main(void)
 		T(test_ctl_second_server_refused_stale_replaced),
 		T(test_ctl_socket_mode_and_operator_check),
 		T(test_ctl_non_operator_gets_eacces),
+		T(test_ctl_non_operator_refused_before_payload),
+		T(test_ctl_attach_flood_leaves_operator_slots),
 #undef T
 	};
 

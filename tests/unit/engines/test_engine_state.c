@@ -29,6 +29,7 @@
 #include <mustang/shm_abi.h>
 
 #include "common/state.h"
+#include "app_world.h"
 #include "engines/app.h"
 #include "engines/engine_state.h"
 #include "transport/net/net.h"
@@ -60,33 +61,6 @@ static void *segs[MAX_APPS];
 static size_t seg_lens[MAX_APPS];
 static struct eng_udp_bind *udp_table;
 
-/* ---- frames go nowhere --------------------------------------------------- */
-
-struct buf {
-	struct mst_pkt pkt;
-	uint8_t mem[10240];
-};
-
-static struct mst_pkt *io_alloc(void *ctx)
-{
-	struct buf *b = calloc(1, sizeof(*b));
-
-	(void)ctx;
-	if (!b)
-		return NULL;
-	b->pkt.data = b->mem + 128;
-	b->pkt.headroom = 128;
-	b->pkt.len = 0;
-	b->pkt.tailroom = (uint16_t)(sizeof(b->mem) - 128);
-	return &b->pkt;
-}
-
-static void io_free(void *ctx, struct mst_pkt *p)
-{
-	(void)ctx;
-	free(p);
-}
-
 /* ---- the fixture and its records ------------------------------------------ */
 
 static const void *find_rec(const uint8_t *buf, size_t len, unsigned type, unsigned k,
@@ -115,7 +89,7 @@ static void load_fixture(void)
 	ts_rec = find_rec(fixture, fixture_len, MST_STATE_REC_TCP_STACK, 0, &plen);
 	assert_non_null(ts_rec);
 	memcpy(fixture + (ts_rec - fixture) + 24, &pool, 4);
-	udp_table = calloc(ENG_UDP_PORTS, sizeof(*udp_table));
+	udp_table = calloc(ENG_PORT_TABLE, sizeof(*udp_table));
 	assert_non_null(udp_table);
 }
 
@@ -135,51 +109,14 @@ static const void *find_rec(const uint8_t *buf, size_t len, unsigned type, unsig
 	return NULL;
 }
 
-/* APP record fields used to lay out a matching segment (app_state.c). */
-struct app_geom {
-	int32_t id;
-	uint32_t n_qps, n_socks, n_slots, rx_size, tx_size;
-};
+/* APP record fields (app_state.c) lay out a matching segment: struct
+ * aw_geom has their order. */
 
 /* ---- a world the state fits ---------------------------------------------- */
 
-static void *make_segment(const struct app_geom *g, uint32_t local_ip, size_t *len)
-{
-	uint64_t qp_off = 4096, sock_off, fifo_off, fifo_size;
-	struct mst_shm_hdr *h;
-	struct mst_shm_sock *socks;
-	void *base;
-
-	sock_off = (qp_off + (uint64_t)g->n_qps * sizeof(struct mst_shm_qp) + 4095) & ~4095ull;
-	fifo_off = (sock_off + (uint64_t)g->n_socks * sizeof(struct mst_shm_sock) + 4095) & ~4095ull;
-	fifo_size = (uint64_t)g->n_slots * (g->rx_size + g->tx_size);
-	*len = fifo_off + fifo_size;
-	base = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-		    -1, 0);
-	assert_true(base != MAP_FAILED);
-	h = base;
-	h->magic = MST_SHM_MAGIC;
-	h->version = MST_SHM_VERSION;
-	h->size = *len;
-	h->n_qps = g->n_qps;
-	h->n_socks = g->n_socks;
-	h->qp_off = qp_off;
-	h->sock_off = sock_off;
-	h->fifo_off = fifo_off;
-	h->fifo_size = fifo_size;
-	h->pony_off = *len;
-	h->pony_size = 0;
-	h->app_id = (uint32_t)g->id;
-	h->local_ip = local_ip;
-	socks = (struct mst_shm_sock *)((uint8_t *)base + sock_off);
-	for (uint32_t i = 0; i < g->n_socks; i++)
-		socks[i].state = MST_SOCK_FREE;
-	return base;
-}
-
 static void world_init(struct world *w, const uint8_t *state, size_t len)
 {
-	struct net_io io = { .alloc = io_alloc, .xmit = io_free, .free = io_free };
+	struct net_io io = { .alloc = aw_io_alloc, .xmit = aw_io_free, .free = aw_io_free };
 	struct eng_state_id id;
 	struct net_conf nc;
 	struct tcp_conf tc;
@@ -216,9 +153,9 @@ static void world_init(struct world *w, const uint8_t *state, size_t len)
 	w->ts = tcp_create(w->ns, &tc, &w->st, 0);
 	assert_non_null(w->ts);
 	w->udp = udp_table;
-	memset(w->udp, 0, ENG_UDP_PORTS * sizeof(*w->udp));
+	memset(w->udp, 0, ENG_PORT_TABLE * sizeof(*w->udp));
 	for (unsigned k = 0; k < MAX_APPS; k++) {
-		struct app_geom g;
+		struct aw_geom g;
 		struct mst_app app;
 
 		p = find_rec(fixture, fixture_len, MST_STATE_REC_APP, k, &plen);
@@ -226,7 +163,7 @@ static void world_init(struct world *w, const uint8_t *state, size_t len)
 			break;
 		memcpy(&g, p, sizeof(g));
 		if (!segs[k])
-			segs[k] = make_segment(&g, id.ip, &seg_lens[k]);
+			segs[k] = aw_segment(&g, id.ip, &seg_lens[k]);
 		for (unsigned q = 0; q < MST_SHM_MAX_QPS; q++)
 			w->efd[k][q] = -1; /* nobody sleeps in a test */
 		app = (struct mst_app){ .id = g.id, .base = segs[k], .len = seg_lens[k],

@@ -324,6 +324,98 @@ static void test_pony_response_needs_fresh_token(void **state)
 	rmworld(w);
 }
 
+/* ---- fields a flow's packets must get right ---- */
+
+/* One DATA piece from C of message msg_id on stream 5 with number seq. */
+static void inject_numbered(struct world *w, struct node *victim, uint32_t msg_id, uint32_t seq,
+			    uint32_t psn)
+{
+	uint8_t d[PONY_DATA_HLEN];
+	struct pony_data_ext x = {
+		.msg_id = htonl(msg_id), .stream = htonl(5), .seq = htonl(seq),
+		.msg_len = htonl(65536), .off = 0, .src_svc = htons(1), .dst_svc = htons(2),
+		.seg_len = htons(1),
+	};
+
+	put_pony_hdr(d, PONY_T_DATA, PONY_F_SKIP, 12345, 0, psn);
+	memcpy(d + sizeof(struct pony_hdr), &x, sizeof(x));
+	pony_input(victim->py, pkt_new(w, d, sizeof(d)), C_IP, w->now);
+}
+
+/* A message number max_msgs or more ahead of the stream's next one cannot
+ * be a message the peer has in flight (it holds at most max_msgs): it is
+ * refused as a bad field and takes no message; one less is accepted. */
+static void test_pony_msg_number_too_far_ahead(void **state)
+{
+	struct world *w = mkworld();
+	uint32_t max = w->b.conf.max_msgs;
+	struct pony_flow_info fi;
+
+	c_validates(w, &w->b);
+	inject_numbered(w, &w->b, 1, max, 1);
+	assert_int_equal(w->b.st.drop[MST_DROP_pony_bad_field], 1);
+	assert_true(flow_of(&w->b, C_IP, w->now, &fi));
+	assert_int_equal(fi.rx_msgs_partial, 0);
+	inject_numbered(w, &w->b, 2, max - 1, 2);
+	assert_int_equal(w->b.st.drop[MST_DROP_pony_bad_field], 1);
+	assert_true(flow_of(&w->b, C_IP, w->now, &fi));
+	assert_int_equal(fi.rx_msgs_partial, 1);
+	rmworld(w);
+}
+
+static uint32_t ack_a_epoch, ack_b_epoch, ack_psn;
+static bool ack_seen;
+
+/* Keep every ACK from B away from A; note the epochs and psn of A's data. */
+static bool drop_acks_to_a(struct world *w, const struct mst_pkt *p, uint32_t src, uint32_t dst)
+{
+	if (src == A_IP && pkt_type(p) == PONY_T_DATA) {
+		ack_a_epoch = pkt_src_epoch(p);
+		ack_b_epoch = pkt_dst_epoch(p);
+		ack_psn = pkt_psn(p);
+		ack_seen = true;
+	}
+	return src == B_IP;
+}
+
+static void inject_ack(struct world *w, uint32_t src_epoch, uint32_t dst_epoch, uint32_t cum)
+{
+	uint8_t d[sizeof(struct pony_hdr) + sizeof(struct pony_ack_ext)];
+	struct pony_ack_ext a;
+
+	memset(&a, 0, sizeof(a));
+	a.cum = htonl(cum);
+	a.credits = htonl(w->a.conf.window_pkts);
+	put_pony_hdr(d, PONY_T_ACK, 0, src_epoch, dst_epoch, 0);
+	memcpy(d + sizeof(struct pony_hdr), &a, sizeof(a));
+	pony_input(w->a.py, pkt_new(w, d, sizeof(d)), B_IP, w->now);
+}
+
+/* An ACK addressed to another incarnation of A's flow (its dst_epoch is
+ * not A's epoch: a stale packet from before a restart, or a guess) says
+ * nothing about what B holds: it is dropped as stale and completes
+ * nothing. The same ACK with A's epoch completes the message. */
+static void test_pony_ack_for_other_epoch_ignored(void **state)
+{
+	struct world *w = mkworld();
+	uint8_t msg[100] = { 9 };
+
+	flow_warm_up(w);
+	ack_seen = false;
+	w->filter = drop_acks_to_a;
+	assert_int_equal(node_send(&w->a, 1, 2, 0, msg, sizeof(msg), 1), 0);
+	while (!ack_seen)
+		world_run(w, 1, NULL, NULL);
+	inject_ack(w, ack_b_epoch, ack_a_epoch + 1, ack_psn + 1);
+	inject_ack(w, ack_b_epoch, ack_a_epoch ^ 0x80000000u, ack_psn + 1);
+	assert_int_equal(w->a.st.drop[MST_DROP_pony_stale_epoch], 2);
+	assert_int_equal(w->a.n_tx, 0);
+	inject_ack(w, ack_b_epoch, ack_a_epoch, ack_psn + 1);
+	assert_int_equal(w->a.n_tx, 1);
+	assert_int_equal(w->a.tx[0].status, 0);
+	rmworld(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -333,6 +425,8 @@ int main(void)
 		cmocka_unit_test(test_pony_spoofed_epoch_keeps_flow),
 		cmocka_unit_test(test_pony_spoofed_read_no_amplification),
 		cmocka_unit_test(test_pony_response_needs_fresh_token),
+		cmocka_unit_test(test_pony_msg_number_too_far_ahead),
+		cmocka_unit_test(test_pony_ack_for_other_epoch_ignored),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

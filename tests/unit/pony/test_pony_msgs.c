@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests: Pony messages over a clean and an impaired link. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -564,6 +565,61 @@ static void test_pony_send_errors(void **state)
 	rmworld(w);
 }
 
+/* A's flow to B (there is one in these tests). */
+static void a_flow(struct world *w, struct pony_flow_info *fi)
+{
+	for (unsigned i = 0; i < pony_flow_count(w->a.py); i++)
+		if (pony_flow_info(w->a.py, i, fi, w->now) == 0 && fi->peer == B_IP)
+			return;
+	fail_msg("A has no flow to B");
+}
+
+/* rto_max_us bounds the retransmission timeout even where srtt + 4 rttvar
+ * is larger: a 3 ms round trip gives ~9 ms after the first samples
+ * (rttvar starts at srtt / 2), above a 5 ms rto_max. (rto_min 4 ms: no
+ * spurious timeout, whose retransmissions would give no sample.) */
+static void test_pony_rto_clamped_at_rto_max(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct pony_conf c = conf_small();
+	struct pony_flow_info fi;
+
+	c.rto_min_us = 4000;
+	c.rto_max_us = 5000;
+	world_init(w, &c);
+	w->delay_ns = 1500 * US;
+	flow_warm_up(w); /* its one packet was retransmitted: no sample */
+	xfer(w, (uint32_t[]){ 1000 }, 1, 100 * MS);
+	a_flow(w, &fi);
+	printf("# srtt %u us, rttvar %u us, rto %u us\n", fi.srtt_us, fi.rttvar_us, fi.rto_us);
+	assert_true(fi.srtt_us + 4 * fi.rttvar_us > c.rto_max_us); /* the clamp matters */
+	assert_true(fi.rto_us >= c.rto_min_us);
+	assert_true(fi.rto_us <= c.rto_max_us);
+	rmworld(w);
+}
+
+/* cc_init_cwnd above the window: the congestion window starts at the
+ * window (more could never be in flight), and a message still goes. */
+static void test_pony_initial_cwnd_clamped_to_window(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	struct pony_conf c = conf_small();
+	struct pony_flow_info fi;
+	uint32_t len = 300 * 1400;
+	uint8_t *buf = malloc(len);
+
+	c.window_pkts = 64;
+	c.cc_init_cwnd = 4096;
+	world_init(w, &c);
+	fill_pattern(buf, len, 3);
+	assert_int_equal(node_send(&w->a, 1, 2, 0, buf, len, 1), 0);
+	a_flow(w, &fi);
+	assert_int_equal(fi.cwnd_milli, 64 * 1000);
+	xfer(w, (uint32_t[]){ 5000 }, 1, 2000 * MS);
+	free(buf);
+	rmworld(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -590,6 +646,8 @@ int main(void)
 		cmocka_unit_test(test_pony_peer_forgot_flow),
 		cmocka_unit_test(test_pony_cancel_svc),
 		cmocka_unit_test(test_pony_send_errors),
+		cmocka_unit_test(test_pony_rto_clamped_at_rto_max),
+		cmocka_unit_test(test_pony_initial_cwnd_clamped_to_window),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

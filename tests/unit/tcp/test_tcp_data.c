@@ -421,6 +421,39 @@ static void test_tcp_tx_respects_peer_window(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 9293 §3.10.7.4: the send window is taken from a segment only if it
+ * is newer than the one that last set it (SND.WL1 < SEG.SEQ, or equal and
+ * SND.WL2 =< SEG.ACK). A reordered segment filling a hole carries an older
+ * window than the out-of-order one after it: it must not shrink the window. */
+static void test_tcp_window_update_ignores_older_segment(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct mst_sim_tcp_info ti;
+	uint8_t buf[3000];
+
+	open_passive(&c, 100, false);
+	c.win = 8000;
+	send_off(&c, 1000, 1000); /* out of order: SND.WL1 = base + 1000 */
+	th_drain(c.sim);
+	assert_int_equal(mst_sim_tcp_info(c.sim, c.fd, &ti), 0);
+	assert_int_equal(ti.snd_wnd, 8000u << ti.snd_wscale);
+	c.win = 100;
+	send_off(&c, 0, 1000); /* older segment, smaller window: ignored */
+	th_drain(c.sim);
+	assert_int_equal(mst_sim_tcp_info(c.sim, c.fd, &ti), 0);
+	assert_int_equal(ti.rcv_nxt, c.peer_iss + 1 + 2000);
+	assert_int_equal(ti.snd_wnd, 8000u << ti.snd_wscale);
+	assert_int_equal(th_recv_all(c.sim, c.fd, buf, sizeof(buf)), 2000);
+	assert_memory_equal(buf, pat, 2000);
+	c.win = 200; /* a newer segment does move it */
+	send_off(&c, 2000, 100);
+	th_drain(c.sim);
+	assert_int_equal(mst_sim_tcp_info(c.sim, c.fd, &ti), 0);
+	assert_int_equal(ti.snd_wnd, 200u << ti.snd_wscale);
+	mst_sim_destroy(c.sim);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -435,6 +468,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_rx_seq_wraparound),
 		cmocka_unit_test(test_tcp_tx_bulk_byte_exact),
 		cmocka_unit_test(test_tcp_tx_respects_peer_window),
+		cmocka_unit_test(test_tcp_window_update_ignores_older_segment),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

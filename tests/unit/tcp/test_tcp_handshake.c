@@ -408,6 +408,49 @@ static void test_tcp_syn_sent_synack_with_bad_ack_gets_rst(void **state)
 	mst_sim_destroy(sim);
 }
 
+/* RFC 9293 §3.10.7.4, SYN_RECEIVED: the ACK must satisfy
+ * SND.UNA < SEG.ACK <= SND.NXT. An ACK equal to our ISS (it does not cover
+ * the SYN) or beyond SND.NXT gets <SEQ=SEG.ACK><CTL=RST> and completes
+ * nothing; the proper ACK afterwards still does. */
+static void test_tcp_syn_received_ack_of_iss_gets_rst(void **state)
+{
+	(void)state;
+	struct mst_sim *sim = th_sim_default();
+	const uint32_t bad[] = { 0, 2 }; /* offsets from our ISS */
+	int lfd = mst_sim_socket(sim, 1);
+	struct th_seg sa, rst;
+	struct th_tx t;
+
+	mst_sim_bind(sim, lfd, PORT);
+	assert_int_equal(mst_sim_listen(sim, lfd, 4), 0);
+	memset(&t, 0, sizeof(t));
+	t.opts = TH_OPTS_NONE;
+	t.sport = 41000;
+	t.dport = PORT;
+	t.seq = 500;
+	t.flags = TH_SYN;
+	t.win = 8000;
+	th_input(sim, &t);
+	th_expect(sim, TH_SYN | TH_ACK, &sa);
+	t.flags = TH_ACK;
+	t.seq = 501;
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		t.ack = sa.seq + bad[i];
+		th_input(sim, &t);
+		th_expect(sim, TH_RST, &rst);
+		assert_int_equal(rst.seq, t.ack);
+		assert_int_equal(th_ctr(sim, "tcp_ack_too_new"), i + 1);
+		assert_int_equal(th_ctr(sim, "tcp_established"), 0);
+		assert_int_equal(mst_sim_accept(sim, lfd, NULL, NULL), -EAGAIN);
+	}
+	t.ack = sa.seq + 1;
+	th_input(sim, &t);
+	th_expect_none(sim);
+	assert_int_equal(th_ctr(sim, "tcp_established"), 1);
+	assert_true(mst_sim_accept(sim, lfd, NULL, NULL) >= 0);
+	mst_sim_destroy(sim);
+}
+
 static void test_tcp_syn_retransmit_then_etimedout(void **state)
 {
 	(void)state;
@@ -604,6 +647,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_closed_port_rst_rules),
 		cmocka_unit_test(test_tcp_synack_retransmit_backoff_and_give_up),
 		cmocka_unit_test(test_tcp_syn_sent_synack_with_bad_ack_gets_rst),
+		cmocka_unit_test(test_tcp_syn_received_ack_of_iss_gets_rst),
 		cmocka_unit_test(test_tcp_syn_retransmit_then_etimedout),
 		cmocka_unit_test(test_tcp_syn_timeout_not_before_last_rto),
 		cmocka_unit_test(test_tcp_simultaneous_open),
