@@ -189,7 +189,8 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 			};
 			uint16_t mtu_mss = (uint16_t)(net_mtu(ts->ns) - 40);
 			uint32_t isn;
-			uint8_t ws = co.has_wscale ? tcp_pick_wscale(ts->conf.rx_buf) : 0;
+			uint8_t ws = co.has_wscale ? tcp_pick_wscale(ts->conf.rx_buf > ts->conf.rx_buf_max
+								? ts->conf.rx_buf : ts->conf.rx_buf_max) : 0;
 
 			if (co.mss > mtu_mss)
 				co.mss = mtu_mss;

@@ -308,6 +308,9 @@ bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start,
 /* RFC 6675 pipe estimate (bytes in flight). */
 uint32_t tcp_pipe(const struct tcp_cb *c);
 
+/* tcp_info.c: Linux's struct tcp_info for c (at most len bytes); bytes written. */
+size_t tcp_linux_info(const struct tcp_cb *c, uint64_t now_ns, void *buf, size_t len);
+
 /* A block left the free list: the never-used suffix starts after it. */
 static inline void tcp_pool_taken(struct tcp_stack *ts, const struct tcp_cb *c)
 {
