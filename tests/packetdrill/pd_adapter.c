@@ -44,6 +44,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <linux/sockios.h>
 
 #include <mustang/sim.h>
@@ -89,6 +90,12 @@ struct pd {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;            /* broadcast on every clock step and packet */
 	pthread_t main;               /* packetdrill's main thread */
+	/* Hand-off with packetdrill's syscall thread (see pd_wait): */
+	uint64_t gen;                 /* bumped whenever the stack may have changed */
+	uint64_t seen;                /* gen the blocked call last checked its condition at */
+	bool sc_blocked;              /* a syscall-thread call is waiting */
+	uint64_t sc_deadline;         /* ...until this virtual time (poll timeouts) */
+	bool end_pending;             /* it returned; its end time is not read yet */
 	struct mst_sim *sim;
 	struct pd_out *outq;          /* frames the stack sent, oldest first */
 	unsigned out_head, out_n;
@@ -109,6 +116,44 @@ static int pd_real_close(int fd)
 	return real ? real(fd) : -1;
 }
 
+static bool pd_is_main(struct pd *pd)
+{
+	return pthread_equal(pthread_self(), pd->main);
+}
+
+/* Every call leaves through here: a syscall-thread call that waited is now
+ * done, and packetdrill reads its end time next (gettimeofday). */
+static void pd_unlock(struct pd *pd)
+{
+	if (!pd_is_main(pd) && pd->sc_blocked) {
+		pd->sc_blocked = false;
+		pd->end_pending = true;
+		pthread_cond_broadcast(&pd->cv);
+	}
+	pthread_mutex_unlock(&pd->mu);
+}
+
+static void pd_changed(struct pd *pd)
+{
+	pd->gen++;
+	pthread_cond_broadcast(&pd->cv);
+}
+
+/* Before the main thread moves the clock: a blocked call must have looked
+ * at the latest change, and one that finished must have read its end
+ * time, or it would see a later time than Linux would give it. Bounded in
+ * real time so a confused script cannot hang the run. */
+static void pd_settle(struct pd *pd)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	while (pd->end_pending || (pd->sc_blocked && pd->seen != pd->gen))
+		if (pthread_cond_timedwait(&pd->cv, &pd->mu, &until) == ETIMEDOUT)
+			break;
+}
+
 static long long pd_now_us(struct pd *pd)
 {
 	return (long long)(mst_sim_now(pd->sim) / 1000);
@@ -118,6 +163,7 @@ static long long pd_now_us(struct pd *pd)
 static void pd_drain(struct pd *pd)
 {
 	uint8_t buf[PD_PKT_MAX];
+	bool sent = false;
 	ssize_t n;
 
 	while ((n = mst_sim_output_ip(pd->sim, buf, sizeof(buf))) > 0) {
@@ -132,8 +178,10 @@ static void pd_drain(struct pd *pd)
 		o->time_us = pd_now_us(pd);
 		memcpy(o->data, buf, (size_t)n);
 		pd->out_n++;
+		sent = true;
 	}
-	pthread_cond_broadcast(&pd->cv);
+	if (sent)
+		pd_changed(pd);
 }
 
 /* Move the clock to t_ns a tick at a time so timers fire at their own time. */
@@ -143,18 +191,19 @@ static void pd_clock_to(struct pd *pd, uint64_t t_ns)
 
 	while (now < t_ns) {
 		uint64_t next = (now / PD_TICK_NS + 1) * PD_TICK_NS;
+		unsigned conns = mst_sim_conn_count(pd->sim);
 
 		if (next > t_ns)
 			next = t_ns;
+		if (pd_is_main(pd))
+			pd_settle(pd);
 		mst_sim_set_time(pd->sim, next);
 		pd_drain(pd);
+		if (mst_sim_conn_count(pd->sim) != conns ||
+		    (pd->sc_blocked && next >= pd->sc_deadline))
+			pd_changed(pd); /* a connection timed out, or a poll did */
 		now = next;
 	}
-}
-
-static bool pd_is_main(struct pd *pd)
-{
-	return pthread_equal(pthread_self(), pd->main);
 }
 
 /* One wait of a blocking call: false when it has waited too long. The main
@@ -166,9 +215,15 @@ static bool pd_wait(struct pd *pd, uint64_t deadline_ns)
 
 	if (now >= deadline_ns)
 		return false;
-	if (pd_is_main(pd))
+	if (pd_is_main(pd)) {
 		pd_clock_to(pd, now + PD_TICK_NS < deadline_ns ? now + PD_TICK_NS : deadline_ns);
-	else
+		return true;
+	}
+	pd->sc_blocked = true;
+	pd->sc_deadline = deadline_ns;
+	pd->seen = pd->gen;
+	pthread_cond_broadcast(&pd->cv); /* pd_settle() waits for this */
+	while (pd->seen == pd->gen)
 		pthread_cond_wait(&pd->cv, &pd->mu);
 	return true;
 }
@@ -224,7 +279,8 @@ static int pd_netdev_send(void *u, const void *buf, size_t count)
 	pthread_mutex_lock(&pd->mu);
 	rc = mst_sim_input_ip(pd->sim, buf, count);
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_changed(pd);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -246,7 +302,7 @@ static int pd_netdev_receive(void *u, void *buf, size_t *count, long long *time_
 			PD_WAIT_MAX_NS / 1000000000ull);
 		*count = 0;
 		*time_us = pd_now_us(pd);
-		pthread_mutex_unlock(&pd->mu);
+		pd_unlock(pd);
 		return 0;
 	}
 	o = &pd->outq[pd->out_head];
@@ -256,7 +312,7 @@ static int pd_netdev_receive(void *u, void *buf, size_t *count, long long *time_
 	*time_us = o->time_us;
 	pd->out_head = (pd->out_head + 1) % PD_OUTQ;
 	pd->out_n--;
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return 0;
 }
 
@@ -266,7 +322,7 @@ static int pd_usleep(void *u, useconds_t us)
 
 	pthread_mutex_lock(&pd->mu);
 	pd_clock_to(pd, mst_sim_now(pd->sim) + (uint64_t)us * 1000);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return 0;
 }
 
@@ -276,10 +332,19 @@ static int pd_gettimeofday(void *u, struct timeval *tv, struct timezone *tz)
 	uint64_t now;
 
 	pthread_mutex_lock(&pd->mu);
+	if (!pd_is_main(pd) && pd->end_pending) {
+		/* The syscall thread reads the end time of its call: exact. */
+		pd->end_pending = false;
+		pthread_cond_broadcast(&pd->cv);
+		now = mst_sim_now(pd->sim);
+		pd_unlock(pd);
+		goto out;
+	}
 	/* packetdrill spins on the clock before an event: it must move. */
 	pd_clock_to(pd, mst_sim_now(pd->sim) + 1000);
 	now = mst_sim_now(pd->sim);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
+out:
 	tv->tv_sec = (time_t)(now / 1000000000ull);
 	tv->tv_usec = (suseconds_t)(now % 1000000000ull / 1000);
 	return 0;
@@ -304,7 +369,7 @@ static int pd_socket(void *u, int domain, int type, int protocol)
 		mst_sim_close(pd->sim, sfd);
 	if (fd >= 0)
 		pd->fds[fd].nonblock = type & SOCK_NONBLOCK;
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return fd < 0 ? pd_err(fd) : fd;
 }
 
@@ -345,7 +410,7 @@ static int pd_bind(void *u, int fd, const struct sockaddr *addr, socklen_t len)
 	rc = f ? pd_sin(addr, len, &ip, &port) : -EBADF;
 	if (!rc)
 		rc = mst_sim_bind(pd->sim, f->sfd, port);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -359,7 +424,7 @@ static int pd_listen(void *u, int fd, int backlog)
 	f = pd_get(pd, fd, PD_SOCK);
 	rc = f ? mst_sim_listen(pd->sim, f->sfd, backlog) : -EBADF;
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -389,7 +454,7 @@ static int pd_accept(void *u, int fd, struct sockaddr *addr, socklen_t *len)
 		f = pd_get(pd, fd, PD_SOCK); /* closed meanwhile? */
 	}
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return nfd < 0 ? pd_err(nfd) : nfd;
 }
 
@@ -430,7 +495,7 @@ static int pd_connect(void *u, int fd, const struct sockaddr *addr, socklen_t le
 		if (!pd_wait(pd, UINT64_MAX))
 			break;
 	}
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -502,7 +567,7 @@ static ssize_t pd_recv(void *u, int fd, void *buf, size_t len, int flags)
 
 	pthread_mutex_lock(&pd->mu);
 	rc = pd_recv_locked(pd, fd, buf, len, flags);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return pd_ret(rc);
 }
 
@@ -565,7 +630,7 @@ static ssize_t pd_send(void *u, int fd, const void *buf, size_t len, int flags)
 
 	pthread_mutex_lock(&pd->mu);
 	rc = pd_send_locked(pd, fd, buf, len, flags);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return pd_ret(rc);
 }
 
@@ -630,7 +695,7 @@ static int pd_fcntl(void *u, int fd, int cmd, ...)
 		f->nonblock = arg & O_NONBLOCK;
 	else
 		rc = -EINVAL;
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : rc;
 }
 
@@ -654,7 +719,7 @@ static int pd_ioctl(void *u, int fd, unsigned long req, ...)
 		rc = mst_sim_queued(pd->sim, f->sfd, NULL, out);
 	else
 		rc = -ENOTTY;
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -687,7 +752,7 @@ static int pd_close(void *u, int fd)
 		pd_real_close(fd);
 	}
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -701,7 +766,7 @@ static int pd_shutdown(void *u, int fd, int how)
 	f = pd_get(pd, fd, PD_SOCK);
 	rc = f ? mst_sim_shutdown(pd->sim, f->sfd, how) : -EBADF;
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -760,7 +825,7 @@ static int pd_getsockopt(void *u, int fd, int level, int name, void *val, sockle
 
 	pthread_mutex_lock(&pd->mu);
 	rc = pd_getsockopt_locked(pd, fd, level, name, val, len);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -774,7 +839,7 @@ static int pd_setsockopt(void *u, int fd, int level, int name, const void *val, 
 	f = pd_get(pd, fd, PD_SOCK);
 	rc = f ? mst_sim_setsockopt(pd->sim, f->sfd, level, name, val, len) : -EBADF;
 	pd_drain(pd);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -806,7 +871,7 @@ static int pd_poll(void *u, struct pollfd *fds, nfds_t n, int timeout)
 		if (ready || !pd_wait(pd, deadline))
 			break;
 	}
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return ready;
 }
 
@@ -819,7 +884,7 @@ static int pd_epoll_create(void *u, int size)
 		return pd_err(-EINVAL);
 	pthread_mutex_lock(&pd->mu);
 	fd = pd_new_fd(pd, PD_EPOLL, -1);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return fd < 0 ? pd_err(fd) : fd;
 }
 
@@ -877,7 +942,7 @@ static int pd_epoll_ctl(void *u, int epfd, int op, int fd, struct epoll_event *e
 
 	pthread_mutex_lock(&pd->mu);
 	rc = pd_epoll_ctl_locked(pd, epfd, op, fd, ev);
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
@@ -926,7 +991,7 @@ static int pd_epoll_wait(void *u, int epfd, struct epoll_event *events, int max,
 		if (n || !pd_wait(pd, deadline))
 			break;
 	}
-	pthread_mutex_unlock(&pd->mu);
+	pd_unlock(pd);
 	return n < 0 ? pd_err(n) : n;
 }
 

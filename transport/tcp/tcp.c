@@ -1029,6 +1029,9 @@ void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l)
 {
 	c->rcvbuf = l->rcvbuf && l->rcvbuf < c->rx.size ? l->rcvbuf : 0;
 	c->sndbuf = l->sndbuf && l->sndbuf < c->tx.size ? l->sndbuf : 0;
+	/* TCP_MAXSEG on the listener: the SYN-ACK's MSS and ours (as Linux). */
+	if (l->adv_mss && l->adv_mss < c->adv_mss)
+		c->adv_mss = l->adv_mss;
 }
 
 int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val)

@@ -153,6 +153,13 @@ struct tcp_cb {
 	struct tcp_cb *tw_next, *tw_prev; /* stack's TIME_WAIT list, oldest first */
 	uint64_t bytes_acked, bytes_received;
 	uint32_t retransmits;
+
+	/* Proportional Rate Reduction (RFC 6937), used in SACK recovery only.
+	 * Not exported for a live upgrade: an imported connection in recovery
+	 * starts the proportion again at its next ACK (recover_fs 0). */
+	uint32_t prr_delivered;        /* bytes the peer got since recovery began */
+	uint32_t prr_out;              /* bytes we sent since recovery began */
+	uint32_t recover_fs;           /* flight when recovery began */
 };
 
 struct tcp_listener_ext {
@@ -303,10 +310,15 @@ void tcp_score_update(struct tcp_cb *c, const struct tcp_sack_block *b, unsigned
 void tcp_score_ack(struct tcp_cb *c);   /* drop what snd_una covers */
 uint32_t tcp_score_sacked(const struct tcp_cb *c);
 uint32_t tcp_score_high(const struct tcp_cb *c); /* highest SACKed end, or snd_una */
-/* Next hole at/after `from` and below the highest SACK: true + [*start,*end). */
-bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start, uint32_t *end);
 /* RFC 6675 pipe estimate (bytes in flight). */
 uint32_t tcp_pipe(const struct tcp_cb *c);
+/* RFC 6675 IsLost() for the hole before score[i] (i == n_score: none):
+ * DupThresh SACKed ranges or more than (DupThresh-1)*MSS SACKed above it. */
+bool tcp_score_hole_lost(const struct tcp_cb *c, unsigned i);
+/* RFC 6675 NextSeg: rule 1 (lost == true: a lost hole) or rule 3 (lost ==
+ * false: any hole below the highest SACK) at/after `from`. */
+bool tcp_score_next_seg(const struct tcp_cb *c, uint32_t from, bool lost, uint32_t *start,
+			uint32_t *end);
 
 /* tcp_info.c: Linux's struct tcp_info for c (at most len bytes); bytes written. */
 size_t tcp_linux_info(const struct tcp_cb *c, uint64_t now_ns, void *buf, size_t len);
