@@ -397,6 +397,14 @@ static void pd_fill_sin(struct sockaddr *a, socklen_t *len, uint32_t ip, uint16_
 	*len = sizeof(sin);
 }
 
+/* The socket and the IPv4 address a bind or connect names (lock held). */
+static int pd_sock_addr(struct pd *pd, int fd, const struct sockaddr *addr, socklen_t len,
+			struct pd_fd **f, uint32_t *ip, uint16_t *port)
+{
+	*f = pd_get(pd, fd, PD_SOCK);
+	return *f ? pd_sin(addr, len, ip, port) : -EBADF;
+}
+
 static int pd_bind(void *u, int fd, const struct sockaddr *addr, socklen_t len)
 {
 	struct pd *pd = u;
@@ -406,15 +414,15 @@ static int pd_bind(void *u, int fd, const struct sockaddr *addr, socklen_t len)
 	int rc;
 
 	pthread_mutex_lock(&pd->mu);
-	f = pd_get(pd, fd, PD_SOCK);
-	rc = f ? pd_sin(addr, len, &ip, &port) : -EBADF;
+	rc = pd_sock_addr(pd, fd, addr, len, &f, &ip, &port);
 	if (!rc)
 		rc = mst_sim_bind(pd->sim, f->sfd, port);
 	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
-static int pd_listen(void *u, int fd, int backlog)
+/* A socket call of the form fn(sim, sfd, arg) that may send segments. */
+static int pd_sock_call(void *u, int fd, int (*fn)(struct mst_sim *, int, int), int arg)
 {
 	struct pd *pd = u;
 	struct pd_fd *f;
@@ -422,10 +430,15 @@ static int pd_listen(void *u, int fd, int backlog)
 
 	pthread_mutex_lock(&pd->mu);
 	f = pd_get(pd, fd, PD_SOCK);
-	rc = f ? mst_sim_listen(pd->sim, f->sfd, backlog) : -EBADF;
+	rc = f ? fn(pd->sim, f->sfd, arg) : -EBADF;
 	pd_drain(pd);
 	pd_unlock(pd);
 	return rc < 0 ? pd_err(rc) : 0;
+}
+
+static int pd_listen(void *u, int fd, int backlog)
+{
+	return pd_sock_call(u, fd, mst_sim_listen, backlog);
 }
 
 static int pd_accept(void *u, int fd, struct sockaddr *addr, socklen_t *len)
@@ -477,8 +490,7 @@ static int pd_connect(void *u, int fd, const struct sockaddr *addr, socklen_t le
 	int rc;
 
 	pthread_mutex_lock(&pd->mu);
-	f = pd_get(pd, fd, PD_SOCK);
-	rc = f ? pd_sin(addr, len, &ip, &port) : -EBADF;
+	rc = pd_sock_addr(pd, fd, addr, len, &f, &ip, &port);
 	if (!rc)
 		rc = mst_sim_connect(pd->sim, f->sfd, ip, port);
 	pd_drain(pd);
@@ -758,16 +770,7 @@ static int pd_close(void *u, int fd)
 
 static int pd_shutdown(void *u, int fd, int how)
 {
-	struct pd *pd = u;
-	struct pd_fd *f;
-	int rc;
-
-	pthread_mutex_lock(&pd->mu);
-	f = pd_get(pd, fd, PD_SOCK);
-	rc = f ? mst_sim_shutdown(pd->sim, f->sfd, how) : -EBADF;
-	pd_drain(pd);
-	pd_unlock(pd);
-	return rc < 0 ? pd_err(rc) : 0;
+	return pd_sock_call(u, fd, mst_sim_shutdown, how);
 }
 
 /* SO_MEMINFO as Linux lays it out (rmem_alloc, rcvbuf, wmem_alloc, sndbuf,
