@@ -70,6 +70,7 @@ struct pd_epitem {
 	int fd;                       /* our descriptor, -1 = unused */
 	struct epoll_event ev;
 	uint32_t reported;            /* EPOLLET: readiness already reported */
+	uint32_t rcv_nxt, snd_una;    /* EPOLLET: ...and the stream positions then */
 	bool disarmed;                /* EPOLLONESHOT fired */
 };
 
@@ -949,8 +950,25 @@ static int pd_epoll_ctl(void *u, int epfd, int op, int fd, struct epoll_event *e
 	return rc < 0 ? pd_err(rc) : 0;
 }
 
-/* Level-triggered by default; EPOLLET reports readiness bits not reported
- * since they last went away; EPOLLONESHOT disarms after one report. */
+/* EPOLLET as Linux: every wake-up (new data in, data acknowledged, a
+ * readiness bit newly set) reports the whole current mask once. */
+static bool pd_et_fresh(struct pd *pd, struct pd_epitem *it, uint32_t r)
+{
+	struct mst_sim_tcp_info ti = { 0 };
+	struct pd_fd *f = pd_get(pd, it->fd, PD_SOCK);
+	bool fresh = (r & ~it->reported) != 0;
+
+	if (f && mst_sim_tcp_info(pd->sim, f->sfd, &ti) == 0) {
+		fresh |= (r & EPOLLIN) && ti.rcv_nxt != it->rcv_nxt;
+		fresh |= (r & EPOLLOUT) && ti.snd_una != it->snd_una;
+		it->rcv_nxt = ti.rcv_nxt;
+		it->snd_una = ti.snd_una;
+	}
+	return fresh;
+}
+
+/* Level-triggered by default; EPOLLET see pd_et_fresh(); EPOLLONESHOT
+ * disarms after one report. */
 static int pd_epoll_collect(struct pd *pd, struct pd_fd *e, struct epoll_event *out, int max)
 {
 	int n = 0;
@@ -958,15 +976,16 @@ static int pd_epoll_collect(struct pd *pd, struct pd_fd *e, struct epoll_event *
 	for (int j = 0; j < PD_EPOLL_MAX && n < max; j++) {
 		struct pd_epitem *it = &e->ep[j];
 		uint32_t want = it->ev.events & (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI);
-		uint32_t r, fresh;
+		uint32_t r;
+		bool fresh;
 
 		if (it->fd < 0 || it->disarmed)
 			continue;
 		r = (uint32_t)(unsigned short)pd_revents(pd, it->fd, (short)want);
 		r &= want | EPOLLERR | EPOLLHUP;
-		fresh = (it->ev.events & EPOLLET) ? r & ~it->reported : r;
+		fresh = (it->ev.events & EPOLLET) ? pd_et_fresh(pd, it, r) : r != 0;
 		it->reported &= r;
-		if (!fresh)
+		if (!fresh || !r)
 			continue;
 		it->reported |= r;
 		out[n].events = r;
