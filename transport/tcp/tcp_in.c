@@ -353,6 +353,24 @@ static bool sack_says_lost(const struct tcp_cb *c)
 	return (c->flags & TCPF_SACK) && c->n_score && tcp_score_hole_lost(c, 0);
 }
 
+/* RFC 3708 / RFC 6675 §1: a D-SACK for data we retransmitted means the
+ * original was only late. Raise DupThresh to how far the receiver had got
+ * beyond it (in segments), so reordering that deep stops triggering fast
+ * retransmits; real losses are still found, a little later. */
+static void dsack_reordering(struct tcp_stack *ts, struct tcp_cb *c, uint32_t start)
+{
+	uint32_t high = tcp_score_high(c), dist;
+
+	if (!SEQ_LT(start, c->high_rxt) || !SEQ_GT(high, start) || !c->mss)
+		return; /* not something we retransmitted, or no distance */
+	MST_COUNT(ts->st, tcp_dsack_spurious);
+	dist = (high - start) / c->mss + 1;
+	if (dist > TCP_REORDER_MAX)
+		dist = TCP_REORDER_MAX;
+	if (dist > tcp_dupthresh(c))
+		c->reordering = (uint8_t)dist;
+}
+
 enum ack_verdict {
 	ACK_OK,      /* go on with the segment's data and FIN */
 	ACK_DROP,    /* the segment is dropped (an ACK may have been sent) */
@@ -364,6 +382,9 @@ static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const 
 	uint32_t old_wnd = c->snd_wnd;
 	uint32_t old_una = c->snd_una, old_sacked = tcp_score_sacked(c);
 	bool fin_acked = false;
+
+	if ((c->flags & TCPF_SACK) && c->retransmits && tcp_sack_is_dsack(s->opts.sack, s->opts.n_sack, s->ack))
+		dsack_reordering(ts, c, s->opts.sack[0].start);
 
 	if (SEQ_GT(s->ack, c->snd_max)) {
 		/* RFC 9293 §3.10.7.4: ACK for data never sent: ACK, drop, return. */
@@ -450,7 +471,7 @@ static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const 
 	/* Loss detection: 3 duplicate ACKs or SACK evidence, once per window
 	 * (RFC 6582 §3.2 step 2: only beyond `recover`). */
 	if (!(c->flags & TCPF_IN_RECOVERY) && c->snd_una != c->snd_max &&
-	    (c->dupacks >= TCP_DUPTHRESH || sack_says_lost(c)) &&
+	    (c->dupacks >= tcp_dupthresh(c) || sack_says_lost(c)) &&
 	    (SEQ_GT(c->snd_una, c->recover) || c->recover == c->snd_una)) {
 		enter_recovery(ts, c);
 		if (c->flags & TCPF_SACK) {

@@ -145,15 +145,25 @@ uint32_t tcp_score_high(const struct tcp_cb *c)
 	return c->n_score ? c->score[c->n_score - 1].end : c->snd_una;
 }
 
+bool tcp_sack_is_dsack(const struct tcp_sack_block *b, unsigned n, uint32_t ack)
+{
+	if (!n || !SEQ_LT(b[0].start, b[0].end))
+		return false;
+	if (SEQ_LEQ(b[0].end, ack))
+		return true;
+	return n > 1 && SEQ_GEQ(b[0].start, b[1].start) && SEQ_LEQ(b[0].end, b[1].end);
+}
+
 bool tcp_score_hole_lost(const struct tcp_cb *c, unsigned i)
 {
+	unsigned dupthresh = tcp_dupthresh(c);
 	uint32_t above = 0;
 
-	if (c->n_score - i >= TCP_DUPTHRESH)
+	if (c->n_score - i >= dupthresh)
 		return true;
 	for (unsigned j = i; j < c->n_score; j++)
 		above += c->score[j].end - c->score[j].start;
-	return above > (uint32_t)(TCP_DUPTHRESH - 1) * c->mss;
+	return above > (uint32_t)(dupthresh - 1) * c->mss;
 }
 
 bool tcp_score_next_seg(const struct tcp_cb *c, uint32_t from, bool lost, uint32_t *start,

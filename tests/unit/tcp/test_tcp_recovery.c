@@ -190,6 +190,47 @@ static void test_tcp_sack_third_dupack_only_lost_hole(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 3708 / RFC 6675 §1: a D-SACK for a segment we fast-retransmitted
+ * (the original was only late) raises DupThresh, so the same reordering
+ * (3 segments SACKed above a hole) no longer starts a fast retransmit. */
+static void test_tcp_dsack_raises_dupthresh(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[10], blk[2][2];
+	int n = 0;
+
+	open_and_send(&c, true, 10, seq);
+	/* seg 0 late: 1..7 SACKed, fast retransmit of seg 0 */
+	blk[0][0] = seq[1];
+	for (int k = 2; k <= 4; k++) {
+		blk[0][1] = seq[k];
+		dupack(&c, seq[0], 1, blk);
+	}
+	blk[0][1] = seq[8];
+	dupack(&c, seq[0], 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_fast_retransmits"), 1);
+	th_drain(c.sim);
+	/* the original arrives: everything ACKed, the retransmission D-SACKed */
+	blk[0][0] = seq[0];
+	blk[0][1] = seq[1];
+	dupack(&c, seq[9] + MSS, 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_dsack_spurious"), 1);
+	th_drain(c.sim);
+	/* the same reordering again: no fast retransmit this time */
+	assert_int_equal(mst_sim_send(c.sim, c.fd, pat, 10 * MSS), 10 * MSS);
+	while (th_output(c.sim, &s))
+		if (s.len)
+			seq[n++ % 10] = s.seq;
+	assert_true(n >= 5);
+	blk[0][0] = seq[1];
+	blk[0][1] = seq[4];
+	dupack(&c, seq[0], 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_fast_retransmits"), 1);
+	mst_sim_destroy(c.sim);
+}
+
 /* The fast retransmission is lost too: the RTO fires and resends the
  * first unacknowledged segment (RFC 6298 §5.4). */
 static void test_tcp_rto_after_lost_retransmit(void **state)
@@ -247,6 +288,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_fast_rexmit_newreno),
 		cmocka_unit_test(test_tcp_sack_recovery_retransmits_only_holes),
 		cmocka_unit_test(test_tcp_sack_third_dupack_only_lost_hole),
+		cmocka_unit_test(test_tcp_dsack_raises_dupthresh),
 		cmocka_unit_test(test_tcp_rto_after_lost_retransmit),
 		cmocka_unit_test(test_tcp_two_dupacks_no_rexmit),
 	};
