@@ -56,6 +56,7 @@ extern "C" {
 	X(tcp_dup_acks, "duplicate ACKs received")                          \
 	X(tcp_ooo_segs, "segments queued out of order")                     \
 	X(tcp_sack_blocks_rx, "SACK blocks received")                       \
+	X(tcp_dsack_spurious, "D-SACKs showing a retransmission was spurious (RFC 3708)") \
 	X(tcp_challenge_acks, "RFC 5961 challenge ACKs sent")               \
 	X(tcp_syncookies_sent, "SYN cookies sent (SYN queue full)")         \
 	X(tcp_syncookies_ok, "connections created from a valid SYN cookie") \

@@ -33,7 +33,7 @@
 extern "C" {
 #endif
 
-#define MST_SIM_VERSION 2 /* 1 is still accepted: the fields up to bufs */
+#define MST_SIM_VERSION 3 /* 1 and 2 are still accepted: the fields up to bufs / tw_reuse_delay_ms */
 
 struct mst_sim;
 
@@ -59,6 +59,8 @@ struct mst_sim_conf {
 	/* version 2 */
 	uint16_t eph_lo, eph_hi;   /* TCP ephemeral ports, host order, 0 = 32768..60999 */
 	uint32_t tw_reuse_delay_ms; /* TIME_WAIT reuse by active opens, 0 = 1000 */
+	/* version 3 */
+	uint32_t rx_buf_max;       /* largest receive window (wscale is picked for it), 0 = rx_buf */
 };
 
 #define MST_SIM_SVC_UDP_ECHO (1u << 0)
@@ -96,15 +98,20 @@ ssize_t mst_sim_recv(struct mst_sim *sim, int fd, void *buf, size_t len);
 int mst_sim_shutdown(struct mst_sim *sim, int fd, int how);
 int mst_sim_close(struct mst_sim *sim, int fd);
 /* level/optname as Linux: SOL_SOCKET (SO_ERROR, SO_KEEPALIVE, SO_RCVBUF,
- * SO_SNDBUF, SO_LINGER with struct linger) and IPPROTO_TCP (TCP_NODELAY,
- * TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT, TCP_CONGESTION as a
- * string). */
+ * SO_SNDBUF, SO_REUSEADDR, SO_LINGER with struct linger) and IPPROTO_TCP
+ * (TCP_NODELAY, TCP_MAXSEG, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT,
+ * TCP_CONGESTION as a string, TCP_INFO as Linux's struct tcp_info: get
+ * only, the fields Mustang tracks). */
 int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, const void *val,
 		       size_t len);
 int mst_sim_getsockopt(struct mst_sim *sim, int fd, int level, int optname, void *val,
 		       size_t *len);
 /* Readiness as poll(2): POLLIN, POLLOUT, POLLERR, POLLHUP, POLLRDHUP. */
 int mst_sim_poll(struct mst_sim *sim, int fd, short events);
+
+/* Bytes waiting to be read (SIOCINQ) and sent but not acknowledged plus
+ * not yet sent (SIOCOUTQ); either pointer may be NULL. Since version 3. */
+int mst_sim_queued(struct mst_sim *sim, int fd, int *inq, int *outq);
 
 /* Introspection for tests. */
 struct mst_sim_tcp_info {

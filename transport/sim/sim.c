@@ -29,6 +29,7 @@
 #define SIM_TCP_KEEPIDLE 4
 #define SIM_TCP_KEEPINTVL 5
 #define SIM_TCP_KEEPCNT 6
+#define SIM_TCP_INFO 11
 #define SIM_TCP_CONGESTION 13
 
 #define SIM_BUFS 8192
@@ -48,6 +49,10 @@ struct sim_fd {
 	uint16_t port;              /* bound, host order */
 	struct tcp_cb *c;
 	int rcvbuf, sndbuf;         /* SO_RCVBUF/SO_SNDBUF set before connect/listen, 0 none */
+	int maxseg;                 /* TCP_MAXSEG set before connect/listen, 0 none */
+	int nodelay;                /* TCP_NODELAY set before connect/listen, -1 none */
+	bool reuseaddr;             /* SO_REUSEADDR (kept for getsockopt; binds never conflict
+				     * with TIME_WAIT here) */
 };
 
 
@@ -125,7 +130,9 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 		goto out;
 	/* A version-1 caller's struct ends at bufs: read no further. */
 	memcpy(&sim->conf, conf,
-	       conf->version == 1 ? offsetof(struct mst_sim_conf, eph_lo) : sizeof(*conf));
+	       conf->version == 1   ? offsetof(struct mst_sim_conf, eph_lo)
+	       : conf->version == 2 ? offsetof(struct mst_sim_conf, rx_buf_max)
+				    : sizeof(*conf));
 	conf = &sim->conf;
 	sim->now = conf->start_ns;
 	sim->n_bufs = conf->bufs ? conf->bufs : SIM_BUFS;
@@ -158,6 +165,7 @@ struct mst_sim *mst_sim_create(const struct mst_sim_conf *conf)
 	tc.max_conns = conf->max_conns ? conf->max_conns : 1024;
 	tc.rx_buf = conf->rx_buf ? conf->rx_buf : 65536;
 	tc.tx_buf = conf->tx_buf ? conf->tx_buf : 65536;
+	tc.rx_buf_max = conf->rx_buf_max;
 	if (conf->rto_min_ms)
 		tc.rto_min_ms = conf->rto_min_ms;
 	if (conf->rto_max_ms)
@@ -354,6 +362,7 @@ static int new_fd(struct mst_sim *sim)
 		if (!sim->fds[i].used) {
 			memset(&sim->fds[i], 0, sizeof(sim->fds[i]));
 			sim->fds[i].used = true;
+			sim->fds[i].nodelay = -1;
 			return i;
 		}
 	return -EMFILE;
@@ -381,10 +390,14 @@ int mst_sim_bind(struct mst_sim *sim, int fd, uint16_t port)
 	return 0;
 }
 
-/* Buffer sizes set before the connection existed go to it (the stack
+/* Options set before the connection existed go to it (the stack
  * default is not touched). */
 static void apply_pending_bufs(struct mst_sim *sim, struct sim_fd *f)
 {
+	if (f->nodelay >= 0)
+		tcp_setopt(sim->ts, f->c, TCP_SO_NODELAY, f->nodelay);
+	if (f->maxseg && f->listening)
+		tcp_setopt(sim->ts, f->c, TCP_SO_MAXSEG, f->maxseg);
 	if (f->rcvbuf)
 		tcp_setopt(sim->ts, f->c, TCP_SO_RCVBUF, f->rcvbuf);
 	if (f->sndbuf)
@@ -448,7 +461,8 @@ int mst_sim_connect(struct mst_sim *sim, int fd, uint32_t ip, uint16_t port)
 		return -EINVAL;
 	if (f->c)
 		return f->c->state == TCP_SYN_SENT ? -EALREADY : -EISCONN;
-	rc = tcp_connect(sim->ts, ip, port, f->port, NULL, NULL, NULL, &f->c);
+	rc = tcp_connect_mss(sim->ts, ip, port, f->port, (uint16_t)f->maxseg, NULL, NULL, NULL,
+			     &f->c);
 	if (rc)
 		return rc;
 	tcp_set_user(f->c, f);
@@ -538,6 +552,31 @@ static int opt_int(const void *val, size_t len, int *out)
 	return 0;
 }
 
+/* Before connect or listen: buffer sizes, the MSS and Nagle wait for the
+ * connection (as on Linux and in libmustang); other options need it. */
+static int set_pending(struct sim_fd *f, enum tcp_sockopt o, int v)
+{
+	switch (o) {
+	case TCP_SO_RCVBUF:
+		f->rcvbuf = v ? v : 1; /* 0: the minimum */
+		return 0;
+	case TCP_SO_SNDBUF:
+		f->sndbuf = v ? v : 1;
+		return 0;
+	case TCP_SO_MAXSEG:
+		/* Linux's bounds for TCP_MAXSEG: 88 .. 65535 (0 = none). */
+		if (v != 0 && (v < 88 || v > 65535))
+			return -EINVAL;
+		f->maxseg = v;
+		return 0;
+	case TCP_SO_NODELAY:
+		f->nodelay = v != 0;
+		return 0;
+	default:
+		return -ENOTCONN;
+	}
+}
+
 int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, const void *val,
 		       size_t len)
 {
@@ -575,19 +614,45 @@ int mst_sim_setsockopt(struct mst_sim *sim, int fd, int level, int optname, cons
 	rc = opt_int(val, len, &v);
 	if (rc)
 		return rc;
+	if (level == SOL_SOCKET && optname == SO_REUSEADDR) {
+		f->reuseaddr = v != 0;
+		return 0;
+	}
 	if (opt_map(level, optname, &o) < 0)
 		return -ENOPROTOOPT;
 apply:
-	if (!f->c) {
-		/* Before connect: buffer sizes wait for the connection (as
-		 * libmustang does); other options need it (as the tcp_* API). */
-		if (o == TCP_SO_RCVBUF || o == TCP_SO_SNDBUF) {
-			*(o == TCP_SO_RCVBUF ? &f->rcvbuf : &f->sndbuf) = v ? v : 1; /* 0: the minimum */
-			return 0;
-		}
+	if (!f->c)
+		return set_pending(f, o, v);
+	return tcp_setopt(sim->ts, f->c, o, v);
+}
+
+/* Before connect or listen: what set_pending() kept, else the default. */
+static int get_pending(struct mst_sim *sim, const struct sim_fd *f, enum tcp_sockopt o,
+		       void *val, size_t *len)
+{
+	uint32_t rx, tx;
+	int v;
+
+	tcp_buffer_sizes(sim->ts, &rx, &tx);
+	switch (o) {
+	case TCP_SO_RCVBUF:
+		v = f->rcvbuf ? f->rcvbuf : (int)rx;
+		break;
+	case TCP_SO_SNDBUF:
+		v = f->sndbuf ? f->sndbuf : (int)tx;
+		break;
+	case TCP_SO_MAXSEG:
+		v = f->maxseg ? f->maxseg : 536; /* Linux before a connection: TCP_MSS_DEFAULT */
+		break;
+	case TCP_SO_NODELAY:
+		v = f->nodelay > 0;
+		break;
+	default:
 		return -ENOTCONN;
 	}
-	return tcp_setopt(sim->ts, f->c, o, v);
+	memcpy(val, &v, sizeof(v));
+	*len = sizeof(v);
+	return 0;
 }
 
 int mst_sim_getsockopt(struct mst_sim *sim, int fd, int level, int optname, void *val,
@@ -611,8 +676,18 @@ int mst_sim_getsockopt(struct mst_sim *sim, int fd, int level, int optname, void
 		*len = l;
 		return 0;
 	}
+	if (level == IPPROTO_TCP && optname == SIM_TCP_INFO) {
+		if (!f->c)
+			return -ENOTCONN;
+		*len = tcp_linux_info(f->c, sim->now, val, *len);
+		return 0;
+	}
 	if (*len < sizeof(int))
 		return -EINVAL;
+	if (level == SOL_SOCKET && optname == SO_REUSEADDR) {
+		v = f->reuseaddr;
+		goto out;
+	}
 	if (level == SOL_SOCKET && optname == SO_ERROR) {
 		v = f->c ? f->c->err : 0;
 		if (f->c)
@@ -622,7 +697,7 @@ int mst_sim_getsockopt(struct mst_sim *sim, int fd, int level, int optname, void
 	if (opt_map(level, optname, &o) < 0)
 		return -ENOPROTOOPT;
 	if (!f->c)
-		return -ENOTCONN;
+		return get_pending(sim, f, o, val, len);
 	rc = tcp_getopt(sim->ts, f->c, o, &v);
 	if (rc)
 		return rc;
@@ -659,6 +734,21 @@ int mst_sim_poll(struct mst_sim *sim, int fd, short events)
 	if (c->state == TCP_CLOSED || ((c->flags & TCPF_FIN_RCVD) && (c->flags & TCPF_SHUT_WR)))
 		r |= POLLHUP;
 	return r & (events | POLLERR | POLLHUP);
+}
+
+int mst_sim_queued(struct mst_sim *sim, int fd, int *inq, int *outq)
+{
+	struct sim_fd *f = get_fd(sim, fd);
+
+	if (!f)
+		return -EBADF;
+	if (!f->c || f->listening)
+		return -EINVAL; /* Linux: SIOCINQ on a listener */
+	if (inq)
+		*inq = (int)tcp_readable(f->c);
+	if (outq)
+		*outq = (int)fifo_used(&f->c->tx);
+	return 0;
 }
 
 int mst_sim_tcp_info(struct mst_sim *sim, int fd, struct mst_sim_tcp_info *out)

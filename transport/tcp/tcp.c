@@ -387,7 +387,7 @@ struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 	c->rto_ms = ts->conf.rto_initial_ms;
 	c->adv_mss = (uint16_t)(ts->ns ? net_mtu(ts->ns) - 40 : 1460);
 	c->mss = TCP_MSS_DEFAULT;
-	c->rcv_wscale = ts->conf.wscale ? tcp_pick_wscale(rxbuf) : 0;
+	c->rcv_wscale = ts->conf.wscale ? tcp_pick_wscale(rxbuf > ts->conf.rx_buf_max ? rxbuf : ts->conf.rx_buf_max) : 0;
 	c->quickacks = TCP_QUICKACKS;
 	c->challenge_tokens = (uint8_t)(ts->conf.challenge_ack_per_s > 255 ? 255 : ts->conf.challenge_ack_per_s);
 	c->keepidle_s = ts->conf.keepidle_s;
@@ -706,6 +706,13 @@ static uint16_t pick_ephemeral(struct tcp_stack *ts, uint32_t laddr, uint32_t ra
 int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
 		tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops, struct tcp_cb **out)
 {
+	return tcp_connect_mss(ts, dst, dport, lport, 0, fn, ctx, fops, out);
+}
+
+int tcp_connect_mss(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
+		    uint16_t user_mss, tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops,
+		    struct tcp_cb **out)
+{
 	uint32_t laddr = net_ip(ts->ns);
 	uint16_t ndport = htons(dport), nlport;
 	uint32_t old_nxt = 0, isn;
@@ -730,6 +737,8 @@ int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lpo
 		return -ENOMEM;
 	c->ev_fn = fn;
 	c->ev_ctx = ctx;
+	if (user_mss && user_mss < c->adv_mss)
+		c->adv_mss = user_mss; /* TCP_MAXSEG before connect: the SYN's MSS and ours */
 	isn = tcp_isn(&ts->secret, laddr, nlport, dst, ndport, ts->now_ns);
 	/* A reused tuple starts beyond the old sequence space and its last
 	 * window (RFC 6191 §2; Linux: tw_snd_nxt + 65535 + 2). */
@@ -1020,6 +1029,9 @@ void tcp_inherit_bufs(struct tcp_cb *c, const struct tcp_cb *l)
 {
 	c->rcvbuf = l->rcvbuf && l->rcvbuf < c->rx.size ? l->rcvbuf : 0;
 	c->sndbuf = l->sndbuf && l->sndbuf < c->tx.size ? l->sndbuf : 0;
+	/* TCP_MAXSEG on the listener: the SYN-ACK's MSS and ours (as Linux). */
+	if (l->adv_mss && l->adv_mss < c->adv_mss)
+		c->adv_mss = l->adv_mss;
 }
 
 int tcp_setopt(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_sockopt opt, int val)

@@ -56,6 +56,8 @@ struct tcp_conf {
 	uint32_t max_conns;        /* control blocks per stack (default 131072) */
 	uint32_t rx_buf;           /* default RX FIFO bytes (power of 2, default 256 KiB) */
 	uint32_t tx_buf;           /* default TX FIFO bytes (power of 2, default 256 KiB) */
+	uint32_t rx_buf_max;       /* largest receive window a connection may grow to; the
+				    * window scale is picked for it (0 = rx_buf) */
 	uint32_t rto_min_ms;       /* default 200 */
 	uint32_t rto_max_ms;       /* default 60000 */
 	uint32_t rto_initial_ms;   /* default 1000 (RFC 6298) */
@@ -131,6 +133,11 @@ int tcp_accept(struct tcp_stack *ts, struct tcp_cb *listener, struct tcp_cb **ou
  * timestamps make that safe (RFC 6191, Linux's tcp_tw_reuse). */
 int tcp_connect(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
 		tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops, struct tcp_cb **out);
+/* Same, with TCP_MAXSEG set before connect (0 = none): the SYN announces
+ * at most user_mss and segments we send are no larger. */
+int tcp_connect_mss(struct tcp_stack *ts, uint32_t dst, uint16_t dport, uint16_t lport,
+		    uint16_t user_mss, tcp_event_fn fn, void *ctx, const struct tcp_fifo_ops *fops,
+		    struct tcp_cb **out);
 /* Bytes queued (maybe short), -EAGAIN when full, -EPIPE after shutdown,
  * -ENOTCONN before the handshake, -ECONNRESET etc. after an error. */
 ssize_t tcp_send(struct tcp_stack *ts, struct tcp_cb *c, const void *buf, size_t len);

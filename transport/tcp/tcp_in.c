@@ -189,7 +189,8 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 			};
 			uint16_t mtu_mss = (uint16_t)(net_mtu(ts->ns) - 40);
 			uint32_t isn;
-			uint8_t ws = co.has_wscale ? tcp_pick_wscale(ts->conf.rx_buf) : 0;
+			uint8_t ws = co.has_wscale ? tcp_pick_wscale(ts->conf.rx_buf > ts->conf.rx_buf_max
+								? ts->conf.rx_buf : ts->conf.rx_buf_max) : 0;
 
 			if (co.mss > mtu_mss)
 				co.mss = mtu_mss;
@@ -283,32 +284,91 @@ static void enter_recovery(struct tcp_stack *ts, struct tcp_cb *c)
 	c->ccs.now_ns = ts->now_ns;
 	c->cc->congestion_event(&c->ccs);
 	MST_COUNT(ts->st, tcp_fast_retransmits);
+	c->recover_fs = tcp_flight(c); /* RFC 6937: RecoverFS = snd.nxt - snd.una */
+	c->prr_delivered = 0;
+	c->prr_out = 0;
+	/* RFC 6675 §5 (4.3): the first unacknowledged segment goes at once. */
 	used = tcp_retransmit(ts, c, c->snd_una, c->mss);
 	c->high_rxt = c->snd_una + (uint32_t)(used > 0 ? used : 0);
 	tcp_arm_rtx(ts, c);
 }
 
-/* RFC 6675 §5 (NextSeg rule 1): retransmit holes while the pipe allows. */
+/* RFC 6675 §5 NextSeg rules 1 and 3 (rule 2, new data, is tcp_output's):
+ * retransmit lost holes, then — when there is no new data to send —
+ * holes not yet deemed lost, while the pipe is below cwnd. */
 static void sack_recovery_send(struct tcp_stack *ts, struct tcp_cb *c)
 {
 	uint32_t hs, he;
 
-	while (tcp_pipe(c) + c->mss <= c->ccs.cwnd &&
-	       tcp_score_next_hole(c, SEQ_MAX(c->high_rxt, c->snd_una), &hs, &he)) {
-		int used = tcp_retransmit(ts, c, hs, he - hs);
+	for (int rule = 1; rule <= 3; rule += 2) {
+		if (rule == 3 && SEQ_LT(c->snd_max, c->snd_una + fifo_used(&c->tx)))
+			return; /* new data first (rule 2) */
+		while (tcp_pipe(c) + c->mss <= c->ccs.cwnd &&
+		       tcp_score_next_seg(c, SEQ_MAX(c->high_rxt, c->snd_una), rule == 1, &hs, &he)) {
+			int used = tcp_retransmit(ts, c, hs, he - hs);
 
-		if (used <= 0)
-			break;
-		c->high_rxt = hs + (uint32_t)used;
+			if (used <= 0)
+				return;
+			c->high_rxt = hs + (uint32_t)used;
+		}
 	}
+}
+
+/* RFC 6937 PRR on an ACK in SACK recovery: how much may go out now, as a
+ * cwnd of pipe + sndcnt that the senders above and tcp_output() use up. */
+static void prr_ack(struct tcp_cb *c, uint32_t delivered)
+{
+	uint32_t pipe = tcp_pipe(c), ss = c->ccs.ssthresh, sndcnt;
+
+	if (!c->recover_fs)
+		c->recover_fs = tcp_flight(c) ? tcp_flight(c) : 1; /* imported mid-recovery */
+	c->prr_delivered += delivered;
+	if (pipe > ss) {
+		uint64_t due = ((uint64_t)c->prr_delivered * ss + c->recover_fs - 1) / c->recover_fs;
+
+		sndcnt = due > c->prr_out ? (uint32_t)(due - c->prr_out) : 0;
+	} else {
+		/* PRR-SSRB: catch up to ssthresh at most one MSS faster than
+		 * the peer delivers. */
+		uint32_t owed = c->prr_delivered > c->prr_out ? c->prr_delivered - c->prr_out : 0;
+		uint32_t limit = (owed > delivered ? owed : delivered) + c->mss;
+
+		sndcnt = ss - pipe < limit ? ss - pipe : limit;
+	}
+	c->ccs.cwnd = pipe + sndcnt;
+}
+
+/* RFC 6937 DeliveredData: what this ACK told us reached the peer. */
+static uint32_t delivered_data(const struct tcp_cb *c, uint32_t old_una, uint32_t old_sacked)
+{
+	int64_t d = (int64_t)(c->snd_una - old_una) + (int64_t)tcp_score_sacked(c) - old_sacked;
+
+	return d > 0 ? (uint32_t)d : 0;
 }
 
 /* Is the segment at snd_una lost? RFC 6675 IsLost(): DupThresh segments'
  * worth of data SACKed above it. */
 static bool sack_says_lost(const struct tcp_cb *c)
 {
-	return (c->flags & TCPF_SACK) && c->n_score &&
-	       tcp_score_sacked(c) > (uint32_t)(TCP_DUPTHRESH - 1) * c->mss;
+	return (c->flags & TCPF_SACK) && c->n_score && tcp_score_hole_lost(c, 0);
+}
+
+/* RFC 3708 / RFC 6675 §1: a D-SACK for data we retransmitted means the
+ * original was only late. Raise DupThresh to how far the receiver had got
+ * beyond it (in segments), so reordering that deep stops triggering fast
+ * retransmits; real losses are still found, a little later. */
+static void dsack_reordering(struct tcp_stack *ts, struct tcp_cb *c, uint32_t start)
+{
+	uint32_t high = tcp_score_high(c), dist;
+
+	if (!SEQ_LT(start, c->high_rxt) || !SEQ_GT(high, start) || !c->mss)
+		return; /* not something we retransmitted, or no distance */
+	MST_COUNT(ts->st, tcp_dsack_spurious);
+	dist = (high - start) / c->mss + 1;
+	if (dist > TCP_REORDER_MAX)
+		dist = TCP_REORDER_MAX;
+	if (dist > tcp_dupthresh(c))
+		c->reordering = (uint8_t)dist;
 }
 
 enum ack_verdict {
@@ -320,7 +380,11 @@ enum ack_verdict {
 static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const struct tcp_seg *s)
 {
 	uint32_t old_wnd = c->snd_wnd;
+	uint32_t old_una = c->snd_una, old_sacked = tcp_score_sacked(c);
 	bool fin_acked = false;
+
+	if ((c->flags & TCPF_SACK) && c->retransmits && tcp_sack_is_dsack(s->opts.sack, s->opts.n_sack, s->ack))
+		dsack_reordering(ts, c, s->opts.sack[0].start);
 
 	if (SEQ_GT(s->ack, c->snd_max)) {
 		/* RFC 9293 §3.10.7.4: ACK for data never sent: ACK, drop, return. */
@@ -361,6 +425,7 @@ static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const 
 				c->flags &= ~TCPF_IN_RECOVERY;
 				c->cc->recovery_exit(&c->ccs);
 			} else if (c->flags & TCPF_SACK) {
+				prr_ack(c, delivered_data(c, old_una, old_sacked));
 				sack_recovery_send(ts, c);
 			} else {
 				/* NewReno partial ACK (RFC 6582 §3.2 step 4). */
@@ -395,6 +460,7 @@ static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const 
 			MST_COUNT(ts->st, tcp_dup_acks);
 			if (c->flags & TCPF_IN_RECOVERY) {
 				if (c->flags & TCPF_SACK) {
+					prr_ack(c, delivered_data(c, old_una, old_sacked));
 					sack_recovery_send(ts, c);
 				} else {
 					c->ccs.cwnd += c->mss; /* RFC 6582 §3.2 step 3 */
@@ -405,11 +471,13 @@ static enum ack_verdict ack_input(struct tcp_stack *ts, struct tcp_cb *c, const 
 	/* Loss detection: 3 duplicate ACKs or SACK evidence, once per window
 	 * (RFC 6582 §3.2 step 2: only beyond `recover`). */
 	if (!(c->flags & TCPF_IN_RECOVERY) && c->snd_una != c->snd_max &&
-	    (c->dupacks >= TCP_DUPTHRESH || sack_says_lost(c)) &&
+	    (c->dupacks >= tcp_dupthresh(c) || sack_says_lost(c)) &&
 	    (SEQ_GT(c->snd_una, c->recover) || c->recover == c->snd_una)) {
 		enter_recovery(ts, c);
-		if (c->flags & TCPF_SACK)
+		if (c->flags & TCPF_SACK) {
+			prr_ack(c, delivered_data(c, old_una, old_sacked));
 			sack_recovery_send(ts, c);
+		}
 	}
 
 	/* Window update (§3.10.7.4: SND.WL1/WL2 guard against old segments). */

@@ -189,6 +189,8 @@ static uint32_t send_at(struct tcp_stack *ts, struct tcp_cb *c, uint32_t seq, ui
 	/* A segment we could not send (no buffer) is treated as lost on the
 	 * wire: the sequence space is used and the RTO recovers it. */
 	(void)xmit(ts, &s);
+	if (c->flags & TCPF_IN_RECOVERY)
+		c->prr_out += len + (fin ? 1 : 0); /* RFC 6937 prr_out */
 	/* Any segment carries our ACK: the delayed ACK is no longer due. */
 	c->flags &= ~TCPF_ACK_NOW;
 	c->unacked_segs = 0;

@@ -46,6 +46,7 @@ _Static_assert(sizeof(struct tcp_hdr) == TCP_HLEN, "TCP header is 20 bytes");
 #define TCP_OOO_MAX 8        /* receiver: out-of-order ranges kept */
 #define TCP_SCORE_MAX 8      /* sender: SACKed ranges kept */
 #define TCP_DUPTHRESH 3
+#define TCP_REORDER_MAX 64  /* largest DupThresh D-SACKs may set */
 #define TCP_QUICKACKS 16     /* ACK every segment at start */
 #define TCP_BUF_MIN 4096     /* smallest SO_RCVBUF / SO_SNDBUF */
 #define TCP_EPH_TABLE 1024   /* RFC 6056 Algorithm 4 table (power of 2) */
@@ -153,6 +154,15 @@ struct tcp_cb {
 	struct tcp_cb *tw_next, *tw_prev; /* stack's TIME_WAIT list, oldest first */
 	uint64_t bytes_acked, bytes_received;
 	uint32_t retransmits;
+
+	/* Proportional Rate Reduction (RFC 6937), used in SACK recovery only.
+	 * Not exported for a live upgrade: an imported connection in recovery
+	 * starts the proportion again at its next ACK (recover_fs 0). */
+	uint32_t prr_delivered;        /* bytes the peer got since recovery began */
+	uint32_t prr_out;              /* bytes we sent since recovery began */
+	uint32_t recover_fs;           /* flight when recovery began */
+	uint8_t reordering;            /* DupThresh in segments raised by D-SACKs, 0 = 3
+					* (not exported either: back to 3 after an upgrade) */
 };
 
 struct tcp_listener_ext {
@@ -303,10 +313,26 @@ void tcp_score_update(struct tcp_cb *c, const struct tcp_sack_block *b, unsigned
 void tcp_score_ack(struct tcp_cb *c);   /* drop what snd_una covers */
 uint32_t tcp_score_sacked(const struct tcp_cb *c);
 uint32_t tcp_score_high(const struct tcp_cb *c); /* highest SACKed end, or snd_una */
-/* Next hole at/after `from` and below the highest SACK: true + [*start,*end). */
-bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start, uint32_t *end);
 /* RFC 6675 pipe estimate (bytes in flight). */
 uint32_t tcp_pipe(const struct tcp_cb *c);
+/* RFC 2883 §4: the first block reports a duplicate (below the cumulative
+ * ACK, or inside the second block). */
+bool tcp_sack_is_dsack(const struct tcp_sack_block *b, unsigned n, uint32_t ack);
+/* DupThresh for c: TCP_DUPTHRESH, or more after spurious retransmissions. */
+static inline unsigned tcp_dupthresh(const struct tcp_cb *c)
+{
+	return c->reordering > TCP_DUPTHRESH ? c->reordering : TCP_DUPTHRESH;
+}
+/* RFC 6675 IsLost() for the hole before score[i] (i == n_score: none):
+ * DupThresh SACKed ranges or more than (DupThresh-1)*MSS SACKed above it. */
+bool tcp_score_hole_lost(const struct tcp_cb *c, unsigned i);
+/* RFC 6675 NextSeg: rule 1 (lost == true: a lost hole) or rule 3 (lost ==
+ * false: any hole below the highest SACK) at/after `from`. */
+bool tcp_score_next_seg(const struct tcp_cb *c, uint32_t from, bool lost, uint32_t *start,
+			uint32_t *end);
+
+/* tcp_info.c: Linux's struct tcp_info for c (at most len bytes); bytes written. */
+size_t tcp_linux_info(const struct tcp_cb *c, uint64_t now_ns, void *buf, size_t len);
 
 /* A block left the free list: the never-used suffix starts after it. */
 static inline void tcp_pool_taken(struct tcp_stack *ts, const struct tcp_cb *c)

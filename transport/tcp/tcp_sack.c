@@ -10,7 +10,7 @@
  *
  * Sender: c->score[] is the scoreboard of SACKed ranges above snd_una.
  * tcp_in.c feeds it with tcp_score_update()/tcp_score_ack(); loss recovery
- * walks the holes below the highest SACKed byte with tcp_score_next_hole().
+ * walks the holes below the highest SACKed byte with tcp_score_next_seg().
  */
 #include <string.h>
 
@@ -145,19 +145,43 @@ uint32_t tcp_score_high(const struct tcp_cb *c)
 	return c->n_score ? c->score[c->n_score - 1].end : c->snd_una;
 }
 
-bool tcp_score_next_hole(const struct tcp_cb *c, uint32_t from, uint32_t *start, uint32_t *end)
+bool tcp_sack_is_dsack(const struct tcp_sack_block *b, unsigned n, uint32_t ack)
+{
+	if (!n || !SEQ_LT(b[0].start, b[0].end))
+		return false;
+	if (SEQ_LEQ(b[0].end, ack))
+		return true;
+	return n > 1 && SEQ_GEQ(b[0].start, b[1].start) && SEQ_LEQ(b[0].end, b[1].end);
+}
+
+bool tcp_score_hole_lost(const struct tcp_cb *c, unsigned i)
+{
+	unsigned dupthresh = tcp_dupthresh(c);
+	uint32_t above = 0;
+
+	if (c->n_score - i >= dupthresh)
+		return true;
+	for (unsigned j = i; j < c->n_score; j++)
+		above += c->score[j].end - c->score[j].start;
+	return above > (uint32_t)(dupthresh - 1) * c->mss;
+}
+
+bool tcp_score_next_seg(const struct tcp_cb *c, uint32_t from, bool lost, uint32_t *start,
+			uint32_t *end)
 {
 	uint32_t gap = c->snd_una;
 
 	for (unsigned i = 0; i < c->n_score; i++) {
 		uint32_t gs = gap, ge = c->score[i].start;
 
-		if (SEQ_LT(gs, ge) && SEQ_GT(ge, from)) {
-			*start = SEQ_MAX(gs, from);
-			*end = ge;
-			return true;
-		}
 		gap = c->score[i].end;
+		if (!SEQ_LT(gs, ge) || !SEQ_GT(ge, from))
+			continue;
+		if (lost && !tcp_score_hole_lost(c, i))
+			return false; /* holes above are less lost still */
+		*start = SEQ_MAX(gs, from);
+		*end = ge;
+		return true;
 	}
 	return false;
 }
@@ -168,14 +192,15 @@ uint32_t tcp_pipe(const struct tcp_cb *c)
 	uint32_t sacked = tcp_score_sacked(c);
 	uint32_t lost = 0, rexmit = 0, gap = c->snd_una;
 
-	/* Every hole below the highest SACK is presumed lost (RFC 6675 IsLost
-	 * with DupThresh relaxed); the part already retransmitted is back in
-	 * flight. */
+	/* RFC 6675 SetPipe(): every unSACKed octet counts once unless
+	 * IsLost(), and once more if retransmitted. IsLost() only grows
+	 * toward snd_una, so it is judged per hole. */
 	for (unsigned i = 0; i < c->n_score; i++) {
 		uint32_t gs = gap, ge = c->score[i].start;
 
 		if (SEQ_LT(gs, ge)) {
-			lost += ge - gs;
+			if (tcp_score_hole_lost(c, i))
+				lost += ge - gs;
 			if (SEQ_GT(c->high_rxt, gs))
 				rexmit += SEQ_MIN(c->high_rxt, ge) - gs;
 		}

@@ -147,6 +147,90 @@ static void test_tcp_sack_recovery_retransmits_only_holes(void **state)
 	mst_sim_destroy(c.sim);
 }
 
+/* RFC 6675 IsLost (issue 14.3, packetdrill prr-ss-ack-below-snd_una):
+ * segments 0, 4 and 7 lost; SACKs 1-2 and 8. Segment 0 has 3 MSS SACKed
+ * above it (lost), 3-7 only 1 MSS (not lost yet): the third SACK
+ * retransmits segment 0 alone. Then PRR (RFC 6937): the ACK of 0-3 with
+ * nothing new delivered beyond 1 MSS releases at most 2 MSS more. */
+static void test_tcp_sack_third_dupack_only_lost_hole(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[10];
+	uint32_t blk[2][2];
+	int n = 0;
+
+	open_and_send(&c, true, 10, seq);
+	blk[0][0] = seq[1];
+	blk[0][1] = seq[2];
+	dupack(&c, seq[0], 1, blk);
+	blk[0][1] = seq[3];
+	dupack(&c, seq[0], 1, blk);
+	blk[1][0] = seq[8];
+	blk[1][1] = seq[9];
+	dupack(&c, seq[0], 2, blk);
+	while (th_output(c.sim, &s)) {
+		if (!s.len)
+			continue;
+		assert_int_equal(s.seq, seq[0]); /* not 3..7: not lost by IsLost */
+		n++;
+	}
+	assert_int_equal(n, 1);
+	/* ACK up to seg 3 with SACK 8: DeliveredData 1 MSS; pipe 5 MSS below
+	 * ssthresh (newreno: 5 MSS): PRR-SSRB allows nothing beyond ssthresh. */
+	blk[0][0] = seq[8];
+	blk[0][1] = seq[9];
+	dupack(&c, seq[3], 1, blk);
+	n = 0;
+	while (th_output(c.sim, &s))
+		if (s.len)
+			n++;
+	assert_true(n <= 2);
+	mst_sim_destroy(c.sim);
+}
+
+/* RFC 3708 / RFC 6675 §1: a D-SACK for a segment we fast-retransmitted
+ * (the original was only late) raises DupThresh, so the same reordering
+ * (3 segments SACKed above a hole) no longer starts a fast retransmit. */
+static void test_tcp_dsack_raises_dupthresh(void **state)
+{
+	(void)state;
+	struct th_conn c;
+	struct th_seg s;
+	uint32_t seq[10], blk[2][2];
+	int n = 0;
+
+	open_and_send(&c, true, 10, seq);
+	/* seg 0 late: 1..7 SACKed, fast retransmit of seg 0 */
+	blk[0][0] = seq[1];
+	for (int k = 2; k <= 4; k++) {
+		blk[0][1] = seq[k];
+		dupack(&c, seq[0], 1, blk);
+	}
+	blk[0][1] = seq[8];
+	dupack(&c, seq[0], 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_fast_retransmits"), 1);
+	th_drain(c.sim);
+	/* the original arrives: everything ACKed, the retransmission D-SACKed */
+	blk[0][0] = seq[0];
+	blk[0][1] = seq[1];
+	dupack(&c, seq[9] + MSS, 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_dsack_spurious"), 1);
+	th_drain(c.sim);
+	/* the same reordering again: no fast retransmit this time */
+	assert_int_equal(mst_sim_send(c.sim, c.fd, pat, 10 * MSS), 10 * MSS);
+	while (th_output(c.sim, &s))
+		if (s.len)
+			seq[n++ % 10] = s.seq;
+	assert_true(n >= 5);
+	blk[0][0] = seq[1];
+	blk[0][1] = seq[4];
+	dupack(&c, seq[0], 1, blk);
+	assert_int_equal(th_ctr(c.sim, "tcp_fast_retransmits"), 1);
+	mst_sim_destroy(c.sim);
+}
+
 /* The fast retransmission is lost too: the RTO fires and resends the
  * first unacknowledged segment (RFC 6298 §5.4). */
 static void test_tcp_rto_after_lost_retransmit(void **state)
@@ -203,6 +287,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tcp_fast_rexmit_newreno),
 		cmocka_unit_test(test_tcp_sack_recovery_retransmits_only_holes),
+		cmocka_unit_test(test_tcp_sack_third_dupack_only_lost_hole),
+		cmocka_unit_test(test_tcp_dsack_raises_dupthresh),
 		cmocka_unit_test(test_tcp_rto_after_lost_retransmit),
 		cmocka_unit_test(test_tcp_two_dupacks_no_rexmit),
 	};

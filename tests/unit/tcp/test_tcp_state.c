@@ -355,6 +355,9 @@ static void normalize(const struct sn_node *n, const struct tcp_cb *c, struct tc
 	out->t_delack.kind = TCP_T_DELACK; /* a listener's unused timers have none */
 	out->t_keep.kind = TCP_T_KEEP;
 	out->hnext = NULL;
+	/* PRR state is not exported: it restarts at the next ACK (tcp_priv.h). */
+	out->prr_delivered = out->prr_out = out->recover_fs = 0;
+	out->reordering = 0;
 	out->rx.data = out->tx.data = NULL;
 	out->cc = (const void *)(c->cc ? (uintptr_t)c->cc->name[0] : 0);
 	out->ev_fn = (tcp_event_fn)(uintptr_t)(c->ev_fn == tcp_svc_event ? 1 : c->ev_fn ? 2 : 0);
