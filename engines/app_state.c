@@ -269,7 +269,7 @@ int eng_app_import_finish(struct eng_app *a)
 			rc = claim_slot(a, es->slot, NULL, udp_slots);
 		if (!rc && es->kind == ES_PONY && !pony_app_has_ep(a->pony, i))
 			rc = -EINVAL; /* a Pony socket without its endpoint */
-		else if ((es->kind == ES_CONN || es->kind == ES_LISTEN) && !es->c)
+		if ((es->kind == ES_CONN || es->kind == ES_LISTEN) && !es->c)
 			rc = -EINVAL; /* the state named a socket no connection claimed */
 	}
 	a->n_free_socks = a->n_free_slots = 0;

@@ -244,11 +244,6 @@ void pony_import_free(struct pony *py)
 	py->imp = NULL;
 }
 
-bool pony_importing(const struct pony *py)
-{
-	return py->imp != NULL;
-}
-
 static uint32_t *nones(uint32_t n)
 {
 	uint32_t *v = malloc((n ? n : 1) * sizeof(*v));

@@ -138,7 +138,5 @@ int pony_import_rec(struct pony *py, unsigned type, const void *payload, uint32_
 /* Check every reference and count, rebuild the hashes, lists and free
  * lists. No state imported: 0 (the instance stays fresh). */
 int pony_import_finish(struct pony *py);
-/* An import is under way (PONY_STACK seen). */
-bool pony_importing(const struct pony *py);
 
 #endif /* MST_PONY_STATE_H */
