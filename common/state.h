@@ -48,7 +48,12 @@
 	X(APP_SOCK, 9, "one socket of the previous APP")                        \
 	X(COUNTERS, 10, "the engine's counters, by name")                       \
 	X(END, 11, "end of the state (nothing may follow)")                   \
-	X(TCP_EPH, 12, "TCP: the RFC 6056 per-destination port counters")
+	X(TCP_EPH, 12, "TCP: the RFC 6056 per-destination port counters")         \
+	X(PONY_STACK, 13, "Pony: keys, epoch counter, pool sizes, scan deadline") \
+	X(PONY_FLOW, 14, "one Pony flow: epochs, windows, CC, slots, rx map, control queue") \
+	X(PONY_STREAM, 15, "one stream entry of the previous PONY_FLOW")        \
+	X(PONY_MSG, 16, "one message or READ of the previous PONY_FLOW")         \
+	X(PONY_EP, 17, "one Pony endpoint of the previous APP: ring, ops, buffers, regions")
 
 enum mst_state_rec_type {
 #define MST_X_ENUM(name, val, help) MST_STATE_REC_##name = val,

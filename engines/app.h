@@ -76,9 +76,9 @@ void eng_app_post_error(struct eng_app *a, uint32_t q, const struct mst_shm_msg 
 
 /*
  * Live upgrade (app_state.c, format in common/state.h). Export an app's
- * records, or -EBUSY (draining) / -EOPNOTSUPP (Pony endpoints). Import into
- * an app just attached to a fresh engine: its records, then TCP's (with the
- * owner/adopt hooks below), then eng_app_import_finish(). eng_app_forget()
+ * records (APP, APP_SOCK, its Pony endpoints), or -EBUSY (draining). Import
+ * into an app just attached to a fresh engine: its records, then TCP's (with
+ * the owner/adopt hooks below), then eng_app_import_finish(). eng_app_forget()
  * frees the engine's view without touching the wire or the segment (after
  * an export, or when an import is refused).
  */
@@ -87,6 +87,7 @@ struct tcp_owner;
 int eng_app_export(struct eng_app *a, struct mst_state_writer *w);
 int eng_app_import_app(struct eng_app *a, const void *p, uint32_t len);
 int eng_app_import_sock(struct eng_app *a, const void *p, uint32_t len);
+int eng_app_import_pony_ep(struct eng_app *a, const void *p, uint32_t len);
 int eng_app_import_finish(struct eng_app *a);
 void eng_app_forget(struct eng_app *a);
 void eng_app_tcp_owner(struct eng_app *const *apps, unsigned n, const struct tcp_cb *c,
@@ -127,5 +128,28 @@ void pony_ep_cmd(struct pony_app *pa, uint32_t sock, uint32_t q, const struct ms
 void pony_ep_close(struct pony_app *pa, uint32_t sock);
 /* Once per poll: retry deferred ops, publish new records (READY). */
 void pony_app_flush(struct pony_app *pa);
+
+/*
+ * Live upgrade of Pony (app_pony_state.c; records in common/state.h).
+ * Export: eng_pony_export() (the core's records, app memory named by
+ * arena offset) and, per app, pony_app_export() (PONY_EP per endpoint).
+ * Import into a fresh engine's apps: pony_app_import_ep() per PONY_EP
+ * (ring = the socket's record ring, checked by the caller), the core's
+ * records through eng_pony_import_rec(), then pony_app_import_finish()
+ * per app (arena, free lists) and eng_pony_import_finish() (every op and
+ * buffer the apps wait on has its message in the core, and only one).
+ * pony_app_forget(): memory only, nothing told to the core.
+ */
+int eng_pony_export(struct eng_pony *ep, struct mst_state_writer *w);
+int eng_pony_import_rec(struct eng_pony *ep, unsigned type, const void *p, uint32_t len);
+int eng_pony_import_finish(struct eng_pony *ep);
+int pony_app_export(struct pony_app *pa, struct mst_state_writer *w);
+/* The socket index a PONY_EP payload names (-EBADMSG: too short). */
+int64_t pony_ep_rec_sock(const void *p, uint32_t len);
+int pony_app_import_ep(struct pony_app *pa, const void *p, uint32_t len, uint8_t *ring,
+		       uint32_t ring_bytes, struct mst_shm_sock *sh, uint32_t n_qps);
+int pony_app_import_finish(struct pony_app *pa);
+bool pony_app_has_ep(const struct pony_app *pa, uint32_t sock);
+void pony_app_forget(struct pony_app *pa);
 
 #endif

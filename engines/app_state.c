@@ -4,10 +4,12 @@
  * app, as state records (common/state.h), and the TCP owner hooks that tie
  * connections back to their apps' sockets and FIFO slots.
  *
- * Export: eng_app_export() per app (APP, then APP_SOCK per socket in use);
- * the engine then exports TCP, whose owner hook is eng_app_tcp_owner().
+ * Export: eng_app_export() per app (APP, then APP_SOCK per socket in use,
+ * then PONY_EP per Pony endpoint: app_pony_state.c); the engine then
+ * exports TCP, whose owner hook is eng_app_tcp_owner().
  * Import, into apps freshly attached to the new engine (same segments):
- * eng_app_import_app() / eng_app_import_sock() per record -> TCP records,
+ * eng_app_import_app() / eng_app_import_sock() / eng_app_import_pony_ep()
+ * per record -> TCP records,
  * whose adopt hook is eng_app_tcp_adopt() -> eng_app_import_finish()
  * rebuilds the free lists and checks that every socket found its
  * connection.
@@ -73,8 +75,6 @@ int eng_app_export(struct eng_app *a, struct mst_state_writer *w)
 
 		if (es->kind == ES_FREE)
 			continue;
-		if (es->kind == ES_PONY)
-			return -EOPNOTSUPP; /* Pony endpoints are not exported yet */
 		s = mst_sw_rec(w, MST_STATE_REC_APP_SOCK, sizeof(*s));
 		if (!s)
 			continue;
@@ -86,7 +86,7 @@ int eng_app_export(struct eng_app *a, struct mst_state_writer *w)
 			.peer_port = es->peer_port,
 		};
 	}
-	return 0;
+	return pony_app_export(a->pony, w); /* PONY_EP: after the sockets they sit on */
 }
 
 int eng_app_import_app(struct eng_app *a, const void *p, uint32_t len)
@@ -137,6 +137,10 @@ int eng_app_import_sock(struct eng_app *a, const void *p, uint32_t len)
 	case ES_LISTEN:
 	case ES_CONN:
 		break;
+	case ES_PONY:
+		if (!a->pony)
+			return -EINVAL; /* no Pony arena in this segment */
+		break;
 	case ES_UDP:
 		/* Counters within the FIFO: used bytes never beyond its size. */
 		if (r.rx_tail - r.rx_head > a->rx_size || r.tx_tail - r.tx_head > a->tx_size ||
@@ -160,6 +164,25 @@ int eng_app_import_sock(struct eng_app *a, const void *p, uint32_t len)
 		a->udp[ENG_UDP_PORTS + r.port].sock = r.idx;
 	}
 	return 0;
+}
+
+/* PONY_EP: the endpoint of one of this app's Pony sockets; its record
+ * ring is that socket's RX FIFO (app.c, cmd_pony_socket()). */
+int eng_app_import_pony_ep(struct eng_app *a, const void *p, uint32_t len)
+{
+	int64_t sock = pony_ep_rec_sock(p, len);
+	const struct esock *es;
+	uint8_t *ring;
+
+	if (sock < 0)
+		return (int)sock;
+	if ((uint64_t)sock >= a->n_socks)
+		return -ERANGE;
+	es = &a->es[sock];
+	if (es->kind != ES_PONY || es->slot >= a->n_slots)
+		return -EINVAL;
+	ring = a->base + a->fifo_off + (uint64_t)es->slot * a->slot_size;
+	return pony_app_import_ep(a->pony, p, len, ring, a->rx_size, &a->socks[sock], a->n_qps);
 }
 
 static struct eng_app *find_app(struct eng_app *const *apps, unsigned n, int id)
@@ -245,9 +268,11 @@ int eng_app_import_finish(struct eng_app *a)
 	for (uint32_t i = 0; i < a->n_socks && !rc; i++) {
 		struct esock *es = &a->es[i];
 
-		if (es->kind == ES_UDP)
+		if (es->kind == ES_UDP || es->kind == ES_PONY)
 			rc = claim_slot(a, es->slot, NULL, udp_slots);
-		else if ((es->kind == ES_CONN || es->kind == ES_LISTEN) && !es->c)
+		if (!rc && es->kind == ES_PONY && !pony_app_has_ep(a->pony, i))
+			rc = -EINVAL; /* a Pony socket without its endpoint */
+		if ((es->kind == ES_CONN || es->kind == ES_LISTEN) && !es->c)
 			rc = -EINVAL; /* the state named a socket no connection claimed */
 	}
 	a->n_free_socks = a->n_free_slots = 0;
@@ -258,7 +283,7 @@ int eng_app_import_finish(struct eng_app *a)
 		if (!a->slot_conn[s] && !udp_slots[s])
 			a->free_slots[a->n_free_slots++] = s;
 	free(udp_slots);
-	return rc;
+	return rc ? rc : pony_app_import_finish(a->pony);
 }
 
 void eng_app_forget(struct eng_app *a)
@@ -275,5 +300,7 @@ void eng_app_forget(struct eng_app *a)
 			a->udp[ENG_UDP_PORTS + es->port].app = NULL;
 		es->c = NULL;
 	}
+	pony_app_forget(a->pony); /* not detach: the core is not told */
+	a->pony = NULL;
 	eng_app_free(a);
 }

@@ -3,11 +3,14 @@
  * An engine's whole state as records (see engine_state.h).
  *
  * eng_state_export(): ENGINE -> ARP (transport/net/arp_state.c) -> per app
- * APP, APP_SOCK (app_state.c) -> TCP_* (transport/tcp/tcp_state.c, with the
- * app layer's owner hook) -> COUNTERS -> END.
+ * APP, APP_SOCK, PONY_EP (app_state.c, app_pony_state.c) -> TCP_*
+ * (transport/tcp/tcp_state.c, with the app layer's owner hook) -> PONY_*
+ * (transport/pony/pony_state.c, app memory named by app_pony_state.c) ->
+ * COUNTERS -> END.
  * eng_state_import(): ENGINE first (identity), then each record to its
  * owner, then tcp_import_finish() (the adopt hook ties connections to app
- * sockets) and each app's eng_app_import_finish().
+ * sockets), each app's eng_app_import_finish() and eng_pony_import_finish()
+ * (every Pony op and buffer an app waits on has its message).
  */
 #include <errno.h>
 #include <string.h>
@@ -108,6 +111,8 @@ long eng_state_export(const struct eng_state *s, void *buf, size_t len, uint64_t
 		rc = eng_app_export(s->apps[i], &w);
 	if (!rc)
 		rc = tcp_export(s->ts, &w, &h);
+	if (!rc && s->pony)
+		rc = eng_pony_export(s->pony, &w);
 	if (rc)
 		return rc;
 	export_counters(s, &w);
@@ -189,6 +194,13 @@ static int import_rec(const struct eng_state *s, struct import_walk *iw, unsigne
 		return import_app(s, iw, p, len);
 	case MST_STATE_REC_APP_SOCK:
 		return iw->cur ? eng_app_import_sock(iw->cur, p, len) : -EINVAL;
+	case MST_STATE_REC_PONY_EP:
+		return iw->cur ? eng_app_import_pony_ep(iw->cur, p, len) : -EINVAL;
+	case MST_STATE_REC_PONY_STACK:
+	case MST_STATE_REC_PONY_FLOW:
+	case MST_STATE_REC_PONY_STREAM:
+	case MST_STATE_REC_PONY_MSG:
+		return s->pony ? eng_pony_import_rec(s->pony, type, p, len) : -EINVAL;
 	case MST_STATE_REC_COUNTERS:
 		return import_counters(s, p, len);
 	case MST_STATE_REC_TCP_STACK:
@@ -231,5 +243,7 @@ int eng_state_import(const struct eng_state *s, const void *buf, size_t len, uin
 	for (unsigned i = 0; i < s->n_apps && !rc; i++)
 		if (iw.imported[i])
 			rc = eng_app_import_finish(s->apps[i]);
+	if (!rc && s->pony)
+		rc = eng_pony_import_finish(s->pony);
 	return rc;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * An engine's whole state as records (live upgrade, common/state.h):
- * ENGINE, ARP..., per app APP + APP_SOCK..., the TCP records, COUNTERS.
+ * ENGINE, ARP..., per app APP + APP_SOCK... + PONY_EP..., the TCP records,
+ * the Pony records, COUNTERS.
  * DPDK-free: the net engine calls it, and so do the unit tests and the
  * fuzz target on in-process stacks. Internal header.
  */
@@ -16,6 +17,7 @@
 struct net_stack;
 struct tcp_stack;
 struct eng_app;
+struct eng_pony;
 
 /* What makes a state this engine's (checked on import). */
 struct eng_state_id {
@@ -31,13 +33,14 @@ struct eng_state {
 	struct net_stack *ns;
 	struct tcp_stack *ts;
 	struct eng_app **apps;             /* attached apps */
+	struct eng_pony *pony;             /* NULL: Pony off (or not this engine's) */
 	unsigned n_apps;
 	struct mst_stats *stats;
 	struct eng_state_id id;
 };
 
 /* Bytes written, or -errno: -ENOSPC (need a bigger buffer), -EBUSY (an app
- * is draining), -EOPNOTSUPP (Pony endpoints). */
+ * is draining). */
 long eng_state_export(const struct eng_state *s, void *buf, size_t len, uint64_t now_ns);
 /* Into fresh stacks (no connection, no service) with the state's apps
  * attached again. 0 or -errno; on failure the stacks hold a partial state

@@ -486,7 +486,8 @@ static int net_engine_detach_app(void *eng, int app_id)
 static void state_of(struct net_engine *e, struct eng_state *s)
 {
 	*s = (struct eng_state){
-		.ns = e->ns, .ts = e->ts, .apps = e->apps, .n_apps = e->n_apps, .stats = &e->stats,
+		.ns = e->ns, .ts = e->ts, .apps = e->apps, .n_apps = e->n_apps, .pony = e->pony,
+		.stats = &e->stats,
 		.id = { .id = e->conf.id, .n_engines = e->conf.n_engines, .ip = e->conf.ip,
 			.prefix_len = e->conf.prefix_len, .max_conns = tcp_max_conns(e->ts),
 			.rx_buf = e->rx_buf, .tx_buf = e->tx_buf, .mtu = e->conf.mtu,
@@ -511,8 +512,6 @@ static long net_engine_export(void *eng, void *buf, size_t len)
 		return -EALREADY;
 	if (e->n_draining)
 		return -EBUSY; /* an app that went away still has connections finishing */
-	if (e->pony && eng_pony_flows(e->pony, NULL, 0, e->now))
-		return -EOPNOTSUPP; /* Pony flows are not exported yet */
 	tcp_flush_acks(e->ts);
 	flush_tx(e);
 	state_of(e, &s);

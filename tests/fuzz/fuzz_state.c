@@ -1,18 +1,21 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libFuzzer target: the TCP part of a live-upgrade state segment is input
- * like a packet (DESIGN §5). Each input is taken as a whole state buffer:
+ * libFuzzer target: the TCP and Pony parts of a live-upgrade state
+ * segment are input like a packet (DESIGN §5). Each input is taken as a
+ * whole state buffer:
  *
- *   mst_sr_init() -> mst_sr_next()* -> tcp_import_rec()* ->
- *   tcp_import_finish() on a fresh stack -> if accepted: timers run for a
- *   while, the state is exported again -> tcp_destroy()
+ *   mst_sr_init() -> mst_sr_next()* -> tcp_import_rec()* / pony_import_rec()*
+ *   -> tcp_import_finish(), pony_import_finish() on a fresh stack and a
+ *   fresh Pony instance -> if accepted: timers run for a while, the state
+ *   is exported again -> tcp_destroy(), pony_destroy()
  *
  * Refused is fine; a crash, a sanitizer report or a leak is a bug. The
  * owner hooks stand for an app engine: app 1 owns sockets 0..63 and gives
  * FIFO memory through fifo_ops for blocks whose FIFOs are not on the heap
  * (up to 1 MiB each, as an app's slots would be). Seeded with the
- * committed fixture (tests/fuzz/corpus_state/ is a copy of
- * tests/fixtures/state-v1-tcp.bin), mutated mostly inside record payloads
+ * committed fixtures (tests/fuzz/corpus_state/ holds copies of
+ * tests/fixtures/state-v1-tcp.bin and state-v1-pony.bin; Pony's app
+ * memory is a 4 MiB buffer here, named by offset), mutated mostly inside record payloads
  * (LLVMFuzzerCustomMutator) so that the framing holds and the importer's
  * checks see the input; built and run by run.sh with
  * MST_FUZZ_TARGET=fuzz_state.
@@ -28,6 +31,8 @@
 
 #include "common/state.h"
 #include "transport/net/net.h"
+#include "transport/pony/pony.h"
+#include "transport/pony/pony_state.h"
 #include "transport/tcp/tcp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -164,6 +169,97 @@ static int fz_adopt(void *ctx, struct tcp_cb *c, const struct tcp_owner *o)
 
 static const struct tcp_state_hooks hooks = { .owner = fz_owner, .adopt = fz_adopt };
 
+/* ---- Pony: app memory is one buffer, named by offset --------------------- */
+
+static uint8_t pony_mem[4u << 20];
+
+static uint64_t pz_buf_ref(void *ctx, uint16_t svc, const void *p)
+{
+	(void)ctx;
+	(void)svc;
+	return (uint64_t)((const uint8_t *)p - pony_mem);
+}
+
+static void *pz_buf_ptr(void *ctx, uint16_t svc, uint64_t cookie, uint64_t ref, uint32_t len,
+			bool write)
+{
+	(void)ctx;
+	(void)svc;
+	(void)cookie;
+	(void)write;
+	return ref <= sizeof(pony_mem) && len <= sizeof(pony_mem) - ref ? pony_mem + ref : NULL;
+}
+
+static int pz_rx_adopt(void *ctx, uint16_t svc, uint64_t cookie, uint32_t len)
+{
+	(void)ctx;
+	(void)svc;
+	(void)cookie;
+	(void)len;
+	return 0;
+}
+
+static const struct pony_state_hooks pony_hooks = {
+	.buf_ref = pz_buf_ref, .buf_ptr = pz_buf_ptr, .rx_adopt = pz_rx_adopt,
+};
+
+static struct mst_pkt *pz_alloc(void *ctx)
+{
+	return fz_alloc(ctx);
+}
+
+static int pz_output(void *ctx, struct mst_pkt *p, uint32_t peer, uint64_t now)
+{
+	(void)peer;
+	(void)now;
+	fz_free(ctx, p);
+	return 0;
+}
+
+static void pz_rx_write(void *ctx, uint64_t cookie, uint32_t off, const void *src, uint32_t n)
+{
+	(void)ctx;
+	(void)cookie;
+	(void)off;
+	(void)src;
+	(void)n;
+}
+
+static int pz_rx_begin(void *ctx, const struct pony_msg_info *mi, uint64_t *cookie)
+{
+	(void)ctx;
+	(void)mi;
+	*cookie = 0;
+	return -ENOENT;
+}
+
+static void pz_rx_deliver(void *ctx, const struct pony_msg_info *mi, uint64_t cookie)
+{
+	(void)ctx;
+	(void)mi;
+	(void)cookie;
+}
+
+static struct pony *pony_new(struct mst_stats *st)
+{
+	struct pony_conf c;
+	struct pony_io io = { .alloc = pz_alloc, .free = fz_free, .output = pz_output,
+			      .rx_begin = pz_rx_begin, .rx_write = pz_rx_write,
+			      .rx_deliver = pz_rx_deliver };
+
+	/* the sizes of the Pony unit tests' nodes, so the fixture imports */
+	pony_conf_defaults(&c);
+	c.max_flows = 16;
+	c.max_msgs = 512;
+	return pony_create(&c, &io, st);
+}
+
+static bool is_pony(unsigned type)
+{
+	return type == MST_STATE_REC_PONY_STACK || type == MST_STATE_REC_PONY_FLOW ||
+	       type == MST_STATE_REC_PONY_STREAM || type == MST_STATE_REC_PONY_MSG;
+}
+
 /* ---- structure-aware mutation ------------------------------------------- */
 
 /*
@@ -206,29 +302,40 @@ size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsi
 
 /* ---- driver ------------------------------------------------------------- */
 
-static int import(struct tcp_stack *ts, const uint8_t *buf, size_t len)
+static int import(struct tcp_stack *ts, struct pony *py, const uint8_t *buf, size_t len)
 {
 	struct mst_state_reader rd;
 	const void *pl;
 	unsigned type;
 	uint32_t plen;
+	bool tcp = false;
 	int rc = mst_sr_init(&rd, buf, len);
 
-	while (!rc && (rc = mst_sr_next(&rd, &type, &pl, &plen)) == 1)
-		rc = tcp_import_rec(ts, type, pl, plen, &hooks);
-	return rc ? rc : tcp_import_finish(ts, &hooks);
+	while (!rc && (rc = mst_sr_next(&rd, &type, &pl, &plen)) == 1) {
+		if (is_pony(type)) {
+			rc = pony_import_rec(py, type, pl, plen, &pony_hooks);
+		} else {
+			rc = tcp_import_rec(ts, type, pl, plen, &hooks);
+			tcp = true;
+		}
+	}
+	if (!rc && tcp)
+		rc = tcp_import_finish(ts, &hooks);
+	return rc ? rc : pony_import_finish(py);
 }
 
 /* An accepted state must work: timers fire, and it exports again. */
-static void exercise(struct tcp_stack *ts, uint64_t now)
+static void exercise(struct tcp_stack *ts, struct pony *py, uint64_t now)
 {
 	struct mst_state_writer w;
-	static uint8_t out[1 << 20];
+	static _Alignas(8) uint8_t out[1 << 20];
 
-	for (int k = 1; k <= 8; k++)
+	for (int k = 1; k <= 8; k++) {
 		tcp_timer(ts, now + (uint64_t)k * k * 1000000000ull);
+		pony_poll(py, now + (uint64_t)k * k * 100000000ull);
+	}
 	mst_sw_init(&w, out, sizeof(out), now);
-	if (tcp_export(ts, &w, &hooks) == 0)
+	if (tcp_export(ts, &w, &hooks) == 0 && pony_export(py, &w, &pony_hooks) == 0)
 		(void)mst_sw_finish(&w, NULL);
 }
 
@@ -242,6 +349,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tcp_conf tc;
 	struct net_stack *ns;
 	struct tcp_stack *ts;
+	struct pony *py;
 	uint8_t *buf;
 	int rc;
 
@@ -265,11 +373,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	}
 	(void)net_arp_learn(ns, 0x0200000a, peer, now);
-	rc = import(ts, buf, size);
+	py = pony_new(&st);
+	if (!py) {
+		fprintf(stderr, "fuzz_state: cannot create a Pony instance\n");
+		abort();
+	}
+	rc = import(ts, py, buf, size);
 	if (getenv("MST_FUZZ_DEBUG"))
 		fprintf(stderr, "fuzz_state: import %d\n", rc);
 	if (rc == 0)
-		exercise(ts, now);
+		exercise(ts, py, now);
+	pony_destroy(py);
 	tcp_destroy(ts);
 	net_destroy(ns);
 	free(buf);

@@ -77,7 +77,7 @@ for a in "$@"; do
 done >"$work/repro.list"
 objs=
 for f in "$src"/common/*.c "$src"/transport/net/*.c "$src"/transport/tcp/*.c \
-	"$src"/transport/sim/*.c; do
+	"$src"/transport/sim/*.c "$src"/transport/pony/*.c; do
 	o="$work/obj_$(basename "$f" .c).o"
 	case "$f" in
 	*/transport/sim/sim.c) alloc=mst_fuzz_calloc_pool ;;

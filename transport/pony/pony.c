@@ -213,6 +213,7 @@ void pony_destroy(struct pony *py)
 {
 	if (!py)
 		return;
+	pony_import_free(py);
 	free(py->flow_ht.head);
 	free(py->msg_ht.head);
 	free(py->stream_ht.head);
@@ -312,11 +313,6 @@ void pony_msg_free(struct pony *py, uint32_t mi)
 
 /* ---- streams ---- */
 
-static uint32_t stream_hash(uint32_t flow, bool rx, uint16_t l, uint16_t r, uint32_t id)
-{
-	return pony_hash32(flow * 0x9e3779b1u ^ pony_hash32(id) ^ ((uint32_t)l << 16 | r) ^ rx);
-}
-
 static void stream_init(struct pony_stream *s, uint32_t fi)
 {
 	memset(s, 0, sizeof(*s));
@@ -385,11 +381,6 @@ static void streams_free(struct pony *py, struct pony_flow *f)
 }
 
 /* ---- flows ---- */
-
-static uint32_t flow_bucket(const struct pony *py, uint32_t peer)
-{
-	return pony_hash32(peer) & py->flow_ht.mask;
-}
 
 static struct pony_flow *flow_find(struct pony *py, uint32_t peer)
 {

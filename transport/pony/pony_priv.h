@@ -4,7 +4,8 @@
  *
  * Files: pony.c (create, pools, flows, timers, poll, cancel, info),
  * pony_out.c (pony_send/pony_read, scheduling, packet and ACK building),
- * pony_in.c (pony_input: parse, epochs, receive window, delivery, ACKs, CC).
+ * pony_in.c (pony_input: parse, epochs, receive window, delivery, ACKs, CC),
+ * pony_state.c (live upgrade: export and checked import of all of it).
  *
  * Everything is an index into a pool allocated by pony_create(); PONY_NONE
  * ends lists. Sequence numbers are free-running u32 compared with
@@ -212,6 +213,7 @@ struct pony {
 	struct pony_ht stream_ht;
 	/* backing memory */
 	void *mem;
+	struct pony_import *imp;    /* live upgrade: import under way (pony_state.c) */
 };
 
 #define PY_COUNT(py, name) MST_COUNT((py)->st, name)
@@ -242,6 +244,16 @@ static inline uint32_t msg_hash(uint32_t flow, uint32_t id, bool rx)
 	return pony_hash32(flow * 0x9e3779b1u ^ id ^ (rx ? 0x80000000u : 0));
 }
 
+static inline uint32_t stream_hash(uint32_t flow, bool rx, uint16_t l, uint16_t r, uint32_t id)
+{
+	return pony_hash32(flow * 0x9e3779b1u ^ pony_hash32(id) ^ ((uint32_t)l << 16 | r) ^ rx);
+}
+
+static inline uint32_t flow_bucket(const struct pony *py, uint32_t peer)
+{
+	return pony_hash32(peer) & py->flow_ht.mask;
+}
+
 /* pony.c */
 uint64_t pony_token(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t now);
 bool pony_token_ok(const struct pony *py, uint32_t peer, uint32_t epoch, uint64_t token,
@@ -258,6 +270,9 @@ struct pony_stream *pony_stream_get(struct pony *py, struct pony_flow *f, bool r
 struct pony_stream *pony_read_stream(struct pony *py, struct pony_flow *f, bool resp);
 void pony_mark_ready(struct pony *py, struct pony_flow *f);
 void pony_mark_ack(struct pony *py, struct pony_flow *f, uint64_t due);
+
+/* pony_state.c: an unfinished import's bookkeeping (pony_destroy) */
+void pony_import_free(struct pony *py);
 
 /* pony_out.c */
 int pony_push(struct pony *py, struct pony_flow *f, uint64_t now);

@@ -249,7 +249,7 @@ const struct done_rec *find_done(const struct done_rec *r, unsigned n, uint64_t 
 	return NULL;
 }
 
-static struct pony *node_create(struct node *n)
+struct pony *node_create(struct node *n)
 {
 	struct pony_io io = {
 		.alloc = io_alloc, .free = io_free, .output = io_output,

@@ -81,6 +81,8 @@ uint64_t rnd(struct world *w);
 void world_init(struct world *w, const struct pony_conf *conf);
 void world_fini(struct world *w);
 void node_restart(struct world *w, struct node *n);
+/* A fresh instance with n's configuration and io (n->py untouched). */
+struct pony *node_create(struct node *n);
 struct node *peer_of(struct world *w, struct node *n);
 /* Deliver every queued packet due by now, then poll both; false when nothing happened. */
 bool world_step(struct world *w);
