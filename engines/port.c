@@ -4,7 +4,8 @@
  * functions of <mustang/engine.h>. The only file that calls rte_eth_*.
  *
  * port_eal_args() runs before rte_eal_init() and turns the configured ports
- * into --vdev / -a arguments; port_open() then finds the device by name,
+ * into --vdev / -a arguments (memif's device is made later, by port_start():
+ * see memif_deferred()); port_open() then finds the device by name,
  * creates its mempool (struct mst_pkt lives in each mbuf's private area),
  * configures one queue pair per engine with RSS where the device has more
  * than one queue, enables the checksum offloads the device offers, and

@@ -60,6 +60,7 @@ struct port_info {
  * Append the EAL arguments the configured ports need (--vdev ..., or -a BDF)
  * to argv (which has room for max entries). Returns the new argc or -ENOSPC.
  * Vdev names are net_<driver><index> so several ports of a kind coexist.
+ * memif ports get none: port_start() creates their device (port.c).
  */
 int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 		  char *store, size_t store_len);
