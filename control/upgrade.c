@@ -51,7 +51,7 @@ const char *upg_export_hint(int rc)
 	}
 }
 
-uint64_t upg_mono_ms(void)
+static uint64_t upg_mono_ms(void)
 {
 	struct timespec t;
 

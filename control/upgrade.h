@@ -63,7 +63,6 @@ struct upg_restart {
  * when it is worth asking again, for a wait that started at start_ms
  * (CLOCK_MONOTONIC) and must end by deadline_ms. */
 bool upg_drain_retry(int rc, uint64_t start_ms, uint64_t deadline_ms);
-uint64_t upg_mono_ms(void);
 
 /* Why an export refused, for the operator ("" when -rc says it all). */
 const char *upg_export_hint(int rc);
