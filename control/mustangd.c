@@ -447,6 +447,7 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	emit_u64(e, "import_us", r.import_ns / 1000);
 	emit_u64(e, "brownout_ms", r.create_ns / 1000000);
 	emit_u64(e, "state_bytes", r.state_bytes);
+	emit_u64(e, "drain_wait_ms", r.drain_wait_ms);
 	emit_u64(e, "apps", r.n_apps);
 	daemon_log(MST_LOG_INFO, "engine %u restarted: blackout %llu us, state %zu bytes", r.id,
 	       (unsigned long long)(r.blackout_ns / 1000), r.state_bytes);

@@ -5,7 +5,7 @@
  *
  * The old daemon (tko_upgrade(), inside the `upgrade` control request, on
  * the control thread) starts the new binary with one end of a
- * SOCK_SEQPACKET socketpair (--takeover-fd), then:
+ * stream socketpair (--takeover-fd), then:
  *
  *   old                                   new (tko_adopt(), from main())
  *   spawn ------------------------------> EAL init
@@ -115,10 +115,11 @@ static int wait_fd(int fd, short ev, uint64_t deadline_ms)
 	}
 }
 
-/* One message and its descriptors. The channel is a SOCK_SEQPACKET pair
- * (mustangctl upgrade) or the stream connection a `mustangd --takeover`
- * opened: on a stream the descriptors ride with the first byte and the
- * rest may take several writes. */
+/* One message and its descriptors. The channel is a stream: a socketpair
+ * (mustangctl upgrade) or the connection a `mustangd --takeover` opened.
+ * The descriptors ride with the first byte and the rest may take several
+ * writes. (Not SOCK_SEQPACKET: port.c's memif_silence() takes every
+ * SEQPACKET socket of the process for memif's, and closes them.) */
 static int tko_send(int fd, struct tko_msg *m, const int *fds, unsigned n)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * TKO_MAX_FDS)] = { 0 };
@@ -390,17 +391,22 @@ static int export_all(struct daemon *d, int *memfds, struct tko_msg *m, unsigned
 	return 0;
 }
 
-/* The port is ours again (rollback after PORT_FREE). */
+/* The port is ours again (rollback after PORT_FREE), with the MAC the
+ * engines have (memif's device is made anew). */
 static int reopen_port(struct daemon *d)
 {
 	char err[256];
+	struct mst_port *p;
 	int rc = 0;
 
 	rc = port_reprobe(&d->conf, 0);
 	if (rc)
 		daemon_log(MST_LOG_WARN, "rollback: cannot re-create the port's device: %s",
 			   strerror(-rc));
-	d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	p = port_prepare(&d->conf, 0, d->conf.engines, d->econf[0].mac, err, sizeof(err));
+	d->ports[0] = p ? port_start(p, &d->conf, err, sizeof(err)) : NULL;
+	if (d->ports[0] && err[0])
+		daemon_log(MST_LOG_WARN, "rollback: %s", err); /* memif client: not started yet */
 	if (!d->ports[0]) {
 		daemon_log(MST_LOG_ERR, "rollback: cannot reopen the port: %s", err);
 		return -EIO;
@@ -428,6 +434,7 @@ struct upgrade_run {
 	uint64_t t_spawn, t_ready, t_black, t_done;
 	uint64_t export_us, import_us, close_us, open_us, start_us;
 	uint64_t state_bytes;
+	uint64_t drain_wait_ms;        /* waited for exited apps' connections */
 	unsigned n_apps;
 };
 
@@ -492,13 +499,21 @@ static int run_upgrade(struct upgrade_run *u)
 	if (rc)
 		return rc;
 	u->t_ready = mono_ms();
-	/* Blackout. */
-	u->t_black = rt_now_ns() / 1000;
 	u->step = TKO_STEP_export;
-	m = (struct tko_msg){ .type = TKO_STATE, .n_engines = d->n_engines };
 	for (unsigned i = 0; i < MST_MAX_ENGINES; i++)
 		memfds[i] = -1;
-	rc = export_all(d, memfds, &m, &u->n_frozen);
+	/* Blackout (from the export that goes through: one refused because
+	 * an exited app's connections are finishing froze nothing, and the
+	 * old engines serve while we ask again, upgrade.h). */
+	for (uint64_t w0 = mono_ms(), waited = 0;; waited |= rc == -EBUSY) {
+		u->t_black = rt_now_ns() / 1000;
+		m = (struct tko_msg){ .type = TKO_STATE, .n_engines = d->n_engines };
+		rc = export_all(d, memfds, &m, &u->n_frozen);
+		if (waited || rc == -EBUSY)
+			u->drain_wait_ms = mono_ms() - w0;
+		if (u->n_frozen || !upg_drain_retry(rc, w0, u->deadline))
+			break;
+	}
 	for (unsigned i = 0; i < d->n_engines; i++)
 		u->state_bytes += m.len[i];
 	u->export_us = rt_now_ns() / 1000 - u->t_black;
@@ -552,11 +567,7 @@ static int run_upgrade(struct upgrade_run *u)
 /* What a handover needs before it starts; -errno and the reason in e. */
 static int upgrade_possible(struct daemon *d, struct emit *e)
 {
-	if (d->conf.ports[0].driver == MST_PORT_MEMIF) {
-		emit_strf(e, "error", "upgrade: memif ports are not handed over yet (docs/upgrade.md); "
-				     "engine restart works");
-		return -EOPNOTSUPP;
-	}
+	(void)e;
 	/* The watchdog restarts ports: not while one changes hands. */
 	port_watch_stop(d->watch);
 	d->watch = NULL;
@@ -601,6 +612,7 @@ static int finish(struct upgrade_run *u, int rc, struct emit *e)
 	emit_u64(e, "start", u->start_us);
 	emit_obj_end(e);
 	emit_u64(e, "total_ms", mono_ms() - u->t_spawn);
+	emit_u64(e, "drain_wait_ms", u->drain_wait_ms);
 	emit_u64(e, "state_bytes", u->state_bytes);
 	emit_u64(e, "apps", d->apps ? apps_count(d->apps) : 0);
 	daemon_log(MST_LOG_INFO, "upgrade: pid %d took over (blackout %llu us); exiting",
@@ -631,7 +643,7 @@ int tko_upgrade(struct daemon *d, const char *arg, struct emit *e)
 	rc = upgrade_possible(d, e);
 	if (rc)
 		return rc;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) {
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) {
 		rc = -errno;
 		emit_strf(e, "error", "spawn failed: socketpair: %s", strerror(-rc));
 		(void)daemon_watch_start(d);
@@ -760,7 +772,7 @@ static int adopt_brownout(struct adopt *ad)
 	d->ops = mst_engine_lookup("net");
 	if (!d->ops)
 		return -ENOENT;
-	ad->prepared = port_prepare(&d->conf, 0, d->conf.engines, err, sizeof(err));
+	ad->prepared = port_prepare(&d->conf, 0, d->conf.engines, ad->conf.mac, err, sizeof(err));
 	if (!ad->prepared) {
 		daemon_log(MST_LOG_ERR, "%s", err);
 		return -EIO;
@@ -843,9 +855,12 @@ static int adopt_port(struct adopt *ad)
 	d->ports[0] = port_start(ad->prepared, &d->conf, err, sizeof(err));
 	ad->prepared = NULL;
 	for (int i = 0; !d->ports[0] && i < 100 && mono_ms() < ad->deadline; i++) {
+		struct mst_port *p;
+
 		usleep(5000);
 		(void)port_reprobe(&d->conf, 0); /* a failed start closed the device */
-		d->ports[0] = port_open(&d->conf, 0, d->conf.engines, err, sizeof(err));
+		p = port_prepare(&d->conf, 0, d->conf.engines, ad->conf.mac, err, sizeof(err));
+		d->ports[0] = p ? port_start(p, &d->conf, err, sizeof(err)) : NULL;
 		if (d->ports[0])
 			daemon_log(MST_LOG_INFO, "takeover: port open after %d retries", i + 1);
 	}

@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "control/upgrade.h"
 
@@ -40,13 +42,29 @@ int upg_step_by_name(const char *s)
 const char *upg_export_hint(int rc)
 {
 	switch (rc) {
-	case -EOPNOTSUPP:
-		return " (Pony flows or endpoints exist: their state is not exported yet)";
 	case -EBUSY:
-		return " (an app that exited still has closed connections finishing, up to 60 s)";
+		return " (an app that exited still had closed connections finishing after the wait)";
 	default:
 		return "";
 	}
+}
+
+static uint64_t upg_mono_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000u + (uint64_t)t.tv_nsec / 1000000u;
+}
+
+bool upg_drain_retry(int rc, uint64_t start_ms, uint64_t deadline_ms)
+{
+	uint64_t now = upg_mono_ms();
+
+	if (rc != -EBUSY || now - start_ms >= UPG_DRAIN_WAIT_MS || now + UPG_DRAIN_POLL_MS >= deadline_ms)
+		return false;
+	usleep(UPG_DRAIN_POLL_MS * 1000);
+	return true;
 }
 
 struct handover {
@@ -223,7 +241,7 @@ static void dump_state(const struct handover *h)
 int upg_engine_restart(struct rt_group *g, struct upg_restart *r)
 {
 	struct handover h = { .r = r, .cap = STATE_BUF_MIN };
-	uint64_t t0 = rt_now_ns();
+	uint64_t t0 = rt_now_ns(), w0;
 	int rc;
 
 	r->rc = 0;
@@ -244,7 +262,17 @@ int upg_engine_restart(struct rt_group *g, struct upg_restart *r)
 		free(h.buf);
 		return r->rc = rc;
 	}
-	rc = rt_engine_call(g, r->id, handover_work, &h, 10000);
+	/* An exited app's closed connections still finishing: the old
+	 * engine serves them meanwhile (nothing was frozen), and the new
+	 * one waits. */
+	w0 = upg_mono_ms();
+	for (unsigned tries = 0;; tries++) {
+		rc = rt_engine_call(g, r->id, handover_work, &h, 10000);
+		if (rc || !upg_drain_retry(r->rc, w0, UINT64_MAX)) {
+			r->drain_wait_ms = tries || r->rc == -EBUSY ? upg_mono_ms() - w0 : 0;
+			break;
+		}
+	}
 	if (rc) {
 		/* Withdrawn before the engine took it: nothing happened. */
 		r->ops->destroy(h.neu);

@@ -49,7 +49,20 @@ struct upg_restart {
 	size_t state_bytes;
 	uint64_t blackout_ns;              /* old engine's last poll -> new engine polls */
 	uint64_t export_ns, import_ns, create_ns;
+	uint64_t drain_wait_ms;            /* waited for exited apps' connections */
 };
+
+/* An export refused with -EBUSY (an exited app's closed connections are
+ * still finishing) is asked again every UPG_DRAIN_POLL_MS, for up to
+ * UPG_DRAIN_WAIT_MS: the engine gives them 5 s more from the first
+ * refusal and then resets what is left (engines/net_engine.c), so the
+ * export goes through within the wait. */
+#define UPG_DRAIN_WAIT_MS 6000
+#define UPG_DRAIN_POLL_MS 20
+/* After an export failed with rc: true (having slept UPG_DRAIN_POLL_MS)
+ * when it is worth asking again, for a wait that started at start_ms
+ * (CLOCK_MONOTONIC) and must end by deadline_ms. */
+bool upg_drain_retry(int rc, uint64_t start_ms, uint64_t deadline_ms);
 
 /* Why an export refused, for the operator ("" when -rc says it all). */
 const char *upg_export_hint(int rc);

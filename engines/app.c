@@ -1162,13 +1162,21 @@ void eng_app_drain(struct eng_app *a, uint64_t now_ns, uint64_t deadline_ns)
 	a->drain_deadline_ns = now_ns + deadline_ns;
 }
 
+void eng_app_drain_within(struct eng_app *a, uint64_t deadline_ns)
+{
+	if (deadline_ns < a->drain_deadline_ns)
+		a->drain_deadline_ns = deadline_ns;
+}
+
 bool eng_app_reap(struct eng_app *a, uint64_t now_ns)
 {
 	if (!slots_all_free(a) && now_ns >= a->drain_deadline_ns) {
 		/* The peer would not let them finish: reset what is left. */
 		for (uint32_t s = 0; s < a->n_slots; s++)
-			if (a->slot_conn[s])
+			if (a->slot_conn[s]) {
+				MST_COUNT(a->st, app_drain_resets);
 				tcp_abort(a->ts, a->slot_conn[s]);
+			}
 	}
 	if (!slots_all_free(a))
 		return false;

@@ -58,6 +58,8 @@ struct eng_app *eng_app_attach(struct tcp_stack *ts, struct net_stack *ns,
  * returns true. */
 int eng_app_detach(struct eng_app *a);
 void eng_app_drain(struct eng_app *a, uint64_t now_ns, uint64_t deadline_ns);
+/* Bring the drain's end forward to deadline_ns (CLOCK_MONOTONIC), if later. */
+void eng_app_drain_within(struct eng_app *a, uint64_t deadline_ns);
 bool eng_app_reap(struct eng_app *a, uint64_t now_ns);
 int eng_app_id(const struct eng_app *a);
 /* Announce that the engine is going to sleep (shm_abi.h doorbell); false

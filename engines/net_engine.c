@@ -34,6 +34,9 @@
 #define TX_BATCH 64
 #define MAX_APPS 64
 #define APP_DRAIN_NS (60ull * 1000000000ull) /* closed connections of a gone app: at most this long */
+/* ... and at most this long more once an upgrade waits for them (the
+ * control plane retries the export for UPG_DRAIN_WAIT_MS, control/upgrade.h) */
+#define APP_DRAIN_UPGRADE_NS (5ull * 1000000000ull)
 #define MST_MAX_ENGINES_NET 64 /* = MST_MAX_ENGINES */
 #define TIMER_PERIOD_NS (1000 * 1000) /* = the TCP timer wheel's tick */
 
@@ -510,8 +513,16 @@ static long net_engine_export(void *eng, void *buf, size_t len)
 
 	if (e->frozen)
 		return -EALREADY;
-	if (e->n_draining)
-		return -EBUSY; /* an app that went away still has connections finishing */
+	if (e->n_draining) {
+		/* An app that went away still has connections finishing on
+		 * its segment. The upgrade waits for them (it asks again), but
+		 * not for the 60 s a quiet peer could take: they get 5 s more,
+		 * then what is left is reset (app_drain_resets) and the export
+		 * goes through (docs/upgrade.md). */
+		for (unsigned i = 0; i < e->n_draining; i++)
+			eng_app_drain_within(e->draining[i], e->now + APP_DRAIN_UPGRADE_NS);
+		return -EBUSY;
+	}
 	tcp_flush_acks(e->ts);
 	flush_tx(e);
 	state_of(e, &s);

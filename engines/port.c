@@ -4,7 +4,8 @@
  * functions of <mustang/engine.h>. The only file that calls rte_eth_*.
  *
  * port_eal_args() runs before rte_eal_init() and turns the configured ports
- * into --vdev / -a arguments; port_open() then finds the device by name,
+ * into --vdev / -a arguments (memif's device is made later, by port_start():
+ * see memif_deferred()); port_open() then finds the device by name,
  * creates its mempool (struct mst_pkt lives in each mbuf's private area),
  * configures one queue pair per engine with RSS where the device has more
  * than one queue, enables the checksum offloads the device offers, and
@@ -57,6 +58,9 @@ struct mst_port {
 	uint32_t tx_ofl, rx_ofl;                /* NET_OFL_* in use */
 	uint64_t tx_ol_mask;                    /* RTE_MBUF_F_TX_* we may set */
 	bool started;                           /* dev_start succeeded, not stopped since */
+	bool deferred;                          /* memif: device created by port_start() */
+	bool keep_mac;                          /* memif: create it with mac below */
+	uint8_t mac[6];
 	pthread_mutex_t lock;                   /* restart vs. control-plane queries */
 	uint64_t events[MST_PORT__COUNT];       /* port_watch.c writes, control reads (relaxed) */
 	struct mst_queue queues[PORT_MAX_QUEUES];
@@ -95,6 +99,7 @@ static void vdev_name(const struct mst_port_conf *pc, unsigned index, char *buf,
 }
 
 static uint16_t find_port(const char *name);
+static void memif_silence(const struct mst_port *p);
 
 /* af_packet frames per queue. DPDK's PMD joins its sockets to a
  * PACKET_FANOUT_HASH group with PACKET_FANOUT_FLAG_ROLLOVER: when one
@@ -105,13 +110,13 @@ static uint16_t find_port(const char *name);
  * sleeping engine wakes; 4096 (8 MiB a queue) covers the wake-up. */
 #define AF_PACKET_FRAMES 4096
 
-/* The vdev arguments of port index (after EAL: re-create a closed one). */
-static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size_t len)
+/* The vdev arguments of port index (after EAL: re-create a closed one);
+ * memif gets mac= when given (its PMD picks a random MAC otherwise). */
+static int vdev_args(const struct mst_config *c, unsigned index, const uint8_t *mac, char *buf,
+		     size_t len)
 {
 	const struct mst_port_conf *pc = &c->ports[index];
-	char name[64];
 
-	vdev_name(pc, index, name, sizeof(name));
 	switch (pc->driver) {
 	case MST_PORT_AF_XDP:
 		return snprintf(buf, len, "iface=%s,start_queue=0,queue_count=%u", pc->iface,
@@ -120,6 +125,10 @@ static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size
 		return snprintf(buf, len, "iface=%s,qpairs=%u,framecnt=%u", pc->iface, c->engines,
 				AF_PACKET_FRAMES);
 	case MST_PORT_MEMIF:
+		if (mac)
+			return snprintf(buf, len, "socket=%s,role=%s,mac=%02x:%02x:%02x:%02x:%02x:%02x",
+					pc->socket, pc->memif_server ? "server" : "client", mac[0],
+					mac[1], mac[2], mac[3], mac[4], mac[5]);
 		return snprintf(buf, len, "socket=%s,role=%s", pc->socket,
 				pc->memif_server ? "server" : "client");
 	case MST_PORT_RING:
@@ -130,10 +139,26 @@ static int vdev_args(const struct mst_config *c, unsigned index, char *buf, size
 	}
 }
 
-int port_reprobe(const struct mst_config *c, unsigned index)
+/*
+ * memif: the device is created by port_start(), not at EAL init nor in
+ * port_prepare(). A memif server binds its listening socket (abstract:
+ * "@" + socket=, per network namespace) when its device is created, and
+ * in a live upgrade the old daemon holds that name until it closes its
+ * port in the blackout; so the new daemon prepares (brownout) without the
+ * device and creates it once the old one let go. The MAC given to
+ * port_prepare() goes to the PMD as mac=: memif picks a random MAC for
+ * each device otherwise, and the imported engines, the peer's ARP cache
+ * and a rollback's reopened port must keep the one they had.
+ */
+static bool memif_deferred(const struct mst_port_conf *pc)
+{
+	return pc->driver == MST_PORT_MEMIF;
+}
+
+static int reprobe(const struct mst_config *c, unsigned index, const uint8_t *mac)
 {
 	char name[64], args[512];
-	int n = vdev_args(c, index, args, sizeof(args));
+	int n = vdev_args(c, index, mac, args, sizeof(args));
 
 	if (n < 0 || (size_t)n >= sizeof(args))
 		return -EINVAL; /* pci: not a vdev */
@@ -143,6 +168,13 @@ int port_reprobe(const struct mst_config *c, unsigned index)
 	/* The closed port's device is still on the bus: unplug, plug. */
 	(void)rte_eal_hotplug_remove("vdev", name);
 	return rte_eal_hotplug_add("vdev", name, args);
+}
+
+int port_reprobe(const struct mst_config *c, unsigned index)
+{
+	if (memif_deferred(&c->ports[index]))
+		return 0; /* port_start() makes it, with the MAC it had */
+	return reprobe(c, index, NULL);
 }
 
 int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
@@ -171,9 +203,7 @@ int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 				     nq, AF_PACKET_FRAMES);
 			break;
 		case MST_PORT_MEMIF:
-			n = snprintf(arg, store_len - used, "%s,socket=%s,role=%s", name, pc->socket,
-				     pc->memif_server ? "server" : "client");
-			break;
+			continue; /* created by port_start(): see memif_deferred() */
 		case MST_PORT_RING:
 		case MST_PORT_NULL:
 			n = snprintf(arg, store_len - used, "%s", name);
@@ -291,18 +321,16 @@ static uint16_t find_port(const char *name)
 	return RTE_MAX_ETHPORTS;
 }
 
-struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsigned n_queues,
-			      char *err, size_t errlen)
+/* Port index's device, checked for n_queues queue pairs; RTE_MAX_ETHPORTS
+ * and a reason in err when it is not there or too small. */
+static uint16_t find_device(const struct mst_port_conf *pc, unsigned index, unsigned n_queues,
+			    char *err, size_t errlen)
 {
-	const struct mst_port_conf *pc = &c->ports[index];
 	struct rte_eth_dev_info info;
-	struct mst_port *p;
-	char name[64], pool_name[RTE_MEMPOOL_NAMESIZE];
+	char name[64];
 	uint16_t pid;
 	int rc;
 
-	if (errlen)
-		err[0] = '\0';
 	vdev_name(pc, index, name, sizeof(name));
 	pid = find_port(name);
 	if (pid == RTE_MAX_ETHPORTS) {
@@ -313,17 +341,38 @@ struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsign
 				   "on the interface (ethtool -L IFACE combined N; veth has none: use "
 				   "af_packet or one engine)"
 				 : "");
-		return NULL;
+		return RTE_MAX_ETHPORTS;
 	}
 	rc = rte_eth_dev_info_get(pid, &info);
 	if (rc) {
 		snprintf(err, errlen, "port %s: cannot query device: %s", pc->spec, strerror(-rc));
-		return NULL;
+		return RTE_MAX_ETHPORTS;
 	}
 	if (n_queues > info.max_rx_queues || n_queues > info.max_tx_queues) {
 		snprintf(err, errlen, "port %s: %u engines need %u queue pairs, the device has %u",
 			 pc->spec, n_queues, n_queues, RTE_MIN(info.max_rx_queues, info.max_tx_queues));
-		return NULL;
+		return RTE_MAX_ETHPORTS;
+	}
+	return pid;
+}
+
+struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsigned n_queues,
+			      const uint8_t *mac, char *err, size_t errlen)
+{
+	const struct mst_port_conf *pc = &c->ports[index];
+	struct mst_port *p;
+	char pool_name[RTE_MEMPOOL_NAMESIZE];
+	uint16_t pid = RTE_MAX_ETHPORTS;
+	int socket = SOCKET_ID_ANY;
+
+	if (errlen)
+		err[0] = '\0';
+	if (!memif_deferred(pc)) {
+		pid = find_device(pc, index, n_queues, err, errlen);
+		if (pid == RTE_MAX_ETHPORTS)
+			return NULL;
+		if (rte_eth_dev_socket_id(pid) >= 0)
+			socket = rte_eth_dev_socket_id(pid);
 	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -331,23 +380,46 @@ struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsign
 		return NULL;
 	}
 	p->port_id = pid;
+	p->deferred = pid == RTE_MAX_ETHPORTS;
 	p->index = index;
 	p->conf = pc;
 	p->n_queues = (uint16_t)n_queues;
+	if (mac) {
+		p->keep_mac = true;
+		memcpy(p->mac, mac, sizeof(p->mac));
+	}
 	pthread_mutex_init(&p->lock, NULL);
 
 	snprintf(pool_name, sizeof(pool_name), "mst_pool%u", index);
 	p->pool = rte_pktmbuf_pool_create(pool_name, c->mbufs, PORT_MEMPOOL_CACHE,
-					  PORT_PRIV_SIZE, RTE_MBUF_DEFAULT_BUF_SIZE,
-					  rte_eth_dev_socket_id(pid) < 0 ? SOCKET_ID_ANY
-									 : rte_eth_dev_socket_id(pid));
+					  PORT_PRIV_SIZE, RTE_MBUF_DEFAULT_BUF_SIZE, socket);
 	if (!p->pool) {
 		snprintf(err, errlen, "port %s: cannot create a pool of %u mbufs: %s (try --mbufs or --mem-mb)",
 			 pc->spec, c->mbufs, rte_strerror(rte_errno));
+		pthread_mutex_destroy(&p->lock);
 		free(p);
 		return NULL;
 	}
 	return p;
+}
+
+/* A deferred (memif) port's device, now: 0 or -errno with err set. */
+static int create_deferred(struct mst_port *p, const struct mst_config *c, char *err,
+			   size_t errlen)
+{
+	int rc = reprobe(c, p->index, p->keep_mac ? p->mac : NULL);
+
+	if (rc) {
+		snprintf(err, errlen, "port %s: cannot create the memif device: %s%s", p->conf->spec,
+			 strerror(-rc), rc == -EADDRINUSE || rc == -EEXIST
+						? " (another process holds the socket?)" : "");
+		return rc;
+	}
+	p->port_id = find_device(p->conf, p->index, p->n_queues, err, errlen);
+	if (p->port_id == RTE_MAX_ETHPORTS)
+		return -ENODEV;
+	p->deferred = false;
+	return 0;
 }
 
 struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char *err,
@@ -355,11 +427,14 @@ struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char
 {
 	const struct mst_port_conf *pc = p->conf;
 	unsigned n_queues = p->n_queues;
-	uint16_t pid = p->port_id;
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf econf;
+	uint16_t pid;
 	int rc;
 
+	if (p->deferred && create_deferred(p, c, err, errlen))
+		goto out_pool;
+	pid = p->port_id;
 	rc = rte_eth_dev_info_get(pid, &info);
 	if (rc) {
 		snprintf(err, errlen, "port %s: cannot query device: %s", pc->spec, strerror(-rc));
@@ -449,9 +524,11 @@ struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char
 	return p;
 
 out_close:
+	memif_silence(p);
 	rte_eth_dev_close(pid);
 out_pool:
 	rte_mempool_free(p->pool);
+	pthread_mutex_destroy(&p->lock);
 	free(p);
 	return NULL;
 }
@@ -459,7 +536,7 @@ out_pool:
 struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned n_queues,
 			   char *err, size_t errlen)
 {
-	struct mst_port *p = port_prepare(c, index, n_queues, err, errlen);
+	struct mst_port *p = port_prepare(c, index, n_queues, NULL, err, errlen);
 
 	return p ? port_start(p, c, err, errlen) : NULL;
 }
@@ -622,7 +699,8 @@ struct mst_port *port_of_queue(const struct mst_queue *q)
  * interrupt thread call the listener handler on freed memory: the segfault
  * seen at SIGTERM. Control channels that close under a teardown race the
  * same way. memif's sockets are our only SOCK_SEQPACKET (type 5) unix
- * sockets (the control socket is a stream): put a never-ready eventfd in
+ * sockets (the control socket and a live upgrade's channel to the other
+ * daemon are streams, control/takeover.c): put a never-ready eventfd in
  * place of each. The socket closes (a peer sees it go, a client is refused
  * from now on), the interrupt thread stops watching it, and the descriptor
  * number stays valid, so the PMD's own close later cannot hit anything
@@ -692,7 +770,8 @@ void port_close(struct mst_port *p)
 	memif_silence(p);
 	if (p->started)
 		(void)rte_eth_dev_stop(p->port_id);
-	(void)rte_eth_dev_close(p->port_id);
+	if (!p->deferred)
+		(void)rte_eth_dev_close(p->port_id);
 	rte_mempool_free(p->pool);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -60,6 +60,7 @@ struct port_info {
  * Append the EAL arguments the configured ports need (--vdev ..., or -a BDF)
  * to argv (which has room for max entries). Returns the new argc or -ENOSPC.
  * Vdev names are net_<driver><index> so several ports of a kind coexist.
+ * memif ports get none: port_start() creates their device (port.c).
  */
 int port_eal_args(const struct mst_config *c, char **argv, int argc, int max,
 		  char *store, size_t store_len);
@@ -73,13 +74,16 @@ struct mst_port *port_open(const struct mst_config *c, unsigned index, unsigned 
 /* port_open() in two halves, for a live upgrade: prepare (find the
  * device, create the mbuf pool: slow, and possible while another process
  * still runs the port) and start (configure, queues, start: the part the
- * blackout pays for). start frees p on failure. */
+ * blackout pays for). start frees p on failure. memif: the device itself
+ * is created by start (its server socket is the old daemon's until then),
+ * with mac (NULL: the PMD's random one). */
 struct mst_port *port_prepare(const struct mst_config *c, unsigned index, unsigned n_queues,
-			      char *err, size_t errlen);
+			      const uint8_t *mac, char *err, size_t errlen);
 struct mst_port *port_start(struct mst_port *p, const struct mst_config *c, char *err,
 			    size_t errlen);
 /* Create port index's virtual device again after port_close() (a live
- * upgrade's rollback). 0, or -errno (pci: -EINVAL). */
+ * upgrade's rollback). 0, or -errno (pci: -EINVAL). memif: nothing to do
+ * (port_start() creates it). */
 int port_reprobe(const struct mst_config *c, unsigned index);
 struct mst_queue *port_queue(struct mst_port *p, unsigned qid);
 void port_get_info(struct mst_port *p, struct port_info *out);

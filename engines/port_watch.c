@@ -47,6 +47,7 @@ struct watch_port {
 	bool awaiting;           /* the last attempt started the port */
 	uint64_t started_ns;     /* when it did */
 	uint64_t half_open_ns;   /* up, but the server holds no connection since (0: not) */
+	bool no_listener;        /* the last attempt found no server listening */
 };
 
 struct port_watch {
@@ -135,6 +136,7 @@ static void attempt(struct port_watch *w, struct watch_port *wp, uint64_t now)
 	wp->attempts++;
 	port_count_event(wp->p, MST_PORT_link_retries);
 	rc = port_peer_listening(wp->p);
+	wp->no_listener = rc == -ENOENT;
 	if (rc) {
 		attempt_failed(w, wp, now, rc); /* nobody to connect to: leave the port be */
 		return;
@@ -187,7 +189,8 @@ static void watch_one(struct port_watch *w, unsigned idx, uint64_t now)
 				wlog(w, MST_LOG_INFO, "port %s: link up after %u restart(s), %llu ms down",
 				     port_name(wp->p), wp->attempts, (unsigned long long)gap_ms);
 			else
-				wlog(w, MST_LOG_INFO, "port %s: link up", port_name(wp->p));
+				wlog(w, MST_LOG_INFO, "port %s: link up, %llu ms down", port_name(wp->p),
+				     (unsigned long long)gap_ms);
 			wp->attempts = 0;
 			wp->awaiting = false;
 			wp->backoff_ns = PORT_WATCH_BACKOFF_MIN_MS * MS;
@@ -200,6 +203,7 @@ static void watch_one(struct port_watch *w, unsigned idx, uint64_t now)
 			     port_restartable(wp->p) ? "; reconnecting" : "");
 			/* The PMD may still be disconnecting: not at once. */
 			wp->next_try_ns = now + PORT_WATCH_BACKOFF_MIN_MS * MS;
+			wp->no_listener = false;
 		}
 	}
 	if (wp->paused && port_started(wp->p) && pause_port(w, wp, false) == 0)
@@ -218,6 +222,15 @@ static void watch_one(struct port_watch *w, unsigned idx, uint64_t now)
 		}
 	} else {
 		wp->half_open_ns = 0;
+	}
+	if (!up && wp->no_listener && now < wp->next_try_ns &&
+	    now - wp->since_ns < PORT_WATCH_FAST_MS * MS && port_peer_listening(wp->p) == 0) {
+		/* A server that restarts (a live upgrade's new daemon) is
+		 * back within tens of ms: try as soon as it listens rather than
+		 * after the back-off. Only /proc is read each tick, and only
+		 * for PORT_WATCH_FAST_MS after the link went down. */
+		wp->next_try_ns = now;
+		wp->no_listener = false;
 	}
 	if (!up && port_restartable(wp->p) && now >= wp->next_try_ns) {
 		if (wp->awaiting && now - wp->started_ns < PORT_WATCH_CONNECT_MS * MS &&

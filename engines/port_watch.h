@@ -22,6 +22,7 @@
 #define PORT_WATCH_BACKOFF_MAX_MS 500   /* retries at least twice a second */
 #define PORT_WATCH_CONNECT_MS 2000      /* a handshake in progress gets this long */
 #define PORT_WATCH_HALF_OPEN_MS 200     /* server side gone this long while we read up */
+#define PORT_WATCH_FAST_MS 2000         /* after a link-down: look for the server every tick */
 
 struct port_watch;
 

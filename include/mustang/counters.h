@@ -73,6 +73,7 @@ extern "C" {
 	X(app_cmds, "commands taken from applications")                     \
 	X(app_events, "events posted to applications")                      \
 	X(app_wakeups, "eventfd wake-ups of sleeping application threads") \
+	X(app_drain_resets, "closed connections of an exited app reset unfinished (60 s; 5 s when an upgrade waits)") \
 	X(pony_tx_pkts, "Pony packets sent (incl. retransmits and ACKs)")  \
 	X(pony_rx_pkts, "Pony packets received and accepted for processing") \
 	X(pony_tx_bytes, "Pony payload bytes sent (incl. retransmits)")    \
