@@ -48,7 +48,8 @@
 	X(APP_SOCK, 9, "one socket of the previous APP")                        \
 	X(COUNTERS, 10, "the engine's counters, by name")                       \
 	X(END, 11, "end of the state (nothing may follow)")                   \
-	X(TCP_EPH, 12, "TCP: the RFC 6056 per-destination port counters")
+	X(TCP_EPH, 12, "TCP: the RFC 6056 per-destination port counters")     \
+	X(TCP_FLOW, 25, "TCP: flow-record statistics of the previous TCP_CB")
 
 enum mst_state_rec_type {
 #define MST_X_ENUM(name, val, help) MST_STATE_REC_##name = val,
