@@ -96,6 +96,12 @@ struct mst_config {
 	uint32_t pony_rto_min_us, pony_rto_max_us;
 	uint32_t pony_fs_range_us;     /* CC flow scaling: extra target at cwnd 1 */
 	uint32_t pony_fs_max_cwnd;     /* CC flow scaling: none from this cwnd up */
+	/* Observability (docs/observability.md) */
+	char flow_log[256];            /* "" off (default), "on" control socket only, or a file */
+	uint32_t flow_log_max_mb;      /* rotate the file past this, default 64 */
+	uint32_t flow_interval_s;      /* records of open flows every N s, 0 = at close only; default 60 */
+	uint32_t flow_ring;            /* records per engine ring, power of 2, default 4096 */
+	char metrics_listen[64];       /* "ADDR:PORT" of the Prometheus HTTP listener, "" = none */
 };
 
 /* Fill *c with the defaults. */

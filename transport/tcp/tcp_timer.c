@@ -81,6 +81,7 @@ void tcp_rtt_sample(struct tcp_stack *ts, struct tcp_cb *c, uint32_t r)
 
 	if (r == 0)
 		r = 1;
+	mst_hist_add(&ts->st->tcp_rtt_us, r);
 	if (c->srtt_us == 0) { /* RFC 6298 §2.2 */
 		c->srtt_us = r;
 		c->rttvar_us = r / 2;
