@@ -15,8 +15,8 @@
 #   ctl     `mustangctl flows` (text, --json, --app, --peer, --follow)
 #           lists the same records; periodic records ("interim") for a
 #           long flow with --flow-interval-s 1
-#   lossy   (MST_FLOWS_LOSSY=1 only) through tcp_netem.py with 2% loss:
-#           bytes exact, retransmits > 0
+#   lossy   through tcp_netem.py (2% loss both ways): "fin", bytes exact,
+#           retransmissions counted
 #
 #   flows.sh DRIVER      (af_packet | af_xdp)
 #
@@ -50,6 +50,22 @@ reset=$(in_linux "$MST_PY" "$FP" reset "$TOPO_IP_M" 7 5000) || fail "reset trans
 check "reset: a final record" wait_for 5 record_for "$(port_of "$reset")"
 check "reset: record matches the peer (reset_by_peer, bytes)" \
 	"$MST_PY" "$FP" check "$LOG" "$reset" reset_by_peer
+
+# --- lossy -----------------------------------------------------------------
+# shellcheck source=netem_common.sh
+. "$IT_DIR/netem_common.sh"
+if netem_insert && netem_start --loss 2 --seed 7; then
+	IT_BG_PIDS+=("$NETEM_PID") # killed on an early exit
+	lossy=$(in_linux "$MST_PY" "$FP" clean "$TOPO_IP_M" 7 1000000) || fail "lossy transfer"
+	netem_stop
+	check "lossy: a final record" wait_for 5 record_for "$(port_of "$lossy")"
+	check "lossy: record matches the peer (fin, bytes, retransmissions)" \
+		"$MST_PY" "$FP" check "$LOG" "$lossy" fin lossy
+else
+	fail "lossy: the netem bridge did not start"
+	netem_stop
+fi
+netem_remove
 
 # --- an app killed while holding a connection ------------------------------
 app_start SRV echo_server "$EXAMPLES/echo_server" -p 7007 || exit 1

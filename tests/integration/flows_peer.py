@@ -8,9 +8,11 @@ the kernel saw of it (TCP_INFO), as one JSON line on stdout.
                                       SO_LINGER 0 (an RST)
   flows_peer.py hold IP PORT BYTES    send BYTES, read them back, then wait for
                                       the server to go away (EOF or ECONNRESET)
-  flows_peer.py check FILE PEER_JSON REASON
+  flows_peer.py check FILE PEER_JSON REASON [lossy]
                                       the flow record in FILE (JSON lines) for
                                       the peer's port must match what it saw
+                                      (lossy: retransmissions expected, the
+                                      segment counts differ by the losses)
 
 Output fields: port (our local port), sent, received (application bytes),
 tcpi_* (struct tcp_info at the end, before close), end ("eof"/"reset").
@@ -79,7 +81,7 @@ def run(mode, ip, port, n):
     print(json.dumps(out), flush=True)
 
 
-def check(path, peer_json, reason):
+def check(path, peer_json, reason, lossy=False):
     peer = json.loads(peer_json)
     recs = []
     with open(path) as f:
@@ -99,23 +101,28 @@ def check(path, peer_json, reason):
     want("close_reason", reason)
     want("bytes_in", peer["sent"])          # what the peer's app sent, exactly
     want("bytes_out", peer["received"])     # what the peer's app received
-    if "tcpi_segs_in" in peer and reason == "fin":
+    if "tcpi_segs_in" in peer and reason == "fin" and not lossy:
         # Segments: everything each side sent arrived (a lossless veth).
         want("segs_out", peer["tcpi_segs_in"])
         want("segs_in", peer["tcpi_segs_out"])
-    if "tcpi_total_retrans" in peer:
+    if lossy:
+        if not (r["retransmits"] > 0 and r["bytes_sent"] > r["bytes_out"]):
+            errs.append(f"retransmits = {r['retransmits']}, bytes_sent = {r['bytes_sent']}:"
+                        " want retransmissions through a lossy path")
+    elif "tcpi_total_retrans" in peer:
         want("retransmits", 0)
     for k in ("srtt_us", "min_rtt_us", "max_cwnd"):
         if reason != "app_died" and not r[k] > 0:
             errs.append(f"{k} = {r[k]}, want > 0")
     if errs:
         raise SystemExit("record " + json.dumps(r) + "\n  " + "\n  ".join(errs))
-    print(f"port {peer['port']}: {reason}, in {r['bytes_in']} B / {r['segs_in']} segs, "
+    print(f"port {peer['port']}: {reason}, rtx {r['retransmits']} rto {r['rto_count']} "
+          f"fr {r['fast_recoveries']}, in {r['bytes_in']} B / {r['segs_in']} segs, "
           f"out {r['bytes_out']} B / {r['segs_out']} segs, srtt {r['srtt_us']} us")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "check":
-        check(sys.argv[2], sys.argv[3], sys.argv[4])
+        check(sys.argv[2], sys.argv[3], sys.argv[4], len(sys.argv) > 5 and sys.argv[5] == "lossy")
     else:
         run(sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))
