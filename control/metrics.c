@@ -216,7 +216,9 @@ static void render_engines(struct daemon *d, struct out *o)
 	for (unsigned k = 0; k < MST_LOAD__COUNT; k++) {
 		bool ns = k == MST_LOAD_busy_ns || k == MST_LOAD_max_delay_ns;
 
-		snprintf(name, sizeof(name), "mustang_engine_%s%s%s", mst_load_names[k],
+		/* busy_ns -> busy_seconds: Prometheus names carry base units */
+		snprintf(name, sizeof(name), "mustang_engine_%.*s%s%s",
+			 (int)strlen(mst_load_names[k]) - (ns ? 3 : 0), mst_load_names[k],
 			 ns ? "_seconds" : "", load_type[k][0] == 'c' ? "_total" : "");
 		family(o, name, load_type[k], mst_load_help[k]);
 		for (unsigned i = 0; i < d->n_engines; i++) {
