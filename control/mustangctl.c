@@ -4,6 +4,7 @@
  * its answer on stdout.
  *
  * main() -> parse_args() -> ctl_client_connect() -> ctl_client_call() -> print
+ * top: ctl_top.c (rates from two `metrics` answers a second apart).
  * flows --follow: the same request again every FOLLOW_MS from where the
  * last answer stopped (its first line, "next SEQ"), until interrupted.
  *
@@ -21,6 +22,7 @@
 #include <mustang/ctl.h>
 
 #include "control/ctl_server.h"
+#include "control/ctl_top.h"
 
 #define CTL_DEFAULT_TIMEOUT_MS 5000
 #define FOLLOW_MS 500
@@ -52,6 +54,8 @@ struct args {
 	bool follow;               /* flows: keep printing new records */
 	const char *app;           /* flows: only this pid's */
 	const char *peer;          /* flows: only this peer IP[:PORT] */
+	bool top;                  /* top (not a daemon request: built on metrics) */
+	long iterations;           /* top: blocks to print, 0 = until q on a tty */
 	char arg[128];             /* the request's argument */
 };
 
@@ -70,6 +74,9 @@ static void usage(FILE *f)
 	fprintf(f, "  engine restart ID [--fail-at STEP]\n"
 		   "             hand engine ID over to a new engine with all its state\n"
 		   "             (--fail-at, for tests: make STEP fail and roll back)\n");
+	fprintf(f, "  top [--iterations N]\n"
+		   "             per-engine load, packets/s, Mbit/s, connections, drops/s each second\n"
+		   "             (q or Ctrl-C quits; not a tty or --iterations: N plain blocks)\n");
 	fprintf(f, "  flows [--follow] [--app PID] [--peer IP[:PORT]]\n"
 		   "             flow records (--json: JSON lines; --follow: keep printing)\n");
 	fprintf(f,
@@ -119,6 +126,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->upgrade_ms = 0;
 	a->follow = false;
 	a->app = a->peer = NULL;
+	a->top = false;
+	a->iterations = 0;
 	a->arg[0] = '\0';
 
 	for (int i = 1; i < argc; i++) {
@@ -142,6 +151,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 			    strlen(v) > 10)
 				return usage_error("--app wants a process id, not", v);
 			a->app = v;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--iterations", &missing)) != NULL) {
+			char *end;
+
+			errno = 0;
+			a->iterations = strtol(v, &end, 10);
+			if (v[0] < '0' || v[0] > '9' || *end || errno || a->iterations < 1 ||
+			    a->iterations > 1000000)
+				return usage_error("--iterations wants 1..1000000, not", v);
 			continue;
 		}
 		if ((v = opt_value(argc, argv, &i, "--peer", &missing)) != NULL) {
@@ -196,8 +215,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->target = s;
 			continue;
 		}
-		if (a->cmd != NULL)
+		if (a->cmd != NULL || a->top)
 			return usage_error("unexpected argument", s);
+		if (strcmp(s, "top") == 0) {
+			a->top = true;
+			continue;
+		}
 		if (strcmp(s, "engine") == 0) {
 			if (i + 1 >= argc || strcmp(argv[i + 1], "restart") != 0)
 				return usage_error("engine wants a subcommand (restart), after", s);
@@ -210,6 +233,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (a->cmd == NULL)
 			return usage_error("unknown command", s);
 	}
+	if (a->top) {
+		if (a->json || a->follow || a->app || a->peer)
+			return usage_error("top takes only", "--iterations");
+		return 0;
+	}
+	if (a->iterations)
+		return usage_error("--iterations goes with", "top");
 	if (a->cmd == NULL) {
 		fprintf(stderr, "mustangctl: no command given\n");
 		usage(stderr);
@@ -315,6 +345,12 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc != 0)
 		return rc;
+	if (a.top) {
+		rc = ctl_top(a.ctl, a.timeout_ms, a.iterations);
+		if (rc)
+			fprintf(stderr, "mustangctl: top: %s\n", strerror(-rc));
+		return rc ? 1 : 0;
+	}
 	if (a.cmd->req == MST_CTL_flows) {
 		signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error: exit 1 */
 		return flows_main(&a);

@@ -12,6 +12,8 @@
 #   - /other is 404, POST is 405, garbage gets an answer or a close, a
 #     client that sends nothing does not stop the next scrape
 #   - `mustangctl metrics --json` is a usage error (2)
+#   - `mustangctl top --iterations 2` prints two blocks of per-engine rates
+#     (engine 0 receiving while Linux pings it)
 #
 #   metrics.sh DRIVER      (af_packet | af_xdp)
 #
@@ -102,6 +104,18 @@ STALL=$!
 IT_BG_PIDS+=("$STALL")
 sleep 0.3
 check "a silent client does not stop the next scrape" http_is 200 "$URL"
+# mustangctl top, not a tty: --iterations blocks of per-engine rates.
+ip netns exec "$TOPO_NS_L" ping -n -q -c 40 -i 0.05 "$TOPO_IP_M" >/dev/null 2>&1 &
+PING=$!
+IT_BG_PIDS+=("$PING")
+mst_ctl top --iterations 2 >"$S/top.out" 2>&1
+check "mustangctl top --iterations 2 exits 0 with 2 blocks" \
+	test "$?" = 0 -a "$(grep -c '^mustang top:' "$S/top.out")" = 2
+check "mustangctl top shows engine 0 receiving (ping running)" \
+	awk '$1 == "0" && $3 > 0 { ok = 1 } END { exit !ok }' "$S/top.out"
+sed 's/^/  top | /' "$S/top.out"
+wait "$PING" 2>/dev/null
+check "mustangctl top --json is a usage error (2)" sh -c "'$MUSTANGCTL' --ctl '$MST_DAEMON_CTL' top --json 2>/dev/null; [ \$? = 2 ]"
 check "mustangctl metrics --json is a usage error (2)" sh -c "'$MUSTANGCTL' --ctl '$MST_DAEMON_CTL' metrics --json 2>/dev/null; [ \$? = 2 ]"
 check "mustangd still running" mst_pid_running "$MST_DAEMON_PID"
 it_end
