@@ -406,7 +406,8 @@ struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 	c->t_delack.kind = TCP_T_DELACK;
 	c->t_keep.kind = TCP_T_KEEP;
 	c->last_rx_ns = ts->now_ns;
-	c->fl.start_ns = ts->now_ns;
+	if (ts->flow_fn) /* off: fl stays 0, nothing to export */
+		c->fl.start_ns = ts->now_ns;
 	hash_insert(ts, c);
 	return c;
 }

@@ -171,13 +171,15 @@ void tcp_flow_scan(struct tcp_stack *ts, uint64_t interval_ns)
 
 /* ---- live upgrade --------------------------------------------------- */
 
-void tcp_flow_export(struct mst_state_writer *w, const struct tcp_cb *c)
+void tcp_flow_export(const struct tcp_stack *ts, struct mst_state_writer *w,
+		     const struct tcp_cb *c)
 {
 	struct tcp_state_flow r;
 	void *p;
 
-	if (!c->fl.start_ns)
-		return; /* never counted (flow records off): nothing to carry */
+	/* Off: nothing was counted, and the state stays as small as before. */
+	if (!ts->flow_fn || !c->fl.start_ns)
+		return;
 	memset(&r, 0, sizeof(r));
 	r.start_ns = c->fl.start_ns;
 	r.last_report_ns = c->fl.last_report_ns;

@@ -325,7 +325,8 @@ static inline void tcp_flow_dropped(struct tcp_stack *ts, struct tcp_cb *c, int 
 		tcp_flow_drop_slow(ts, c, err);
 }
 struct mst_state_writer;
-void tcp_flow_export(struct mst_state_writer *w, const struct tcp_cb *c);
+/* TCP_FLOW after c's TCP_CB, only while flow records are on. */
+void tcp_flow_export(const struct tcp_stack *ts, struct mst_state_writer *w, const struct tcp_cb *c);
 int tcp_flow_import(struct tcp_cb *c, const void *payload, uint32_t len);
 
 /* tcp_sack.c */

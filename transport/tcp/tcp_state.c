@@ -277,7 +277,7 @@ static int export_cb(struct tcp_stack *ts, struct mst_state_writer *w,
 		memcpy(p, &r, sizeof(r));
 	if (r.cbs & TCP_CBS_HEAP_FIFOS)
 		export_fifo(w, c);
-	tcp_flow_export(w, c);
+	tcp_flow_export(ts, w, c);
 	return 0;
 }
 

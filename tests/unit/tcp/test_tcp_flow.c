@@ -216,6 +216,7 @@ static void test_flow_off_counts_nothing(void **state)
 	exchange(&x);
 	assert_int_equal(x.c->fl.segs_in, 0);
 	assert_int_equal(x.c->fl.segs_out, 0);
+	assert_true(x.c->fl.start_ns == 0); /* and no TCP_FLOW record to export */
 	tcp_abort(x.n->ts, x.c);
 	sn_destroy(x.n);
 }
