@@ -10,7 +10,8 @@
 #   reset   the peer closes with SO_LINGER 0: "reset_by_peer", bytes exact
 #   killed  echo_server gets SIGKILL while holding a connection:
 #           "app_died" with the app's pid, command and cgroup, and the peer
-#           saw the RST
+#           saw the RST; an engine restart while it was open kept its
+#           start time and counts (TCP_FLOW)
 #   rotate  the file rotates past --flow-log-max-mb (to FILE.1)
 #   ctl     `mustangctl flows` (text, --json, --app, --peer, --follow)
 #           lists the same records; periodic records ("interim") for a
@@ -73,6 +74,8 @@ rm -f "$S/hold.out"
 app_run HOLD hold in_linux "$MST_PY" "$FP" hold "$TOPO_IP_M" 7007 20000
 check "killed: the peer's connection is up" wait_for 10 grep -qs ready "$S/hold.out"
 sleep 1.2 # at least one periodic record of the open flow
+# The flow's statistics travel with its control block (TCP_FLOW record).
+check "killed: an engine restart under the open flow" mst_ctl engine restart 0
 kill -KILL "$SRV"
 app_wait "$SRV" 5
 app_wait "$HOLD" 20
@@ -92,6 +95,16 @@ for line in open(sys.argv[1]):
         print("  app:", json.dumps(a))
         sys.exit(0 if ok else 1)
 sys.exit(1)' "$LOG" "$(port_of "$held")" "$SRV"
+check "killed: start time and counts carried across the engine restart" "$MST_PY" -c '
+import json, sys
+port = int(sys.argv[2])
+recs = [r for r in map(json.loads, open(sys.argv[1])) if r["remote_port"] == port]
+first, last = recs[0], recs[-1]
+print("  %d records; first %s segs_in %d, last %s segs_in %d" % (len(recs), first["type"],
+      first["segs_in"], last["type"], last["segs_in"]))
+sys.exit(0 if first["type"] == "interim" and last["type"] == "end" and
+         first["start"] == last["start"] and last["segs_in"] >= first["segs_in"] > 0 else 1)' \
+	"$LOG" "$(port_of "$held")"
 check "killed: periodic records of the open flow came first" \
 	grep -q "\"type\":\"interim\".*\"remote_port\":$(port_of "$held")," "$LOG"
 
