@@ -53,7 +53,8 @@
 	X(PONY_FLOW, 14, "one Pony flow: epochs, windows, CC, slots, rx map, control queue") \
 	X(PONY_STREAM, 15, "one stream entry of the previous PONY_FLOW")        \
 	X(PONY_MSG, 16, "one message or READ of the previous PONY_FLOW")         \
-	X(PONY_EP, 17, "one Pony endpoint of the previous APP: ring, ops, buffers, regions")
+	X(PONY_EP, 17, "one Pony endpoint of the previous APP: ring, ops, buffers, regions") \
+	X(TCP_FLOW, 25, "TCP: flow-record statistics of the previous TCP_CB")
 
 enum mst_state_rec_type {
 #define MST_X_ENUM(name, val, help) MST_STATE_REC_##name = val,

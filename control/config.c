@@ -555,7 +555,63 @@ NUM_SETTER(set_pony_rto_max, pony_rto_max_us, uint32_t, 100, 60000000)
 NUM_SETTER(set_pony_peer_share, pony_peer_share, uint32_t, 1, 4096)
 NUM_SETTER(set_pony_local_reserve, pony_local_reserve, uint32_t, 1, 4095)
 NUM_SETTER(set_pony_rx_stall, pony_rx_stall_ms, uint32_t, 1, 3600000)
+NUM_SETTER(set_flow_max_mb, flow_log_max_mb, uint32_t, 1, 1u << 20)
+NUM_SETTER(set_flow_interval, flow_interval_s, uint32_t, 0, 86400)
 #undef NUM_SETTER
+
+static int set_flow_log(struct mst_config *c, const char *v, const char *ctx, char *err,
+			size_t errlen)
+{
+	if (!strcmp(v, "off")) {
+		c->flow_log[0] = '\0';
+		return 0;
+	}
+	if (strcmp(v, "on") != 0 && v[0] != '/')
+		return fail(err, errlen, "%s: wants off, on or an absolute file path, not \"%s\"", ctx, v);
+	if (strlen(v) >= sizeof(c->flow_log))
+		return fail(err, errlen, "%s: path longer than %zu bytes", ctx, sizeof(c->flow_log) - 1);
+	snprintf(c->flow_log, sizeof(c->flow_log), "%s", v);
+	return 0;
+}
+
+static int set_flow_ring(struct mst_config *c, const char *v, const char *ctx, char *err,
+			 size_t errlen)
+{
+	unsigned long x = 0;
+	int rc = parse_uint(ctx, v, 64, 1u << 20, &x, err, errlen);
+
+	if (rc)
+		return rc;
+	if (x & (x - 1))
+		return fail(err, errlen, "%s: wants a power of 2, not %lu", ctx, x);
+	c->flow_ring = (uint32_t)x;
+	return 0;
+}
+
+/* "ADDR:PORT", IPv4 dotted quad, port 1..65535. */
+static int set_metrics_listen(struct mst_config *c, const char *v, const char *ctx, char *err,
+			      size_t errlen)
+{
+	char ip[INET_ADDRSTRLEN];
+	const char *colon = strrchr(v, ':');
+	struct in_addr a;
+	unsigned long port = 0;
+
+	if (!strcmp(v, "off")) {
+		c->metrics_listen[0] = '\0';
+		return 0;
+	}
+	if (!colon || colon == v || (size_t)(colon - v) >= sizeof(ip))
+		return fail(err, errlen, "%s: wants ADDR:PORT, not \"%s\"", ctx, v);
+	memcpy(ip, v, (size_t)(colon - v));
+	ip[colon - v] = '\0';
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return fail(err, errlen, "%s: \"%s\" is not an IPv4 address", ctx, ip);
+	if (parse_uint(ctx, colon + 1, 1, 65535, &port, err, errlen))
+		return -EINVAL;
+	snprintf(c->metrics_listen, sizeof(c->metrics_listen), "%s", v);
+	return 0;
+}
 
 static int set_tcp_cc(struct mst_config *c, const char *v, const char *ctx, char *err,
 		      size_t errlen)
@@ -704,6 +760,17 @@ static const struct opt opts[] = {
 	{ "pony-rx-stall-ms", "N",
 	  "Pony: a peer's partial messages with no progress this long reset its flow (default 10000)",
 	  set_pony_rx_stall },
+	{ "flow-log", "off|on|PATH",
+	  "flow records: on (control socket), or also as JSON lines to PATH (default off)",
+	  set_flow_log },
+	{ "flow-log-max-mb", "N", "rotate the flow log file to PATH.1 past N MiB (default 64)",
+	  set_flow_max_mb },
+	{ "flow-interval-s", "N", "a record of each open flow every N s, 0 = at close only (default 60)",
+	  set_flow_interval },
+	{ "flow-ring", "N", "flow records queued per engine, a power of 2 (default 4096)",
+	  set_flow_ring },
+	{ "metrics-listen", "ADDR:PORT", "serve Prometheus metrics over HTTP here (default off)",
+	  set_metrics_listen },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -743,6 +810,9 @@ void mst_config_defaults(struct mst_config *c)
 	c->tcp_eph_hi = 60999;
 	c->tcp_tw_reuse_delay_ms = 1000;
 	c->app_arena_mb = 1024;
+	c->flow_log_max_mb = 64;
+	c->flow_interval_s = 60;
+	c->flow_ring = 4096;
 	c->pony_port = 7400;            /* = PONY_DEFAULT_PORT */
 	c->pony_max_msg = 16u << 20;    /* = PONY_DEFAULT_MAX_MSG */
 	c->pony_buf_mb = 128;

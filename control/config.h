@@ -99,6 +99,12 @@ struct mst_config {
 	uint32_t pony_peer_share;      /* messages one peer may hold, of 4096 */
 	uint32_t pony_local_reserve;   /* messages only our own sends and READs may take */
 	uint32_t pony_rx_stall_ms;     /* partial messages with no progress: flow reset */
+	/* Observability (docs/observability.md) */
+	char flow_log[256];            /* "" off (default), "on" control socket only, or a file */
+	uint32_t flow_log_max_mb;      /* rotate the file past this, default 64 */
+	uint32_t flow_interval_s;      /* records of open flows every N s, 0 = at close only; default 60 */
+	uint32_t flow_ring;            /* records per engine ring, power of 2, default 4096 */
+	char metrics_listen[64];       /* "ADDR:PORT" of the Prometheus HTTP listener, "" = none */
 };
 
 /* Fill *c with the defaults. */

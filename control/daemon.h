@@ -6,6 +6,7 @@
 #ifndef MST_CONTROL_DAEMON_H
 #define MST_CONTROL_DAEMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ struct daemon {
 	char exe[4096];                                /* our binary's path at start-up */
 	bool handed_over;                              /* a successor serves everything now */
 	int takeover_fd;                               /* successor: channel to the old daemon, -1 */
+	struct flows *flows;                           /* flow records (flows.c), NULL: off */
+	struct metrics_http *metrics_http;             /* --metrics-listen (metrics.c), NULL: off */
+	pthread_mutex_t engines_lock;                  /* engines[] swapped (restart) vs metrics readers */
 };
 
 /* mustangd.c, for takeover.c */

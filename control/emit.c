@@ -432,3 +432,12 @@ const char *emit_result(struct emit *e, size_t *len)
 		*len = n;
 	return e->buf;
 }
+
+void emit_raw(struct emit *e, const char *s, size_t n)
+{
+	if (e->json || e->depth) {
+		e->failed = true;
+		return;
+	}
+	put(e, s, n);
+}

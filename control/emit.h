@@ -50,5 +50,9 @@ void emit_bool(struct emit *e, const char *key, bool v);
 void emit_str(struct emit *e, const char *key, const char *s);
 void emit_strf(struct emit *e, const char *key, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Text rendering, top level only: n bytes as they are (an answer that is
+ * pre-formatted lines: flow records, Prometheus metrics). Anywhere else
+ * it fails the emitter. */
+void emit_raw(struct emit *e, const char *s, size_t n);
 
 #endif /* MST_CONTROL_EMIT_H */

@@ -4,21 +4,29 @@
  * its answer on stdout.
  *
  * main() -> parse_args() -> ctl_client_connect() -> ctl_client_call() -> print
+ * top: ctl_top.c (rates from two `metrics` answers a second apart).
+ * flows --follow: the same request again every FOLLOW_MS from where the
+ * last answer stopped (its first line, "next SEQ"), until interrupted.
  *
  * Exit status: 0 answered, 1 the daemon is unreachable or answered with an
  * error, 2 usage error.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mustang/ctl.h>
 
 #include "control/ctl_server.h"
+#include "control/ctl_top.h"
 
 #define CTL_DEFAULT_TIMEOUT_MS 5000
+#define FOLLOW_MS 500
+#define NEXT_LINE 33 /* the flows answer's first line: "next SEQ", blank-padded, '\n' */
 
 struct cmd {
 	const char *name;
@@ -43,6 +51,11 @@ struct args {
 	const char *fail_at;       /* test only: the step to fail */
 	const char *binary;        /* upgrade: the new mustangd (default: the running one's) */
 	long upgrade_ms;           /* upgrade: the daemon's deadline, 0 = its default */
+	bool follow;               /* flows: keep printing new records */
+	const char *app;           /* flows: only this pid's */
+	const char *peer;          /* flows: only this peer IP[:PORT] */
+	bool top;                  /* top (not a daemon request: built on metrics) */
+	long iterations;           /* top: blocks to print, 0 = until q on a tty */
 	char arg[128];             /* the request's argument */
 };
 
@@ -52,7 +65,8 @@ static void usage(FILE *f)
 		   "Ask a running mustangd.\n\nCommands:\n");
 	for (size_t i = 0; i < N_CMDS; i++)
 		if (cmds[i].req != MST_CTL_engine_restart && cmds[i].req != MST_CTL_attach &&
-		    cmds[i].req != MST_CTL_upgrade && cmds[i].req != MST_CTL_takeover)
+		    cmds[i].req != MST_CTL_upgrade && cmds[i].req != MST_CTL_takeover &&
+		    cmds[i].req != MST_CTL_flows)
 			fprintf(f, "  %-10s %s\n", cmds[i].name, cmds[i].help);
 	fprintf(f, "  upgrade [--binary PATH] [--timeout-ms N] [--fail-at STEP]\n"
 		   "             a new mustangd (default: the same binary) takes over every app,\n"
@@ -60,6 +74,11 @@ static void usage(FILE *f)
 	fprintf(f, "  engine restart ID [--fail-at STEP]\n"
 		   "             hand engine ID over to a new engine with all its state\n"
 		   "             (--fail-at, for tests: make STEP fail and roll back)\n");
+	fprintf(f, "  top [--iterations N]\n"
+		   "             per-engine load, packets/s, Mbit/s, connections, drops/s each second\n"
+		   "             (q or Ctrl-C quits; not a tty or --iterations: N plain blocks)\n");
+	fprintf(f, "  flows [--follow] [--app PID] [--peer IP[:PORT]]\n"
+		   "             flow records (--json: JSON lines; --follow: keep printing)\n");
 	fprintf(f,
 		"\nOptions (before or after the command):\n"
 		"  --ctl PATH      control socket (default %s)\n"
@@ -105,6 +124,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->cmd = NULL;
 	a->target = a->fail_at = a->binary = NULL;
 	a->upgrade_ms = 0;
+	a->follow = false;
+	a->app = a->peer = NULL;
+	a->top = false;
+	a->iterations = 0;
 	a->arg[0] = '\0';
 
 	for (int i = 1; i < argc; i++) {
@@ -117,6 +140,33 @@ static int parse_args(int argc, char **argv, struct args *a)
 		}
 		if (strcmp(s, "--json") == 0) {
 			a->json = true;
+			continue;
+		}
+		if (strcmp(s, "--follow") == 0) {
+			a->follow = true;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--app", &missing)) != NULL) {
+			if (v[0] < '0' || v[0] > '9' || strspn(v, "0123456789") != strlen(v) ||
+			    strlen(v) > 10)
+				return usage_error("--app wants a process id, not", v);
+			a->app = v;
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--iterations", &missing)) != NULL) {
+			char *end;
+
+			errno = 0;
+			a->iterations = strtol(v, &end, 10);
+			if (v[0] < '0' || v[0] > '9' || *end || errno || a->iterations < 1 ||
+			    a->iterations > 1000000)
+				return usage_error("--iterations wants 1..1000000, not", v);
+			continue;
+		}
+		if ((v = opt_value(argc, argv, &i, "--peer", &missing)) != NULL) {
+			if (!v[0] || strlen(v) > 21 || strspn(v, "0123456789.:") != strlen(v))
+				return usage_error("--peer wants IP or IP:PORT, not", v);
+			a->peer = v;
 			continue;
 		}
 		if ((v = opt_value(argc, argv, &i, "--ctl", &missing)) != NULL) {
@@ -165,8 +215,12 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->target = s;
 			continue;
 		}
-		if (a->cmd != NULL)
+		if (a->cmd != NULL || a->top)
 			return usage_error("unexpected argument", s);
+		if (strcmp(s, "top") == 0) {
+			a->top = true;
+			continue;
+		}
 		if (strcmp(s, "engine") == 0) {
 			if (i + 1 >= argc || strcmp(argv[i + 1], "restart") != 0)
 				return usage_error("engine wants a subcommand (restart), after", s);
@@ -179,6 +233,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (a->cmd == NULL)
 			return usage_error("unknown command", s);
 	}
+	if (a->top) {
+		if (a->json || a->follow || a->app || a->peer)
+			return usage_error("top takes only", "--iterations");
+		return 0;
+	}
+	if (a->iterations)
+		return usage_error("--iterations goes with", "top");
 	if (a->cmd == NULL) {
 		fprintf(stderr, "mustangctl: no command given\n");
 		usage(stderr);
@@ -210,7 +271,66 @@ static int parse_args(int argc, char **argv, struct args *a)
 	} else if (a->fail_at || a->binary || a->upgrade_ms) {
 		return usage_error("--fail-at, --binary, --timeout-ms go with", "engine restart / upgrade");
 	}
+	if (a->cmd->req != MST_CTL_flows && (a->follow || a->app || a->peer))
+		return usage_error("--follow, --app, --peer go with", "flows");
+	if (a->cmd->req == MST_CTL_metrics && a->json)
+		return usage_error("metrics are Prometheus text; no", "--json");
 	return 0;
+}
+
+/* flows: the argument for records after `since`. */
+static void flows_arg(const struct args *a, unsigned long long since, char *out, size_t cap)
+{
+	snprintf(out, cap, "since=%llu%s%s%s%s%s", since, a->app ? " app=" : "",
+		 a->app ? a->app : "", a->peer ? " peer=" : "", a->peer ? a->peer : "",
+		 a->json ? " json" : "");
+}
+
+/* One flows request: print the records, *since = where they stopped.
+ * 0, or the exit status. */
+static int flows_once(const struct args *a, unsigned long long *since)
+{
+	char arg[128], *out = NULL, *end;
+	size_t len = 0;
+	int fd, rc;
+
+	flows_arg(a, *since, arg, sizeof(arg));
+	fd = ctl_client_connect(a->ctl, a->timeout_ms);
+	if (fd < 0) {
+		fprintf(stderr, "mustangctl: cannot connect to %s: %s\n", a->ctl, strerror(-fd));
+		return 1;
+	}
+	rc = ctl_client_call(fd, MST_CTL_flows, arg, &out, &len, a->timeout_ms);
+	close(fd);
+	if (!out || rc) {
+		fprintf(stderr, "mustangctl: flows: %s\n", out && len ? out : strerror(-rc));
+		free(out);
+		return 1;
+	}
+	if (len < NEXT_LINE || strncmp(out, "next ", 5) != 0) {
+		fprintf(stderr, "mustangctl: flows: unexpected answer\n");
+		free(out);
+		return 1;
+	}
+	*since = strtoull(out + 5, &end, 10);
+	if (fwrite(out + NEXT_LINE, 1, len - NEXT_LINE, stdout) != len - NEXT_LINE ||
+	    fflush(stdout) != 0) {
+		free(out);
+		return 1; /* the reader went away (a pipe closed): done */
+	}
+	free(out);
+	return 0;
+}
+
+static int flows_main(const struct args *a)
+{
+	unsigned long long since = 0;
+	const struct timespec pause = { 0, FOLLOW_MS * 1000000L };
+	int rc;
+
+	while ((rc = flows_once(a, &since)) == 0 && a->follow)
+		nanosleep(&pause, NULL);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -225,6 +345,16 @@ int main(int argc, char **argv)
 		return 0;
 	if (rc != 0)
 		return rc;
+	if (a.top) {
+		rc = ctl_top(a.ctl, a.timeout_ms, a.iterations);
+		if (rc)
+			fprintf(stderr, "mustangctl: top: %s\n", strerror(-rc));
+		return rc ? 1 : 0;
+	}
+	if (a.cmd->req == MST_CTL_flows) {
+		signal(SIGPIPE, SIG_IGN); /* a closed pipe is a write error: exit 1 */
+		return flows_main(&a);
+	}
 
 	fd = ctl_client_connect(a.ctl, a.timeout_ms);
 	if (fd == -ENOENT || fd == -ECONNREFUSED) {

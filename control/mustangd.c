@@ -38,6 +38,8 @@
 #include "control/daemon.h"
 #include "control/ctl_server.h"
 #include "control/emit.h"
+#include "control/flows.h"
+#include "control/metrics.h"
 #include "control/takeover.h"
 #include "control/upgrade.h"
 #include "engines/builtin.h"
@@ -426,7 +428,11 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	/* Apps are served by engine 0. */
 	r.apps = apps;
 	r.n_apps = r.id == 0 && d->apps ? apps_list(d->apps, apps, APPS_MAX) : 0;
+	pthread_mutex_lock(&d->engines_lock); /* metrics.c reads d->engines[] */
 	rc = upg_engine_restart(&d->group, &r);
+	if (!rc)
+		d->engines[r.id] = d->group.engines[r.id].eng;
+	pthread_mutex_unlock(&d->engines_lock);
 	if (rc) {
 		emit_bool(e, "ok", false);
 		emit_str(e, "failed_step", upg_step_names[r.failed]);
@@ -437,7 +443,6 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 		       upg_step_names[r.failed], strerror(-rc), r.rolled_back ? ", rolled back" : "");
 		return rc;
 	}
-	d->engines[r.id] = d->group.engines[r.id].eng;
 	d->restarts[r.id]++;
 	d->last_blackout_ns[r.id] = r.blackout_ns;
 	emit_bool(e, "ok", true);
@@ -452,6 +457,24 @@ static int engine_restart(struct daemon *d, const char *arg, struct emit *e)
 	daemon_log(MST_LOG_INFO, "engine %u restarted: blackout %llu us, state %zu bytes", r.id,
 	       (unsigned long long)(r.blackout_ns / 1000), r.state_bytes);
 	return 0;
+}
+
+/* Pre-formatted lines (flows.c): the text rendering only. */
+static int flows_answer(struct daemon *d, const char *arg, struct emit *e)
+{
+	char *out;
+	size_t len;
+	int rc;
+
+	if (e->json) {
+		emit_str(e, "error", "flows: ask without the JSON flag and with \"json\" in the argument");
+		return -EINVAL;
+	}
+	rc = flows_query(d->flows, arg, &out, &len);
+	if (out)
+		emit_raw(e, out, len);
+	free(out);
+	return rc;
 }
 
 int daemon_ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct emit *e)
@@ -483,6 +506,10 @@ int daemon_ctl_handle(void *ctx, enum mst_ctl_req req, const char *arg, struct e
 		return tko_takeover_request(d, e);
 	case MST_CTL_attach:
 		return -EINVAL; /* the server routes attach to the app hooks */
+	case MST_CTL_flows:
+		return flows_answer(d, arg, e);
+	case MST_CTL_metrics:
+		return metrics_answer(d, e);
 	}
 	return -EOPNOTSUPP;
 }
@@ -505,8 +532,12 @@ static int hook_attach(void *ctx, unsigned client, pid_t pid, uid_t uid, int *fd
 		       unsigned *n_fds, char *payload, size_t payload_len)
 {
 	struct daemon *d = ctx;
+	int rc = apps_attach(d->apps, client, pid, uid, fds, max, n_fds, payload, payload_len);
+	int id;
 
-	return apps_attach(d->apps, client, pid, uid, fds, max, n_fds, payload, payload_len);
+	if (rc == 0 && d->flows && sscanf(payload, "app_id %d", &id) == 1)
+		flows_app(d->flows, id, pid);
+	return rc;
 }
 
 static void hook_detach(void *ctx, unsigned client)
@@ -695,6 +726,45 @@ void daemon_engine_conf(const struct daemon *d, unsigned i, const uint8_t mac[6]
 	*out = ec;
 }
 
+/* Flow records and the metrics listener: before the engines (they find
+ * their flow rings at creation). */
+static int observe_start(struct daemon *d)
+{
+	const struct mst_config *c = &d->conf;
+
+	if (c->flow_log[0]) {
+		struct flows_conf fc = {
+			.path = strcmp(c->flow_log, "on") ? c->flow_log : NULL,
+			.max_bytes = (uint64_t)c->flow_log_max_mb << 20,
+			.interval_s = c->flow_interval_s,
+			.n_engines = c->engines,
+			.ring_size = c->flow_ring,
+		};
+
+		d->flows = flows_start(&fc);
+		if (!d->flows) {
+			daemon_log(MST_LOG_ERR, "flow log %s: %s", c->flow_log, strerror(errno));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* After the engines exist (it reads them). A listener that cannot start
+ * is reported, not fatal: the daemon serves traffic without it. */
+static void metrics_listen(struct daemon *d)
+{
+	char err[256];
+
+	if (!d->conf.metrics_listen[0])
+		return;
+	d->metrics_http = metrics_http_start(d, d->conf.metrics_listen, err, sizeof(err));
+	if (!d->metrics_http)
+		daemon_log(MST_LOG_ERR, "metrics listener: %s", err);
+	else
+		daemon_log(MST_LOG_INFO, "metrics on http://%s/metrics", d->conf.metrics_listen);
+}
+
 static int engines_start(struct daemon *d)
 {
 	struct mst_config *c = &d->conf;
@@ -750,6 +820,10 @@ static void teardown(struct daemon *d)
 		apps_destroy(d->apps);
 	}
 	rt_group_stop(&d->group);
+	metrics_http_stop(d->metrics_http);
+	d->metrics_http = NULL;
+	flows_stop(d->flows); /* after the engines: their last records are in */
+	d->flows = NULL;
 	for (unsigned i = 0; i < d->n_engines; i++) {
 		if (d->ports[0])
 			(void)d->ops->detach_queue(d->engines[i], port_queue(d->ports[0], i));
@@ -784,6 +858,7 @@ int main(int argc, char **argv)
 		d->exe[n > 0 ? n : 0] = '\0';
 	}
 	d->takeover_fd = -1;
+	pthread_mutex_init(&d->engines_lock, NULL);
 	/* --takeover-fd N (last, added by the running daemon's upgrade): this
 	 * process takes over from it (control/takeover.c). */
 	/* --takeover CTL_PATH (an init system starts the successor: it asks
@@ -847,7 +922,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "mustangd: cannot register engines: %s\n", strerror(-rc));
 		return 1;
 	}
-	if (eal_start(d))
+	if (eal_start(d) || observe_start(d))
 		goto out_fail;
 	if (takeover_path) {
 		d->takeover_fd = tko_connect(takeover_path);
@@ -904,6 +979,7 @@ int main(int argc, char **argv)
 	}
 
 serve:
+	metrics_listen(d);
 	do {
 		rc = sigwait(&sigs, &sig);
 	} while (rc == EINTR);

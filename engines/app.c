@@ -1139,6 +1139,7 @@ int eng_app_detach(struct eng_app *a)
 
 		if (es->kind == ES_CONN && es->c) {
 			tcp_set_user(es->c, NULL);
+			tcp_set_close_reason(es->c, TCP_CLOSE_app_died);
 			tcp_abort(a->ts, es->c);
 			es->c = NULL;
 		}

@@ -209,6 +209,7 @@ static int import_rec(const struct eng_state *s, struct import_walk *iw, unsigne
 	case MST_STATE_REC_TCP_LISTENER:
 	case MST_STATE_REC_TCP_TW_ORDER:
 	case MST_STATE_REC_TCP_EPH:
+	case MST_STATE_REC_TCP_FLOW:
 		return tcp_import_rec(s->ts, type, p, len, h);
 	default:
 		return -EINVAL; /* ENGINE twice, or a type this version does not know */

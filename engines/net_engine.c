@@ -25,6 +25,7 @@
 #include "common/state.h"
 #include "engines/app.h"
 #include "engines/engine_state.h"
+#include "engines/flowlog.h"
 #include "engines/builtin.h"
 #include "transport/net/net.h"
 #include "transport/pony/pony.h"
@@ -56,6 +57,8 @@ struct net_engine {
 	struct rte_ring *steer_ring;       /* segments other engines received for us */
 	struct eng_udp_bind *udp;          /* UDP port -> app socket */
 	struct eng_pony *pony;             /* engine 0 only; NULL: Pony off */
+	struct rte_ring *flow_ring;        /* flow records to the control plane, NULL: off */
+	struct eng_app *detaching;         /* in eng_app_detach(): its resets' flow records */
 	struct eng_app *apps[MAX_APPS];    /* attached applications */
 	unsigned n_apps;
 	struct eng_app *draining[MAX_APPS]; /* gone, their closed connections finishing */
@@ -215,6 +218,42 @@ static bool engine_udp_input(void *ctx, struct mst_pkt *p, uint32_t src, uint32_
 	return eng_app_udp_input(e->udp, p, src, dst, dport, now_ns);
 }
 
+/* Which attached (or draining) app owns a connection's FIFOs. */
+static int owner_app_id(const struct net_engine *e, const void *owner)
+{
+	for (unsigned i = 0; owner && i < e->n_apps; i++)
+		if ((const void *)e->apps[i] == owner)
+			return eng_app_id(e->apps[i]);
+	for (unsigned i = 0; owner && i < e->n_draining; i++)
+		if ((const void *)e->draining[i] == owner)
+			return eng_app_id(e->draining[i]);
+	if (owner && (const void *)e->detaching == owner)
+		return eng_app_id(e->detaching);
+	return FLOWLOG_APP_NONE;
+}
+
+/* TCP's flow hook (engine thread): copy, hand over, never wait. */
+static void flow_hook(void *ctx, const struct tcp_flow_info *f)
+{
+	struct net_engine *e = ctx;
+	struct mst_flow_rec r = {
+		.proto = 6, .reason = f->reason, .state = f->state, .passive = f->passive,
+		.engine = (uint16_t)e->conf.id, .app_id = owner_app_id(e, f->owner),
+		.laddr = f->laddr, .raddr = f->raddr, .lport = f->lport, .rport = f->rport,
+		.start_ns = f->start_ns, .end_ns = f->end_ns,
+		.bytes_acked = f->bytes_acked, .bytes_received = f->bytes_received,
+		.bytes_sent = f->bytes_sent, .segs_out = f->segs_out, .segs_in = f->segs_in,
+		.retransmits = f->retransmits, .rto_count = f->rto_count,
+		.recoveries = f->recoveries, .srtt_us = f->srtt_us, .min_rtt_us = f->min_rtt_us,
+		.last_rtt_us = f->last_rtt_us, .max_cwnd = f->max_cwnd, .mss = f->mss,
+	};
+
+	if (flowlog_put(e->flow_ring, &r))
+		MST_COUNT(&e->stats, flow_records);
+	else
+		MST_COUNT(&e->stats, flow_records_lost);
+}
+
 static void *net_engine_create(const struct mst_engine_conf *conf)
 {
 	struct net_engine *e = calloc(1, sizeof(*e));
@@ -316,6 +355,9 @@ static void *net_engine_create(const struct mst_engine_conf *conf)
 	steer_pony_port = conf->pony_port;
 	net_set_udp_hook(e->ns, engine_udp_input, e);
 	tcp_set_port_filter(e->ts, steer_port_ok, e);
+	e->flow_ring = flowlog_ring(conf->id);
+	if (e->flow_ring)
+		tcp_set_flow_hook(e->ts, flow_hook, e);
 	e->garp_pending = conf->id == 0;
 	return e;
 
@@ -390,6 +432,8 @@ static int net_engine_poll(void *eng, uint64_t now)
 	if (now >= e->next_timer_ns) {
 		net_timer(e->ns, now);
 		work += (int)tcp_timer(e->ts, now);
+		if (e->flow_ring)
+			tcp_flow_scan(e->ts, flowlog_interval_ns());
 		e->next_timer_ns = now + TIMER_PERIOD_NS;
 	}
 	e->now = now;
@@ -469,7 +513,9 @@ static int net_engine_detach_app(void *eng, int app_id)
 		if (eng_app_id(a) != app_id)
 			continue;
 		e->apps[i] = e->apps[--e->n_apps];
+		e->detaching = a;
 		rc = eng_app_detach(a);
+		e->detaching = NULL;
 		if (rc == 1) {
 			if (e->n_draining == MAX_APPS) { /* cannot happen: apps <= MAX_APPS */
 				eng_app_drain(a, e->now, 0);

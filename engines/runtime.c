@@ -104,6 +104,7 @@ static inline int poll_once(struct rt_engine *e, uint64_t now)
 				 __ATOMIC_RELAXED);
 		__atomic_store_n(&e->load[MST_LOAD_busy_ns], e->load[MST_LOAD_busy_ns] + spent,
 				 __ATOMIC_RELAXED);
+		mst_hist_add(&e->poll_hist, spent >> 6);
 	}
 	return work;
 }

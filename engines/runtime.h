@@ -44,6 +44,7 @@ struct rt_engine {
 	int cpu;                           /* pinned CPU, -1 = none */
 	atomic_bool busy;                  /* compacting: a worker is polling it */
 	uint64_t load[MST_LOAD__COUNT];    /* written by the polling thread only */
+	struct mst_hist poll_hist;         /* busy polls' duration, units of 64 ns (same writer) */
 	uint64_t last_poll_ns;             /* compacting: for queueing delay */
 	_Atomic uint64_t tick_delay_ns;    /* max delay this tick; supervisor resets */
 	pthread_t thread;                  /* dedicated/spreading */

@@ -105,7 +105,9 @@ extern "C" {
 	X(pony_peers_validated, "Pony peers that echoed our token: flow created (or replaced, after a restart)") \
 	X(tcp_tw_reused_connect, "TIME_WAIT tuples of ours taken over by an active open (RFC 6191, timestamps)") \
 	X(tcp_tw_reused_syn, "TIME_WAIT connections taken over by a newer SYN from the peer (RFC 6191)") \
-	X(tcp_connect_no_port, "active opens refused (EADDRNOTAVAIL): no ephemeral port to that destination is free or reusable")
+	X(tcp_connect_no_port, "active opens refused (EADDRNOTAVAIL): no ephemeral port to that destination is free or reusable") \
+	X(flow_records, "flow records handed to the control plane (docs/observability.md)") \
+	X(flow_records_lost, "flow records lost: the engine's flow ring was full")
 
 /* X(name, help) — every reason a frame is dropped. */
 #define MST_FOREACH_DROP(X)                                                 \
@@ -247,10 +249,35 @@ enum mst_port_event {
 	MST_PORT__COUNT
 };
 
+/*
+ * A log2 histogram (Prometheus exports it with cumulative buckets):
+ * bucket k counts values v <= 2^k units, the last one everything above.
+ * One writer (the engine thread), relaxed stores; readers may see a
+ * count one sample ahead of a bucket, never a torn value.
+ */
+#define MST_HIST_BUCKETS 24
+struct mst_hist {
+	uint64_t bucket[MST_HIST_BUCKETS];
+	uint64_t sum;                  /* of the values, in units */
+	uint64_t count;
+};
+
+static inline void mst_hist_add(struct mst_hist *h, uint64_t v)
+{
+	unsigned k = v <= 1 ? 0 : 64u - (unsigned)__builtin_clzll(v - 1);
+
+	if (k >= MST_HIST_BUCKETS)
+		k = MST_HIST_BUCKETS - 1;
+	__atomic_store_n(&h->bucket[k], h->bucket[k] + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->sum, h->sum + v, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->count, h->count + 1, __ATOMIC_RELAXED);
+}
+
 /* Counters of one engine. Cache-line aligned so that engines never share. */
 struct mst_stats {
 	uint64_t ctr[MST_CTR__COUNT];  /* indexed by enum mst_counter */
 	uint64_t drop[MST_DROP__COUNT]; /* indexed by enum mst_drop */
+	struct mst_hist tcp_rtt_us;    /* every TCP RTT sample, microseconds */
 } __attribute__((aligned(64)));
 
 /* Name tables generated from the lists (counters.c). */

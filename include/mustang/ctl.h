@@ -45,7 +45,9 @@ extern "C" {
 	X(pony, 7, "Pony flows: peer, RTT, cwnd, rate, in flight, retransmits, streams") \
 	X(engine_restart, 8, "engine restart ID: hand engine ID over to a new engine with all its state (live upgrade in one process)") \
 	X(upgrade, 9, "replace this mustangd by a new process that takes over every app, connection and port") \
-	X(takeover, 10, "sent by a new mustangd (--takeover): this connection becomes the takeover channel")
+	X(takeover, 10, "sent by a new mustangd (--takeover): this connection becomes the takeover channel") \
+	X(flows, 11, "flow records: per connection, app, bytes, segments, RTT, close reason") \
+	X(metrics, 12, "every counter, drop reason and histogram in the Prometheus text format")
 
 enum mst_ctl_req {
 #define MST_X_ENUM(name, val, help) MST_CTL_##name = val,

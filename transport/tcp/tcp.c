@@ -406,6 +406,8 @@ struct tcp_cb *tcp_cb_new(struct tcp_stack *ts, uint32_t laddr, uint16_t lport, 
 	c->t_delack.kind = TCP_T_DELACK;
 	c->t_keep.kind = TCP_T_KEEP;
 	c->last_rx_ns = ts->now_ns;
+	if (ts->flow_fn) /* off: fl stays 0, nothing to export */
+		c->fl.start_ns = ts->now_ns;
 	hash_insert(ts, c);
 	return c;
 }
@@ -415,6 +417,8 @@ void tcp_set_state(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_state st)
 	if (st == TCP_ESTABLISHED && c->state != TCP_ESTABLISHED)
 		MST_COUNT(ts->st, tcp_established);
 	c->state = (uint8_t)st;
+	if (st == TCP_TIME_WAIT) /* both FINs are through: the flow is over */
+		tcp_flow_end(ts, c, TCP_CLOSE_fin);
 }
 
 uint32_t tcp_ts_now(const struct tcp_stack *ts, const struct tcp_cb *c)
@@ -517,6 +521,7 @@ static void release(struct tcp_stack *ts, struct tcp_cb *c)
 
 void tcp_drop(struct tcp_stack *ts, struct tcp_cb *c, int err)
 {
+	tcp_flow_dropped(ts, c, err);
 	if (c->state == TCP_SYN_RECEIVED && c->listener) {
 		struct tcp_listener_ext *lx = tcp_lext(ts, c->listener);
 
@@ -964,6 +969,7 @@ void tcp_abort(struct tcp_stack *ts, struct tcp_cb *c)
 		return;
 	}
 	c->flags |= TCPF_APP_CLOSED;
+	tcp_set_close_reason(c, TCP_CLOSE_app_abort);
 	if (c->state != TCP_CLOSED && c->state != TCP_LISTEN && c->state != TCP_SYN_SENT &&
 	    c->state != TCP_TIME_WAIT)
 		tcp_send_reset(ts, c);
@@ -991,6 +997,8 @@ void tcp_close(struct tcp_stack *ts, struct tcp_cb *c)
 	}
 	/* Unread data or SO_LINGER{1,0}: reset (RFC 9293 §3.10.4, as Linux). */
 	if ((c->flags & TCPF_LINGER0) || fifo_used(&c->rx) || c->state == TCP_SYN_SENT) {
+		if (!(c->flags & TCPF_LINGER0) && fifo_used(&c->rx))
+			tcp_set_close_reason(c, TCP_CLOSE_unread_data);
 		tcp_abort(ts, c);
 		return;
 	}

@@ -294,4 +294,71 @@ int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uin
  * reference resolved. 0 or -errno. */
 int tcp_import_finish(struct tcp_stack *ts, const struct tcp_state_hooks *h);
 
+/*
+ * Flow records (tcp_flow.c; docs/observability.md). Off unless an owner
+ * sets a hook: then the stack calls it once when a connection ends (its
+ * close reason set) and, through tcp_flow_scan(), for long-lived ones
+ * every interval. The hook runs on the engine thread and must not block.
+ */
+/* X(name, class, help) — why a connection ended; class groups them
+ * ("fin", "reset_by_peer", "reset_by_us", "timeout", "app_died", "other"). */
+#define TCP_FOREACH_CLOSE_REASON(X)                                                    \
+	X(open, "open", "still open (a periodic record)")                             \
+	X(fin, "fin", "orderly close: both FINs sent and acknowledged")              \
+	X(reset_by_peer, "reset_by_peer", "the peer sent an acceptable RST")         \
+	X(refused, "reset_by_peer", "our SYN was answered with RST (connection refused)") \
+	X(app_abort, "reset_by_us", "the app aborted it (SO_LINGER 0, or close before connecting)") \
+	X(unread_data, "reset_by_us", "the app closed with unread received data (RFC 9293 3.10.4)") \
+	X(listener_closed, "reset_by_us", "its listener closed before it was accepted") \
+	X(data_after_close, "reset_by_us", "data arrived after the app closed: nobody can read it") \
+	X(accept_queue_full, "reset_by_us", "handshake done but the listener's accept queue was full") \
+	X(app_died, "app_died", "the owning app exited or crashed: reset by us")     \
+	X(rto_timeout, "timeout", "retransmissions exhausted (RFC 9293 R2)")         \
+	X(syn_timeout, "timeout", "SYN or SYN-ACK retransmissions exhausted")        \
+	X(keepalive_timeout, "timeout", "keepalive probes unanswered")              \
+	X(fin_timeout, "timeout", "FIN_WAIT_2 orphan timed out")                     \
+	X(tw_recycled, "other", "TIME_WAIT ended early (pool full or tuple reused)") \
+	X(unknown, "other", "ended for a reason this list does not name (a bug)")
+
+enum tcp_close_reason {
+#define TCP_X_ENUM(n, cls, help) TCP_CLOSE_##n,
+	TCP_FOREACH_CLOSE_REASON(TCP_X_ENUM)
+#undef TCP_X_ENUM
+	TCP_CLOSE__COUNT
+};
+extern const char *const tcp_close_reason_names[TCP_CLOSE__COUNT];
+extern const char *const tcp_close_reason_class[TCP_CLOSE__COUNT];
+
+/* One connection's life so far. Times CLOCK_MONOTONIC ns. */
+struct tcp_flow_info {
+	uint32_t laddr, raddr;        /* network order */
+	uint16_t lport, rport;        /* host order */
+	uint8_t state;                /* enum tcp_state */
+	uint8_t reason;               /* enum tcp_close_reason (open: periodic) */
+	bool passive;                 /* accepted (the peer opened it) */
+	const void *owner;            /* the fifo_ops ctx (an app), NULL: the stack's */
+	uint64_t start_ns, end_ns;    /* end: now for an open flow */
+	uint64_t bytes_acked;         /* our data the peer acknowledged */
+	uint64_t bytes_received;      /* the peer's data we took in order */
+	uint64_t bytes_sent;          /* data bytes put on the wire, retransmissions too */
+	uint64_t segs_out, segs_in;   /* every segment, pure ACKs and SYN/FIN too */
+	uint32_t retransmits;         /* segments sent again (RTO, fast, SACK recovery) */
+	uint32_t rto_count;           /* retransmission timeouts */
+	uint32_t recoveries;          /* fast-recovery episodes (3 dupACKs / SACK) */
+	uint32_t srtt_us, min_rtt_us, last_rtt_us;
+	uint32_t max_cwnd;            /* bytes */
+	uint32_t mss;
+};
+
+typedef void (*tcp_flow_fn)(void *ctx, const struct tcp_flow_info *f);
+/* fn NULL: off. */
+void tcp_set_flow_hook(struct tcp_stack *ts, tcp_flow_fn fn, void *ctx);
+/* Why c is about to end, when the stack cannot tell (the app layer: its
+ * owner died). The first reason set wins. */
+void tcp_set_close_reason(struct tcp_cb *c, enum tcp_close_reason r);
+void tcp_flow_get(const struct tcp_stack *ts, const struct tcp_cb *c, struct tcp_flow_info *out);
+/* Periodic records: every open connection whose last record (or start) is
+ * interval_ns old gets one. Call from the engine's timer (cheap when off). */
+void tcp_flow_scan(struct tcp_stack *ts, uint64_t interval_ns);
+
 #endif /* MST_TCP_H */

@@ -206,6 +206,8 @@ static struct tcp_cb *listen_input(struct tcp_stack *ts, struct tcp_cb *l, struc
 	}
 	c->flags |= TCPF_PASSIVE;
 	c->listener = l;
+	if (ts->flow_fn)
+		c->fl.segs_in = 1; /* the SYN */
 	tcp_inherit_bufs(c, l);
 	c->irs = s->seq;
 	c->rcv_nxt = s->seq + 1;
@@ -279,6 +281,8 @@ static void enter_recovery(struct tcp_stack *ts, struct tcp_cb *c)
 	int used;
 
 	c->flags |= TCPF_IN_RECOVERY;
+	if (ts->flow_fn)
+		c->fl.recoveries++;
 	c->recover = c->snd_max;
 	c->ccs.flight = tcp_flight(c);
 	c->ccs.now_ns = ts->now_ns;
@@ -737,6 +741,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 			struct tcp_listener_ext *lx = c->listener ? tcp_lext(ts, c->listener) : NULL;
 
 			if (!lx || lx->accept_len >= lx->backlog) {
+				tcp_set_close_reason(c, TCP_CLOSE_accept_queue_full);
 				tcp_send_reset(ts, c);
 				DROP(ts, p, tcp_listen_overflow);
 				tcp_drop(ts, c, ECONNABORTED);
@@ -780,6 +785,7 @@ static void sync_input(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_seg *s
 			/* Nobody will read it: reset (RFC 9293 §3.10.7.4 / Linux). */
 			net_free(ts->ns, p);
 			MST_DROP(ts->st, tcp_after_close);
+			tcp_set_close_reason(c, TCP_CLOSE_data_after_close);
 			tcp_send_reset(ts, c);
 			tcp_drop(ts, c, 0);
 			return;
@@ -911,6 +917,8 @@ void tcp_input(void *stack, struct mst_pkt *p, uint32_t src, uint32_t dst, uint6
 		}
 		/* A connection made from a SYN cookie: its ACK continues below. */
 	}
+	if (ts->flow_fn)
+		c->fl.segs_in++;
 	if (c->state == TCP_SYN_SENT)
 		syn_sent_input(ts, c, &s, p);
 	else

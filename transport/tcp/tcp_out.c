@@ -27,6 +27,7 @@ struct seg {
 	bool syn_opts;           /* build SYN-style options */
 	const struct tcp_fifo *src;
 	uint32_t src_off, len;   /* payload: len bytes from src at src_off past head */
+	struct tcp_flow_stats *fl; /* the connection's flow statistics, NULL: none */
 };
 
 static int xmit(struct tcp_stack *ts, const struct seg *s)
@@ -73,6 +74,10 @@ static int xmit(struct tcp_stack *ts, const struct seg *s)
 	memcpy(&th->cksum, &ck, sizeof(ck)); /* fold() returns memory order */
 	MST_COUNT(ts->st, tcp_tx_segs);
 	MST_COUNT_N(ts->st, tcp_tx_bytes, s->len);
+	if (ts->flow_fn && s->fl) {
+		s->fl->segs_out++;
+		s->fl->bytes_sent += s->len;
+	}
 	return net_ip_output(ts->ns, p, s->raddr, 6, ts->now_ns);
 }
 
@@ -130,9 +135,10 @@ static void fill_opts(struct tcp_stack *ts, struct tcp_cb *c, struct tcp_opts *o
 						     (c->flags & TCPF_TS) ? 3 : 4);
 }
 
-static void seg_init(struct seg *s, const struct tcp_cb *c)
+static void seg_init(struct seg *s, struct tcp_cb *c)
 {
 	memset(s, 0, sizeof(*s));
+	s->fl = &c->fl;
 	s->laddr = c->laddr;
 	s->raddr = c->raddr;
 	s->lport = c->lport;

@@ -80,6 +80,20 @@ struct tcp_range {
 	uint32_t start, end; /* [start, end) */
 };
 
+/* A connection's statistics for its flow record (tcp_flow.c). */
+struct tcp_flow_stats {
+	uint64_t start_ns;             /* control block created */
+	uint64_t last_report_ns;       /* last periodic record (0: none yet) */
+	uint64_t bytes_sent;           /* data bytes sent, retransmissions too */
+	uint64_t segs_out, segs_in;
+	uint32_t rto_count, recoveries;
+	uint32_t min_rtt_us, last_rtt_us;
+	uint32_t max_cwnd;
+	uint8_t reason;                /* enum tcp_close_reason set before the end, 0: none */
+	bool ended;                    /* the final record went out */
+	uint8_t pad[2];
+};
+
 /*
  * The control block. Hot fields first (lookup, then input/output).
  * Plain data except the hash/list links, which the upgrade path rebuilds.
@@ -163,6 +177,7 @@ struct tcp_cb {
 	uint32_t recover_fs;           /* flight when recovery began */
 	uint8_t reordering;            /* DupThresh in segments raised by D-SACKs, 0 = 3
 					* (not exported either: back to 3 after an upgrade) */
+	struct tcp_flow_stats fl;      /* flow record (tcp_flow.c); exported as TCP_FLOW */
 };
 
 struct tcp_listener_ext {
@@ -210,6 +225,9 @@ struct tcp_stack {
 	bool (*port_ok)(void *ctx, uint32_t raddr, uint16_t rport, uint16_t lport);
 	void *port_ok_ctx;             /* ephemeral port filter (engine steering) */
 	struct tcp_import *imp;        /* live upgrade: import in progress (tcp_state.c) */
+	tcp_flow_fn flow_fn;           /* flow records (tcp_flow.c), NULL: off */
+	void *flow_ctx;
+	uint32_t flow_cursor;          /* tcp_flow_scan(): next pool index */
 };
 
 /* tcp.c */
@@ -299,6 +317,27 @@ void tcp_services_restore(struct tcp_stack *ts, uint32_t services);
 /* tcp_state.c */
 /* Drop an unfinished import's bookkeeping (tcp_destroy). */
 void tcp_import_free(struct tcp_stack *ts);
+
+/* tcp_flow.c */
+/* c ends now: the final flow record with reason r unless an earlier one
+ * was set or it already went out. Cheap when flow records are off. */
+void tcp_flow_end_slow(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_close_reason r);
+static inline void tcp_flow_end(struct tcp_stack *ts, struct tcp_cb *c, enum tcp_close_reason r)
+{
+	if (ts->flow_fn)
+		tcp_flow_end_slow(ts, c, r);
+}
+/* tcp_drop(err): the reason err means in c's state, unless one was set. */
+void tcp_flow_drop_slow(struct tcp_stack *ts, struct tcp_cb *c, int err);
+static inline void tcp_flow_dropped(struct tcp_stack *ts, struct tcp_cb *c, int err)
+{
+	if (ts->flow_fn)
+		tcp_flow_drop_slow(ts, c, err);
+}
+struct mst_state_writer;
+/* TCP_FLOW after c's TCP_CB, only while flow records are on. */
+void tcp_flow_export(const struct tcp_stack *ts, struct mst_state_writer *w, const struct tcp_cb *c);
+int tcp_flow_import(struct tcp_cb *c, const void *payload, uint32_t len);
 
 /* tcp_sack.c */
 /* Record [start,end) received out of order; false when ranges are full. */

@@ -50,6 +50,7 @@ struct tcp_import {
 	uint32_t n_cbs, n_listeners;   /* announced by TCP_STACK */
 	uint32_t got_cbs, got_listeners;
 	struct tcp_cb *fifo_for;       /* heap block whose TCP_FIFO_DATA is next */
+	struct tcp_cb *last_cb;        /* the latest TCP_CB: a TCP_FLOW is its */
 	uint8_t *mark;                 /* IMP_* per pool index */
 	uint64_t (*deadline)[3];       /* per pool index: rtx, delack, keep (0: off) */
 };
@@ -276,6 +277,7 @@ static int export_cb(struct tcp_stack *ts, struct mst_state_writer *w,
 		memcpy(p, &r, sizeof(r));
 	if (r.cbs & TCP_CBS_HEAP_FIFOS)
 		export_fifo(w, c);
+	tcp_flow_export(ts, w, c);
 	return 0;
 }
 
@@ -603,6 +605,7 @@ static int import_cb(struct tcp_stack *ts, struct tcp_import *im, const void *pa
 		return -EEXIST;
 	c = &ts->pool[r.index];
 	memset(c, 0, sizeof(*c));
+	im->last_cb = c;
 	im->mark[r.index] |= IMP_USED;
 	im->got_cbs++;
 	rec_to_cb(ts, &r, c);
@@ -831,6 +834,7 @@ int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uin
 		   const struct tcp_state_hooks *h)
 {
 	struct tcp_import *im = ts->imp;
+	int rc;
 
 	if (!im) {
 		if (type != MST_STATE_REC_TCP_STACK)
@@ -850,6 +854,13 @@ int tcp_import_rec(struct tcp_stack *ts, unsigned type, const void *payload, uin
 		return import_listener(ts, im, payload, len);
 	case MST_STATE_REC_TCP_TW_ORDER:
 		return import_tw(ts, im, payload, len);
+	case MST_STATE_REC_TCP_FLOW:
+		/* after its TCP_CB (and that one's TCP_FIFO_DATA), once */
+		if (im->phase != PH_CBS || !im->last_cb || im->fifo_for)
+			return -EINVAL;
+		rc = tcp_flow_import(im->last_cb, payload, len);
+		im->last_cb = NULL;
+		return rc;
 	case MST_STATE_REC_TCP_EPH:
 		/* right after TCP_STACK; any counter values are valid */
 		if (im->phase != PH_CBS || im->got_cbs)

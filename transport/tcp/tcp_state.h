@@ -137,4 +137,19 @@ struct tcp_state_tw {
 };
 _Static_assert(sizeof(struct tcp_state_tw) == 8, "TCP_TW_ORDER v1 layout");
 
+/* TCP_FLOW: the flow-record statistics of the TCP_CB (and TCP_FIFO_DATA)
+ * just before; absent when flow records were off (they start at 0). A
+ * record of its own so TCP_CB v1 and its fixtures stay as they are. */
+struct tcp_state_flow {
+	uint64_t start_ns, last_report_ns;
+	uint64_t bytes_sent, segs_out, segs_in;
+	uint32_t rto_count, recoveries;
+	uint32_t min_rtt_us, last_rtt_us;
+	uint32_t max_cwnd;
+	uint8_t reason;                 /* enum tcp_close_reason */
+	uint8_t ended;                  /* 0 / 1 */
+	uint16_t pad;
+};
+_Static_assert(sizeof(struct tcp_state_flow) == 64, "TCP_FLOW v1 layout");
+
 #endif /* MST_TCP_STATE_H */

@@ -81,6 +81,7 @@ void tcp_rtt_sample(struct tcp_stack *ts, struct tcp_cb *c, uint32_t r)
 
 	if (r == 0)
 		r = 1;
+	mst_hist_add(&ts->st->tcp_rtt_us, r);
 	if (c->srtt_us == 0) { /* RFC 6298 §2.2 */
 		c->srtt_us = r;
 		c->rttvar_us = r / 2;
@@ -97,6 +98,13 @@ void tcp_rtt_sample(struct tcp_stack *ts, struct tcp_cb *c, uint32_t r)
 	if (c->rto_ms > ts->conf.rto_max_ms)
 		c->rto_ms = ts->conf.rto_max_ms;
 	c->ccs.srtt_us = c->srtt_us;
+	if (ts->flow_fn) {
+		c->fl.last_rtt_us = r;
+		if (!c->fl.min_rtt_us || r < c->fl.min_rtt_us)
+			c->fl.min_rtt_us = r;
+		if (c->ccs.cwnd > c->fl.max_cwnd)
+			c->fl.max_cwnd = c->ccs.cwnd;
+	}
 	if (c->ccs.min_rtt_us == 0 || r < c->ccs.min_rtt_us)
 		c->ccs.min_rtt_us = r;
 }
@@ -170,6 +178,8 @@ static void rtx_fire(struct tcp_stack *ts, struct tcp_cb *c)
 		return;
 	}
 	MST_COUNT(ts->st, tcp_rto_timeouts);
+	if (ts->flow_fn)
+		c->fl.rto_count++;
 	/* RFC 5681 §3.1 / RFC 6582: loss window, and recovery starts over. */
 	c->ccs.flight = tcp_flight(c);
 	c->ccs.now_ns = ts->now_ns;

@@ -374,6 +374,41 @@ static void test_config_words(void **state)
 	assert_bad(&c, "config", "x", "--config: only valid on the command line");
 }
 
+/* Observability options: the values docs/observability.md names, and
+ * everything else refused with the option's name. */
+static void test_config_observability(void **state)
+{
+	struct mst_config c;
+
+	(void)state;
+	mst_config_defaults(&c);
+	assert_string_equal(c.flow_log, "");
+	assert_int_equal(c.flow_interval_s, 60);
+	assert_good(&c, "flow-log", "/var/log/flows.jsonl");
+	assert_string_equal(c.flow_log, "/var/log/flows.jsonl");
+	assert_good(&c, "flow-log", "on");
+	assert_good(&c, "flow-log", "off");
+	assert_string_equal(c.flow_log, "");
+	assert_bad(&c, "flow-log", "flows.jsonl",
+		   "--flow-log: wants off, on or an absolute file path, not \"flows.jsonl\"");
+	assert_good(&c, "flow-ring", "1024");
+	assert_int_equal(c.flow_ring, 1024);
+	assert_bad(&c, "flow-ring", "1000", "--flow-ring: wants a power of 2, not 1000");
+	assert_bad(&c, "flow-ring", "32", NULL);
+	assert_good(&c, "flow-interval-s", "0");
+	assert_bad(&c, "flow-interval-s", "-1", NULL);
+	assert_bad(&c, "flow-log-max-mb", "0", NULL);
+	assert_good(&c, "metrics-listen", "127.0.0.1:9464");
+	assert_string_equal(c.metrics_listen, "127.0.0.1:9464");
+	assert_bad(&c, "metrics-listen", "localhost:9464", NULL);
+	assert_bad(&c, "metrics-listen", "127.0.0.1", NULL);
+	assert_bad(&c, "metrics-listen", "127.0.0.1:0", NULL);
+	assert_bad(&c, "metrics-listen", "127.0.0.1:65536", NULL);
+	assert_bad(&c, "metrics-listen", ":9464", NULL);
+	assert_good(&c, "metrics-listen", "off");
+	assert_string_equal(c.metrics_listen, "");
+}
+
 static void test_config_cores(void **state)
 {
 	struct mst_config c;
@@ -636,6 +671,7 @@ int main(void)
 		cmocka_unit_test(test_config_ip_and_gw),
 		cmocka_unit_test(test_config_numbers),
 		cmocka_unit_test(test_config_words),
+		cmocka_unit_test(test_config_observability),
 		cmocka_unit_test(test_config_cores),
 		cmocka_unit_test(test_config_file_comments_and_blanks),
 		cmocka_unit_test(test_config_file_errors_name_file_and_line),
