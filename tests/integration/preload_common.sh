@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# shellcheck shell=bash
+#
+# Sourced by the preload_* integration tests (unmodified Debian programs on
+# Mustang through libmustang-preload.so): app_common.sh plus
+#   preload_begin DRIVER PROG...   it_begin; skip (77) if a program is absent,
+#                                  FAIL if the preload library is not built
+#   on_mustang CMD...              CMD with LD_PRELOAD and MUSTANG_CTL set
+#   port_open HOST PORT            a TCP connect from the Linux namespace works
+#
+# The programs run outside any namespace (they reach the network through
+# mustangd); their Linux peers run in the Linux namespace (in_linux).
+
+# shellcheck source=app_common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/app_common.sh"
+
+PRELOAD_LIB=$MST_BUILD/client/preload/libmustang-preload.so
+
+preload_begin() {
+	local drv=$1 p
+	shift
+	it_begin "$drv"
+	for p in "$@"; do
+		command -v "$p" >/dev/null || skip "$p is not installed (scripts/test.sh installs it)"
+	done
+	if [ ! -f "$PRELOAD_LIB" ]; then
+		it_log "FAIL $PRELOAD_LIB not built"
+		exit 1
+	fi
+}
+
+on_mustang() { LD_PRELOAD=$PRELOAD_LIB MUSTANG_CTL=$MST_DAEMON_CTL "$@"; }
+
+port_open() {
+	in_linux "$MST_PY" -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()" "$1" "$2" 2>/dev/null
+}
