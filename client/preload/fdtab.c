@@ -113,6 +113,9 @@ static void excl_load(void)
 	if (!env || !*env || !(dup = strdup(env)))
 		return;
 	for (tok = strtok_r(dup, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save)) {
+		char orig[64];
+
+		snprintf(orig, sizeof(orig), "%s", tok); /* excl_parse cuts tok */
 		if (n_excl == MAX_EXCL) {
 			fprintf(stderr, "mustang-preload: MUSTANG_PRELOAD_EXCLUDE: more than %d rules, "
 				"the rest ignored\n", MAX_EXCL - 1);
@@ -120,7 +123,7 @@ static void excl_load(void)
 		}
 		if (excl_parse(tok, &excl[n_excl]) < 0)
 			fprintf(stderr, "mustang-preload: MUSTANG_PRELOAD_EXCLUDE: ignoring '%s' "
-				"(expected ADDR[/LEN][:PORT] or :PORT)\n", tok);
+				"(expected ADDR[/LEN][:PORT] or :PORT)\n", orig);
 		else
 			n_excl++;
 	}

@@ -5,7 +5,10 @@
 # Mustang through libmustang-preload.so): app_common.sh plus
 #   preload_begin DRIVER PROG...   it_begin; skip (77) if a program is absent,
 #                                  FAIL if the preload library is not built
-#   on_mustang CMD...              CMD with LD_PRELOAD and MUSTANG_CTL set
+#   preload_setup NAME             app_setup NAME; then ON_MST is the command
+#                                  prefix (env LD_PRELOAD=... MUSTANG_CTL=...):
+#                                  "${ON_MST[@]}" prog runs prog on Mustang (an
+#                                  exec: app_run's PID is the program's)
 #   port_open HOST PORT            a TCP connect from the Linux namespace works
 #
 # The programs run outside any namespace (they reach the network through
@@ -29,7 +32,10 @@ preload_begin() {
 	fi
 }
 
-on_mustang() { LD_PRELOAD=$PRELOAD_LIB MUSTANG_CTL=$MST_DAEMON_CTL "$@"; }
+preload_setup() {
+	app_setup "$1"
+	ON_MST=(env "LD_PRELOAD=$PRELOAD_LIB" "MUSTANG_CTL=$MST_DAEMON_CTL")
+}
 
 port_open() {
 	in_linux "$MST_PY" -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()" "$1" "$2" 2>/dev/null

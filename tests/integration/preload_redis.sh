@@ -17,9 +17,9 @@
 
 . "$(dirname "$0")/preload_common.sh"
 preload_begin "${1:?usage: $0 af_xdp|af_packet}" redis-server redis-cli redis-benchmark
-app_setup predis
+preload_setup predis
 IP=$TOPO_IP_M
-app_run SRV redis on_mustang redis-server --bind "$IP" --port 6379 --protected-mode no \
+app_run SRV redis "${ON_MST[@]}" redis-server --bind "$IP" --port 6379 --protected-mode no \
 	--save '' --appendonly no --daemonize no --dir "$IT_TMP" --logfile ''
 if ! wait_for 15 port_open "$IP" 6379; then
 	it_log "FAIL redis-server did not listen on $IP:6379 through Mustang; its output:"
