@@ -56,30 +56,43 @@ static inline int route(int fd)
 	return m;
 }
 
-PL_API ssize_t read(int fd, void *buf, size_t n)
+/* Linux answers EFAULT when it copies; the FIFO copy would fault the app,
+ * so a NULL buffer is refused up front (before any wait). */
+static inline int buf_route(int fd, const void *buf, size_t n)
 {
 	int m = route(fd);
+
+	if (m >= 0 && !buf && n) {
+		errno = EFAULT;
+		return -2;
+	}
+	return m;
+}
+
+PL_API ssize_t read(int fd, void *buf, size_t n)
+{
+	int m = buf_route(fd, buf, n);
 
 	return m >= 0 ? mst_read(m, buf, n) : m == -1 ? real.read(fd, buf, n) : -1;
 }
 
 PL_API ssize_t write(int fd, const void *buf, size_t n)
 {
-	int m = route(fd);
+	int m = buf_route(fd, buf, n);
 
 	return m >= 0 ? mst_write(m, buf, n) : m == -1 ? real.write(fd, buf, n) : -1;
 }
 
 PL_API ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
-	int m = route(fd);
+	int m = buf_route(fd, buf, n);
 
 	return m >= 0 ? mst_send(m, buf, n, flags) : m == -1 ? real.send(fd, buf, n, flags) : -1;
 }
 
 PL_API ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
-	int m = route(fd);
+	int m = buf_route(fd, buf, n);
 
 	return m >= 0 ? mst_recv(m, buf, n, flags) : m == -1 ? real.recv(fd, buf, n, flags) : -1;
 }
@@ -93,7 +106,7 @@ PL_API ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct
 	/* An unbound UDP socket's first sendto decides where it lives. */
 	if (to && pl_kind(fd) == PL_PENDING && pl_promote(fd, to, tolen) < 0)
 		return -1;
-	m = route(fd);
+	m = buf_route(fd, buf, n);
 	if (m == -1)
 		return real.sendto(fd, buf, n, flags, to, tolen);
 	return m >= 0 ? mst_sendto(m, buf, n, flags, to, tolen) : -1;
@@ -102,7 +115,7 @@ PL_API ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct
 PL_API ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from,
 			socklen_t *fromlen)
 {
-	int m = route(fd);
+	int m = buf_route(fd, buf, n);
 
 	if (m == -1)
 		return real.recvfrom(fd, buf, n, flags, from, fromlen);
