@@ -274,34 +274,6 @@ int pl_unref(int mst)
 	return mst_close(mst);
 }
 
-/* Caller holds the table lock. */
-void pl_release(int fd)
-{
-	struct pl_fd *s = pl_slot(fd);
-
-	if (!s)
-		return;
-	switch (s->kind) {
-	case PL_MST:
-		__atomic_store_n(&s->kind, PL_NONE, __ATOMIC_RELEASE);
-		pl_unref(s->mst);
-		break;
-	case PL_PENDING:
-		__atomic_store_n(&s->kind, PL_NONE, __ATOMIC_RELEASE);
-		free(s->pend);
-		s->pend = NULL;
-		break;
-	case PL_EPOLL:
-		__atomic_store_n(&s->kind, PL_NONE, __ATOMIC_RELEASE);
-		pl_ep_free(s->ep);
-		s->ep = NULL;
-		break;
-	default:
-		__atomic_store_n(&s->kind, PL_NONE, __ATOMIC_RELEASE);
-		break;
-	}
-}
-
 #define MAX_WARN 64
 static uint64_t warned[MAX_WARN];
 static int n_warned;

@@ -112,7 +112,6 @@ static inline int pl_mst(int fd, bool *dead)
 int pl_init(void);                            /* table + real symbols; 0 or -1 */
 int pl_attach(void);                          /* 1 Mustang, 0 kernel fallback, -errno */
 void pl_set(int fd, uint32_t kind, int mst, int cloexec, int dgram);
-void pl_release(int fd);                      /* slot -> PL_NONE (mst ref dropped) */
 void pl_ref(int mst);
 int pl_unref(int mst);                        /* mst_close when the last goes */
 bool pl_excluded(const struct sockaddr *a, socklen_t len);
