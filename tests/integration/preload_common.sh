@@ -10,6 +10,8 @@
 #                                  "${ON_MST[@]}" prog runs prog on Mustang (an
 #                                  exec: app_run's PID is the program's)
 #   port_open HOST PORT            a TCP connect from the Linux namespace works
+#   preload_stop PID NAME SIG      the server was still running, exits 0 on
+#                                  SIG, detached, printed no preload warning
 #
 # The programs run outside any namespace (they reach the network through
 # mustangd); their Linux peers run in the Linux namespace (in_linux).
@@ -39,4 +41,15 @@ preload_setup() {
 
 port_open() {
 	in_linux "$MST_PY" -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()" "$1" "$2" 2>/dev/null
+}
+
+preload_stop() {
+	local pid=$1 name=$2 sig=$3 rc
+	check "$name still running" mst_pid_running "$pid"
+	kill "-$sig" "$pid"
+	app_wait "$pid" 10
+	rc=$?
+	check "$name exits 0 on SIG$sig" test $rc -eq 0
+	check "0 apps attached at the end" wait_for 5 apps_is 0
+	check "no preload warning from $name" test "$(grep -c mustang-preload "$IT_TMP/$name.out")" -eq 0
 }

@@ -64,11 +64,6 @@ check "500 values (1 B .. 100 KB) read back equal, multi-get too" grep -q '^bad=
 check "incr 5 by 37 is 42" grep -q ' incr=42 ' <<<"$out"
 check "delete then get: gone" grep -q ' delete=DELETED after=0$' <<<"$out"
 
-check "memcached still running" mst_pid_running "$SRV"
-kill -TERM "$SRV"
-app_wait "$SRV" 10
-check "memcached exits on SIGTERM" test $? -eq 0
-check "0 apps attached at the end" wait_for 5 apps_is 0
-check "no preload warning from memcached" test "$(grep -c mustang-preload "$IT_TMP/memcached.out")" -eq 0
+preload_stop "$SRV" memcached TERM
 check "mustangd still running" mst_pid_running "$MST_DAEMON_PID"
 it_end

@@ -66,12 +66,7 @@ check "wrk: no socket errors" test "$(grep -c 'Socket errors' <<<"$out")" -eq 0
 check "wrk: no non-2xx responses" test "$(grep -c 'Non-2xx' <<<"$out")" -eq 0
 check "still serves after wrk" test "$("${CURL[@]}" "$URL/")" = "Hello from nginx on Mustang $$"
 
-check "nginx still running" mst_pid_running "$SRV"
-kill -QUIT "$SRV"
-app_wait "$SRV" 10
-check "nginx exits 0 on SIGQUIT" test $? -eq 0
-check "0 apps attached at the end" wait_for 5 apps_is 0
-check "no preload warning from nginx" test "$(grep -c mustang-preload "$IT_TMP/nginx.out")" -eq 0
+preload_stop "$SRV" nginx QUIT
 check "no [alert]/[crit] in nginx's error log" test "$(grep -cE '\[(alert|crit|emerg)\]' "$IT_TMP/logs/error.log")" -eq 0
 check "mustangd still running" mst_pid_running "$MST_DAEMON_PID"
 it_end
