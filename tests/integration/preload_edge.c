@@ -4,7 +4,9 @@
  * LD_PRELOAD=libmustang-preload.so by preload_edge.sh against a Linux echo
  * server. It checks the preload's edges: descriptor numbers, dup, mixed
  * poll/select/epoll, O_NONBLOCK/FIONREAD, EINTR, the fork rule, exec and
- * close-on-exec, and garbage arguments (errno, never a crash).
+ * close-on-exec, garbage arguments (errno, never a crash), and UDP
+ * (sendto/recvfrom, FIONREAD, sendmsg, recvmsg with MSG_TRUNC) against a
+ * socat echo on PORT+1.
  *
  *   preload_edge IP PORT          prints "ok"/"FAIL" lines, exits 0 or 1
  *   preload_edge --closed FD      (after exec) exits 0 if FD is not open
@@ -235,6 +237,38 @@ static void garbage(int s)
 	close(ep);
 }
 
+/* UDP against a Linux echo (socat) on port+1: sendto/recvfrom, FIONREAD,
+ * sendmsg of 2 iovecs = one datagram, recvmsg truncation. */
+static void udp(void)
+{
+	struct sockaddr_in up = peer, from;
+	socklen_t fl = sizeof(from);
+	char buf[64], small[4], out[] = "datagram-one";
+	struct iovec w[2] = { { out, 8 }, { out + 8, 4 } }, r = { small, sizeof(small) };
+	struct msghdr mh = { .msg_iov = w, .msg_iovlen = 2 };
+	struct pollfd pf;
+	int u = socket(AF_INET, SOCK_DGRAM, 0), avail = -1;
+	ssize_t n;
+
+	up.sin_port = htons((uint16_t)(ntohs(peer.sin_port) + 1));
+	CHECK("UDP socket has a small number", u >= 0 && u < 1024);
+	CHECK("UDP sendto the Linux echo", sendto(u, "ping", 4, 0, (struct sockaddr *)&up, sizeof(up)) == 4);
+	pf = (struct pollfd){ .fd = u, .events = POLLIN };
+	CHECK("poll: the echo arrives", poll(&pf, 1, 3000) == 1);
+	CHECK("FIONREAD on UDP: the datagram's size", ioctl(u, FIONREAD, &avail) == 0 && avail == 4);
+	n = recvfrom(u, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+	CHECK("UDP recvfrom: same bytes, from the peer", n == 4 && !memcmp(buf, "ping", 4) &&
+	      from.sin_addr.s_addr == up.sin_addr.s_addr && from.sin_port == up.sin_port);
+	CHECK("UDP connect + sendmsg of 2 iovecs",
+	      connect(u, (struct sockaddr *)&up, sizeof(up)) == 0 && sendmsg(u, &mh, 0) == 12);
+	mh = (struct msghdr){ .msg_iov = &r, .msg_iovlen = 1 };
+	poll(&pf, 1, 3000);
+	n = recvmsg(u, &mh, 0);
+	CHECK("one 12-byte datagram, truncated to 4 with MSG_TRUNC",
+	      n == 4 && !memcmp(small, "data", 4) && (mh.msg_flags & MSG_TRUNC));
+	CHECK("UDP close", close(u) == 0);
+}
+
 int main(int argc, char **argv)
 {
 	int s;
@@ -258,6 +292,7 @@ int main(int argc, char **argv)
 	fork_rule(s);
 	exec_rule(argv[0], s);
 	garbage(s);
+	udp();
 	CHECK("close", close(s) == 0);
 	FAILS_WITH("close again: EBADF", close(s), EBADF);
 	return fails ? 1 : 0;

@@ -4,7 +4,8 @@
 # preload_edge.c (a plain libc program) on Mustang through LD_PRELOAD
 # against a Linux echo server: descriptor numbers, dup, mixed
 # poll/select/epoll, O_NONBLOCK/FIONBIO/FIONREAD, EINTR, the fork rule,
-# exec/close-on-exec and garbage arguments (see the program's checks).
+# exec/close-on-exec, garbage arguments, UDP against a socat echo (see the
+# program's checks).
 #
 #   preload_edge.sh DRIVER      (af_packet | af_xdp)
 #
@@ -16,6 +17,8 @@ EDGE=$APP_TESTS/preload_edge
 [ -x "$EDGE" ] || { it_log "FAIL $EDGE not built"; exit 1; }
 preload_setup pedge
 linux_start ECHO echo echo-server 7007 || exit 1
+command -v socat >/dev/null || { it_log "FAIL socat missing (scripts/test.sh installs it)"; exit 1; }
+app_run UECHO uecho ip netns exec "$TOPO_NS_L" socat UDP4-RECVFROM:7008,bind="$TOPO_IP_L",fork PIPE
 "${ON_MST[@]}" timeout 60 "$EDGE" "$TOPO_IP_L" 7007 >"$IT_TMP/edge.out" 2>"$IT_TMP/edge.err"
 rc=$?
 cat "$IT_TMP/edge.out"
