@@ -308,3 +308,14 @@ MST_EXPORT void mst_fini(void)
 	}
 	lib_detach();
 }
+
+MST_EXPORT void mst_fork_child(void)
+{
+	if (!mst_lib.attached)
+		return;
+	/* Not thr_release(): the queue pair's flags live in the segment the
+	 * parent still drives; the child's copy of its thread state is
+	 * dropped (a small leak, once per fork). */
+	pthread_setspecific(mst_lib.key, NULL);
+	lib_detach();
+}

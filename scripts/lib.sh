@@ -78,7 +78,8 @@ ensure_packages() {
 # The Debian packages every script and test needs, by name.
 MST_PACKAGES=(meson ninja-build pkg-config gcc dpdk-dev libdpdk-dev libnuma-dev
 	libcmocka-dev python3 python3-scapy socat iproute2 iputils-ping ethtool
-	tcpdump procps clang libclang-rt-14-dev curl wrk bison flex prometheus)
+	tcpdump procps clang libclang-rt-14-dev curl wrk bison flex prometheus
+	redis-server redis-tools nginx-light memcached libmemcached-tools iperf3)
 
 # ensure_build : configure once, then (re)build; safe to run any number of times.
 ensure_build() {

@@ -85,6 +85,14 @@ int mst_init(const char *ctl_path);
  * using the library. */
 void mst_fini(void);
 
+/* In the child of a fork(): forget the parent's attachment without
+ * touching the shared segment (the parent still uses it) and without
+ * detaching the parent: the child's copies of the control socket and
+ * eventfds are closed, its mapping is undone, its library descriptors
+ * are gone. The child may then mst_init() as a new app. Call it first
+ * thing in the child (e.g. from a pthread_atfork child handler). */
+void mst_fork_child(void);
+
 /* ---- POSIX-shaped API (returns and errno as Linux) ------------------ */
 
 int mst_socket(int domain, int type, int protocol);
