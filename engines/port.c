@@ -252,15 +252,17 @@ bool port_restartable(const struct mst_port *p)
  * DPDK 22.11 binds memif sockets in the abstract namespace ("@" + socket=,
  * per network namespace, so client and server always share one view),
  * SOCK_SEQPACKET (type 5); the listener has flag __SO_ACCEPTCON (0x10000),
- * each accepted connection has state SS_CONNECTED (3) and the same path.
- * -errno when /proc cannot be read.
+ * each accepted connection has state SS_CONNECTED (3) and the same path, a
+ * connection still in the listener's backlog (not accepted yet) reads
+ * SS_CONNECTING (2). -errno when /proc cannot be read.
  */
-static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned *accepted)
+static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned *accepted,
+			unsigned *pending)
 {
 	char line[512], want[PATH_MAX + 2];
 	FILE *f;
 
-	*listening = *accepted = 0;
+	*listening = *accepted = *pending = 0;
 	f = fopen("/proc/net/unix", "re");
 	if (!f)
 		return -errno;
@@ -278,6 +280,8 @@ static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned 
 			(*listening)++;
 		else if (st == 3)
 			(*accepted)++;
+		else if (st == 2)
+			(*pending)++;
 	}
 	fclose(f);
 	return 0;
@@ -287,29 +291,52 @@ static int peer_sockets(const struct mst_port *p, unsigned *listening, unsigned 
  * failed dev_start (and its error line in the DPDK log) per retry. */
 int port_peer_listening(const struct mst_port *p)
 {
-	unsigned l, a;
+	unsigned l, a, pend;
 
-	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+	if (!port_restartable(p) || peer_sockets(p, &l, &a, &pend))
 		return 0; /* cannot tell: try */
 	return l ? 0 : -ENOENT;
 }
 
 int port_peer_connected(const struct mst_port *p)
 {
-	unsigned l, a;
+	unsigned l, a, pend;
 
-	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+	if (!port_restartable(p) || peer_sockets(p, &l, &a, &pend))
 		return 1; /* cannot tell: assume it is */
-	return a > 0;
+	return a + pend > 0; /* in the backlog: the server has yet to accept it */
 }
 
 int port_peer_half_open(const struct mst_port *p)
 {
-	unsigned l, a;
+	unsigned l, a, pend;
 
-	if (!port_restartable(p) || peer_sockets(p, &l, &a))
+	if (!port_restartable(p) || peer_sockets(p, &l, &a, &pend))
 		return 0;
-	return l && !a;
+	return l && !a && !pend;
+}
+
+/*
+ * memif client, before its control channel closes: let the server accept
+ * it first. DPDK 22.11's server sends its hello from the accept handler and,
+ * when that send fails (we closed before it accepted: EPIPE), closes the
+ * socket without unregistering its interrupt callback; its interrupt thread
+ * then panics on the closed descriptor (epoll_ctl EBADF) and takes the
+ * server daemon down. A busy server accepts within milliseconds, so the
+ * wait is short; a stalled one gets MEMIF_ACCEPT_WAIT_MS, then we close
+ * anyway (the crash is then the server's PMD's, newer DPDK fixed it).
+ */
+#define MEMIF_ACCEPT_WAIT_MS 1000
+
+static void memif_await_accept(const struct mst_port *p)
+{
+	unsigned l, a, pend;
+
+	for (unsigned waited = 0; port_restartable(p) && waited < MEMIF_ACCEPT_WAIT_MS; waited += 5) {
+		if (peer_sockets(p, &l, &a, &pend) || !pend || !l)
+			return;
+		usleep(5000);
+	}
 }
 
 static uint16_t find_port(const char *name)
@@ -668,6 +695,7 @@ int port_restart(struct mst_port *p)
 	if (p->started) {
 		/* memif: dev_stop disconnects (frees the regions) if it was not
 		 * already; the next dev_start connects the socket again. */
+		memif_await_accept(p);
 		(void)rte_eth_dev_stop(p->port_id);
 		p->started = false;
 	}
@@ -717,6 +745,7 @@ static void memif_silence(const struct mst_port *p)
 
 	if (p->conf->driver != MST_PORT_MEMIF)
 		return;
+	memif_await_accept(p);
 	f = fopen("/proc/net/unix", "re");
 	if (!f)
 		return;
